@@ -1,0 +1,279 @@
+"""Reverse-mode autodiff: walk the recorded DAG from the output back to the leaves.
+
+For y = f(x) the backward pass computes vector-Jacobian products: given
+g = dL/dy it asks each op for dL/dx_i = g · ∂y/∂x_i (the op's VJP, see `ops`),
+then sums the contributions that reach the same tensor (the multivariate chain
+rule: a value used twice receives the sum of both paths' gradients).
+
+The walk is iterative (no recursion limit) and visits each node once, in
+reverse topological order, so every gradient is complete before it is passed on.
+With `create_graph=True` the VJPs run on Tensors instead of arrays, so the
+backward pass is itself recorded and can be differentiated again.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from .tensor import (AnomalyError, ArrayLike, Tensor, _new, _nonfinite, _where, is_anomaly_enabled,
+                     set_anomaly_enabled, set_grad_enabled)
+
+__all__ = ["backward", "grad", "walk", "unbroadcast", "detect_anomaly", "AnomalyError"]
+
+
+def walk(roots: Union[Tensor, Sequence[Tensor]]) -> list[Tensor]:
+    """Every tensor `roots` depend on (through recorded nodes), parents before
+    children: a topological order. Iterative, so a million-op chain is fine.
+    Each tensor appears once; the order is deterministic (argument order)."""
+    if isinstance(roots, Tensor):
+        roots = [roots]
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        # Each stack entry: (tensor, index of the next parent to visit).
+        stack: list[list[Any]] = [[root, 0]]
+        while stack:
+            top = stack[-1]
+            t, i = top
+            parents = t.node.parents if t.node is not None else ()
+            if i < len(parents):
+                top[1] = i + 1
+                p = parents[i]
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append([p, 0])
+            else:
+                stack.pop()
+                order.append(t)
+    return order
+
+
+def _graph_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Like `walk`, restricted to tensors that require grad (the only ones a
+    gradient can flow through)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.node.parents) if root.node is not None else iter(()))]
+        while stack:
+            t, it = stack[-1]
+            for p in it:
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append((p, iter(p.node.parents) if p.node is not None else iter(())))
+                    break
+            else:
+                stack.pop()
+                order.append(t)
+    return order
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `g` over the axes that broadcasting added or stretched, so that it
+    has `shape` again. The only place in tensorgraph that undoes broadcasting;
+    works on arrays and (for create_graph) on Tensors alike."""
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise RuntimeError(f"unbroadcast: gradient of shape {g.shape} cannot reduce to {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axis=axes)
+    if g.shape != shape:
+        g = g.reshape(shape)
+    return g
+
+
+def _as_root_grad(root: Tensor, gradient: Optional[ArrayLike], create_graph: bool, what: str) -> Any:
+    if gradient is None:
+        if root._data.size != 1:
+            raise RuntimeError(f"{what}: grad can be implicitly created only for scalar outputs; "
+                               f"the output has shape {root.shape}, so pass `gradient` "
+                               f"(an array of that shape)")
+        g: Any = np.ones(root.shape, dtype=root.dtype)
+    else:
+        g = gradient._data if isinstance(gradient, Tensor) and not create_graph else gradient
+        if not isinstance(g, Tensor):
+            g = np.asarray(g, dtype=root.dtype)
+        if g.shape != root.shape:
+            raise RuntimeError(f"{what}: gradient has shape {g.shape} but the output has "
+                               f"shape {root.shape}")
+    if create_graph and not isinstance(g, Tensor):
+        g = _new(np.asarray(g))
+    return g
+
+
+def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
+    for hook in list(t._hooks):
+        gt = g if isinstance(g, Tensor) else _new(np.asarray(g))
+        r = hook(gt)
+        if r is not None:
+            r = r if isinstance(r, Tensor) else _new(np.asarray(r))
+            if r.shape != t.shape:
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient "
+                                   f"of shape {r.shape} for a tensor of shape {t.shape}")
+            g = r if create_graph else r._data
+    return g
+
+
+def _store_grad(t: Tensor, g: Any) -> None:
+    """Accumulate into `t.grad` (a fresh array each time: never in place,
+    because the same gradient array may be shared by several tensors)."""
+    if isinstance(g, Tensor):
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    g = np.asarray(g)
+    if t.grad is None:
+        if not g.flags.writeable:  # e.g. a broadcast view
+            g = g.copy()
+        t.grad = _new(g)
+    else:
+        t.grad = _new(t.grad._data + g)
+
+
+def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: bool,
+              create_graph: bool, inputs: Optional[Sequence[Tensor]] = None) -> dict[int, Any]:
+    """The engine. Returns the gradients reaching `inputs` (keyed by id) when
+    given; otherwise accumulates into the leaves' `.grad`."""
+    order = _graph_order(roots)
+    grads: dict[int, Any] = {}
+    for r, g in zip(roots, root_grads):
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    want = {id(x) for x in inputs} if inputs is not None else None
+    found: dict[int, Any] = {}
+    anomaly = is_anomaly_enabled()
+    ctx = set_grad_enabled(create_graph)
+    ctx.__enter__()
+    try:
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                g = _run_hooks(t, g, create_graph)
+            node = t.node
+            if want is not None:
+                if id(t) in want:
+                    found[id(t)] = g
+            elif node is None or t._retain:
+                _store_grad(t, g)
+            if node is None:
+                continue
+            if node.freed:
+                raise RuntimeError(
+                    f"backward: trying to backward through the graph a second time (op "
+                    f"'{node.op.name}'{_where(node, node.scope, node.trace)}); its saved values "
+                    "were freed by the first backward. Pass retain_graph=True to the first call.")
+            op = node.op
+            parents = node.parents
+            if create_graph:
+                xs: Any = parents
+                out: Any = t
+            else:
+                xs = [p._data for p in parents]
+                out = t._data
+            vjps = op.vjps
+            edge: list[Any] = []
+            for i, p in enumerate(parents):
+                if not p.requires_grad:
+                    edge.append(None)
+                    continue
+                if op.variadic:
+                    gi = vjps[0](i, g, out, *xs, **node.attrs)
+                else:
+                    gi = vjps[i](g, out, *xs, **node.attrs)
+                if gi.shape != p._data.shape:
+                    gi = unbroadcast(gi, p._data.shape)
+                if gi.dtype != p._data.dtype:  # numpy 2 promotion guard
+                    gi = gi.astype(p._data.dtype)
+                if anomaly:
+                    a = gi._data if isinstance(gi, Tensor) else np.asarray(gi)
+                    if not np.isfinite(a).all():
+                        raise AnomalyError(
+                            f"detect_anomaly: backward of op '{op.name}'"
+                            f"{_where(node, node.scope, node.trace)} produced "
+                            f"{_nonfinite(a)} in the gradient for its input {i} "
+                            f"(shape {p.shape})")
+                edge.append(gi)
+                k = id(p)
+                if k in grads:
+                    grads[k] = grads[k] + gi
+                else:
+                    grads[k] = gi
+            node.edge_grads = tuple(edge)
+            if not retain_graph:
+                node.freed = True
+    finally:
+        ctx.__exit__(None, None, None)
+    return found
+
+
+def backward(root: Tensor, gradient: Optional[ArrayLike] = None, retain_graph: bool = False,
+             create_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no graph "
+                           "(did you make it under no_grad, or from leaves without "
+                           "requires_grad=True?)")
+    g = _as_root_grad(root, gradient, create_graph, "backward")
+    _backprop([root], [g], retain_graph or create_graph, create_graph)
+
+
+def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequence[Tensor]],
+         grad_outputs: Optional[Union[ArrayLike, Sequence[Optional[ArrayLike]]]] = None,
+         retain_graph: Optional[bool] = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Optional[Tensor], ...]:
+    """The gradients of `outputs` with respect to `inputs`, as a tuple of
+    Tensors; `.grad` attributes are left alone. As `torch.autograd.grad`."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gos: list[Any] = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None \
+            else None  # type: ignore[assignment]
+        if gos is None:
+            raise ValueError("grad: pass one grad_output per output")
+    else:
+        gos = list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: got {len(gos)} grad_outputs for {len(outs)} outputs")
+    for i, x in enumerate(ins):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for i, o in enumerate(outs):
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad and has no graph")
+    if retain_graph is None:
+        retain_graph = create_graph
+    root_grads = [_as_root_grad(o, go, create_graph, "grad") for o, go in zip(outs, gos)]
+    found = _backprop(outs, root_grads, retain_graph, create_graph, inputs=ins)
+    result: list[Optional[Tensor]] = []
+    for i, x in enumerate(ins):
+        g = found.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {x.shape}) was not used to compute "
+                                   "the outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else _new(np.array(g)))
+    return tuple(result)
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise `AnomalyError` at the first op whose forward or backward produces
+    NaN or inf, naming the op, its scope and the user line that created it.
+    Slow (checks every array and records a traceback line per op): debug only."""
+    prev = set_anomaly_enabled(True)
+    try:
+        yield
+    finally:
+        set_anomaly_enabled(prev)

@@ -1,0 +1,442 @@
+"""The Tensor and the graph it records.
+
+A `Tensor` wraps a numpy array. When an op runs on tensors of which at least one
+requires a gradient (and recording is on), the result points to a `Node`: the op,
+its attributes, its parents in argument order, the output's shape and dtype, and
+the name scope that was active. Those nodes form the DAG that `autograd` walks
+backwards and that the renderer draws.
+
+Design notes (why it looks like this):
+- `__slots__` everywhere on the hot path, and no closures: a node holds plain
+  references to its parents and nothing refers back from a node to its output,
+  so a dropped graph is freed at once by reference counting, never by the
+  cyclic garbage collector.
+- Python scalars are "weak", as in PyTorch and NumPy 2 (NEP 50): `x * 2.0` keeps
+  the dtype of `x`. NumPy scalars such as `np.float64(2.0)` are treated the same
+  way, so float32 work stays float32.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = [
+    "Tensor", "Node", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_grad_enabled", "name_scope", "current_scope",
+]
+
+ArrayLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence[Any]]
+
+# ---------------------------------------------------------------------------
+# Global recording state. Module globals (not thread-locals) because they are
+# read on every op and this is a single-threaded teaching engine.
+_grad_enabled = True
+_scope: tuple[str, ...] = ()
+_anomaly = False
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops on tensors that require grad are being recorded."""
+    return _grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn recording on or off inside a `with` block (or as a decorator)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+
+def no_grad() -> set_grad_enabled:
+    """`with tg.no_grad():` records nothing; results do not require grad."""
+    return set_grad_enabled(False)
+
+
+def enable_grad() -> set_grad_enabled:
+    """`with tg.enable_grad():` records again inside a `no_grad` block."""
+    return set_grad_enabled(True)
+
+
+@contextlib.contextmanager
+def name_scope(name: str) -> Iterator[tuple[str, ...]]:
+    """Push `name` onto the scope stack; every node made inside records it.
+
+    >>> with tg.name_scope("layer1"):
+    ...     y = x @ w          # y.node.scope == ("layer1",)
+    """
+    global _scope
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name_scope: name must be a non-empty string, got {name!r}")
+    prev = _scope
+    _scope = prev + (name,)
+    try:
+        yield _scope
+    finally:
+        _scope = prev
+
+
+def current_scope() -> tuple[str, ...]:
+    """The active name scope, outermost first."""
+    return _scope
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
+
+
+def set_anomaly_enabled(mode: bool) -> bool:
+    """Set anomaly mode; returns the previous mode (see `autograd.detect_anomaly`)."""
+    global _anomaly
+    prev, _anomaly = _anomaly, bool(mode)
+    return prev
+
+
+def _user_frame() -> Optional[str]:
+    """`file:line: code` of the innermost caller outside this package."""
+    f = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE_DIR):
+        f = f.f_back
+    if f is None:
+        return None
+    import linecache
+    code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    return f"{f.f_code.co_filename}:{f.f_lineno}: {code}"
+
+
+# ---------------------------------------------------------------------------
+class Node:
+    """What an op records about one application: everything a VJP, a renderer
+    or a graph capture needs, and nothing else.
+
+    op       the `Op` (its `.name` is the op name)
+    parents  the input Tensors, in argument order (`a + a` has two entries)
+    attrs    the op's non-tensor arguments (axis, shape, ...)
+    shape, dtype  of the output
+    scope    the name-scope stack active when it was made (outermost first)
+    edge_grads  after backward: the gradient sent to each parent (None where the
+             parent needs none); the renderer's backward view reads it
+    freed    set by a backward that did not retain the graph
+    trace    `file:line: code` of the user code that made it (anomaly mode only)
+    """
+
+    __slots__ = ("op", "parents", "attrs", "shape", "dtype", "scope",
+                 "edge_grads", "freed", "trace")
+
+    def __init__(self, op: Any, parents: tuple["Tensor", ...], attrs: dict[str, Any],
+                 shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.op = op
+        self.parents = parents
+        self.attrs = attrs
+        self.shape = shape
+        self.dtype = dtype
+        self.scope = _scope
+        self.edge_grads: Optional[tuple[Any, ...]] = None
+        self.freed = False
+        self.trace: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """The op's name, e.g. "matmul"."""
+        return self.op.name
+
+    def __repr__(self) -> str:
+        scope = "/".join(self.scope)
+        return (f"<Node {self.op.name} {self.shape} {self.dtype}"
+                f"{' in ' + scope if scope else ''} parents={len(self.parents)}>")
+
+
+def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """The dtype policy: numpy arrays keep theirs; Python floats (and lists of
+    them) become float32 as in PyTorch; ints int64; bools bool."""
+    if isinstance(data, Tensor):
+        data = data._data
+    if isinstance(data, np.ndarray):
+        arr = data
+    elif isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif arr.dtype.kind == "i" and arr.dtype != np.int64:
+            arr = arr.astype(np.int64)
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+    if arr.dtype == object or arr.dtype.kind in "USVcM m":
+        raise TypeError(f"tensor: unsupported data of dtype {arr.dtype} (from {type(data).__name__})")
+    return arr
+
+
+def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
+    if dtype.kind != "f":
+        raise TypeError(f"{what}: only floating-point tensors can require gradients, "
+                        f"got dtype {dtype}")
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    `.data` is the numpy array (readable and assignable). `.grad` is a Tensor,
+    None until a backward pass reaches this tensor; gradients accumulate across
+    backward calls, and `t.grad = None` resets. Non-leaf tensors point to the
+    `Node` that made them (`.node`); leaves have `.node is None`.
+    """
+
+    __slots__ = ("_data", "grad", "requires_grad", "node", "name", "_hooks",
+                 "_retain", "__weakref__")
+    # numpy must defer to us: `ndarray + Tensor` calls Tensor.__array_ufunc__.
+    __array_priority__ = 1000.0
+
+    def __init__(self, data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
+                 name: Optional[str] = None) -> None:
+        arr = _default_array(data, dtype)
+        self._data = arr
+        self.grad: Optional[Tensor] = None
+        self.requires_grad = False
+        self.node: Optional[Node] = None
+        self.name = name
+        self._hooks: Optional[list[Callable[[Tensor], Optional[Tensor]]]] = None
+        self._retain = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- the array --------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The underlying numpy array (no copy). Assigning replaces it
+        without recording anything, as `p.data = ...` does in PyTorch."""
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if self.requires_grad:
+            _check_can_require_grad(arr.dtype, "data")
+        self._data = arr
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op."""
+        return self.node is None
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shared, not copied)."""
+        return self._data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a "
+                             f"Python scalar, got shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        if copy:
+            return self._data.copy()
+        return self._data
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"The truth value of a Tensor with shape {self.shape} is "
+                             "ambiguous; use .any() or .all() on .data")
+        return bool(self._data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise TypeError(f"only integer one-element tensors can be used as an index, "
+                            f"got dtype {self.dtype} and shape {self.shape}")
+        return int(self._data.item())
+
+    __hash__ = object.__hash__  # identity, although == is elementwise
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", precision=4, threshold=20,
+                               edgeitems=3, prefix="tensor(")
+        extras = [f"dtype={self.dtype}"]
+        if self.node is not None:
+            extras.append(f"op={self.node.op.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    # -- autograd ---------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Mark this leaf as needing a gradient (in place); returns self."""
+        if requires_grad:
+            _check_can_require_grad(self._data.dtype, "requires_grad_")
+        elif self.node is not None:
+            raise RuntimeError("requires_grad_: can only change a leaf tensor; "
+                               "use .detach() for a non-leaf")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing the data, cut from the graph."""
+        t = _new(self._data)
+        t.name = self.name
+        return t
+
+    def register_hook(self, hook: Callable[["Tensor"], Optional["Tensor"]]) -> "_HookHandle":
+        """Call `hook(grad)` when this tensor's gradient has been summed during
+        backward; a non-None return value replaces the gradient that flows on."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that "
+                               "does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` on this non-leaf tensor after backward (leaves always do)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: tensor does not require grad")
+        self._retain = True
+
+    def backward(self, gradient: Optional[ArrayLike] = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (reverse mode).
+
+        A non-scalar tensor needs `gradient`, the vector of the vector-Jacobian
+        product. The graph's saved state is freed afterwards unless `retain_graph`;
+        `create_graph=True` records the backward pass so it can be differentiated.
+        """
+        from . import autograd
+        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    # Operators and methods are installed by `ops` (one table, one place).
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _new(data: np.ndarray) -> Tensor:
+    """A bare tensor around an ndarray, without the checks of __init__ (hot path)."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t.grad = None
+    t.requires_grad = False
+    t.node = None
+    t.name = None
+    t._hooks = None
+    t._retain = False
+    return t
+
+
+def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
+           name: Optional[str] = None) -> Tensor:
+    """Make a leaf tensor.
+
+    Python floats and lists of them become float32 (as in PyTorch); a numpy
+    array keeps its dtype (and is not copied). Only floating-point tensors can
+    require grad.
+    """
+    if isinstance(data, Tensor):
+        data = data._data.copy()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+# ---------------------------------------------------------------------------
+# Recording: the one function every op goes through.
+
+class AnomalyError(RuntimeError):
+    """Raised in `detect_anomaly` mode at the first non-finite value."""
+
+
+def _where(node_or_op: Any, scope: tuple[str, ...], trace: Optional[str]) -> str:
+    s = f" in scope '{'/'.join(scope)}'" if scope else " (no scope)"
+    return s + (f", created at {trace}" if trace else "")
+
+
+def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
+    """Run `op.forward` on the arrays of `args`, wrap the result, and, if any
+    argument requires grad and recording is on, attach a Node."""
+    try:
+        out = op.forward(*[a._data for a in args], **attrs)
+    except (ValueError, IndexError, TypeError) as e:
+        raise op.error(e, args, attrs) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = _new(out)
+    if _grad_enabled and op.differentiable and out.dtype.kind == "f":
+        for a in args:
+            if a.requires_grad:
+                t.requires_grad = True
+                t.node = Node(op, args, attrs, out.shape, out.dtype)
+                break
+    if _anomaly:
+        trace = _user_frame()
+        if t.node is not None:
+            t.node.trace = trace
+        if out.dtype.kind in "fc" and not np.isfinite(out).all():
+            raise AnomalyError(f"detect_anomaly: forward of op '{op.name}'{_where(op, _scope, trace)} "
+                               f"produced {_nonfinite(out)} (output shape {out.shape})")
+    return t
+
+
+def _nonfinite(a: np.ndarray) -> str:
+    kinds = [k for k, bad in (("nan", np.isnan(a).any()), ("inf", np.isinf(a).any())) if bad]
+    return " and ".join(kinds) or "non-finite values"
