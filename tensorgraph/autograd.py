@@ -13,6 +13,7 @@ backward pass is itself recorded and can be differentiated again.
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -152,6 +153,10 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
     anomaly = is_anomaly_enabled()
     ctx = set_grad_enabled(create_graph)
     ctx.__enter__()
+    # The walk creates no reference cycles, so the cyclic collector has nothing
+    # to find; pausing it stops it rescanning a large live graph mid-walk.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         for t in reversed(order):
             g = grads.pop(id(t), None)
@@ -202,7 +207,9 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                             f"{_where(node, node.scope, node.trace)} produced "
                             f"{_nonfinite(a)} in the gradient for its input {i} "
                             f"(shape {p.shape})")
-                edge.append(gi)
+                # Values only: a recorded gradient Tensor (create_graph) refers back
+                # to this node's output, and keeping it here would form a cycle.
+                edge.append(gi._data if isinstance(gi, Tensor) else gi)
                 k = id(p)
                 if k in grads:
                     grads[k] = grads[k] + gi
@@ -212,6 +219,8 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
             if not retain_graph:
                 node.freed = True
     finally:
+        if gc_was_enabled:
+            gc.enable()
         ctx.__exit__(None, None, None)
     return found
 

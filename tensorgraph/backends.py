@@ -13,6 +13,7 @@ no third-party package until a backend is actually used.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.resources
 import os
@@ -271,7 +272,20 @@ def _wasm_runtime() -> _WasmRuntime:
         with _wasm_lock:
             if _wasm_runtime_cache is None:
                 _wasm_runtime_cache = _WasmRuntime()
+                atexit.register(_close_wasm_runtime)
     return _wasm_runtime_cache
+
+
+def _close_wasm_runtime() -> None:
+    # Free wasmtime's native objects while the interpreter is still whole;
+    # left to interpreter teardown, their finalizers print tracebacks.
+    global _wasm_runtime_cache
+    rt, _wasm_runtime_cache = _wasm_runtime_cache, None
+    if rt is not None:
+        for obj in (rt.module, rt.engine):
+            close = getattr(obj, "close", None)
+            if close is not None:
+                close()
 
 
 def _render_wasm(source: str, format: str, engine: str) -> bytes:

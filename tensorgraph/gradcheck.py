@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from .autograd import grad as _grad
-from .tensor import Tensor, no_grad
+from .tensor import Tensor
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -59,8 +59,9 @@ def gradcheck(fn: Callable[..., Any], inputs: Union[Tensor, Sequence[Tensor]], e
         analytic = tuple(None for _ in wrt)
 
     def s() -> float:
-        with no_grad():
-            return float(sum(np.sum(o._data.astype(np.float64) * v) for o, v in zip(_outputs(fn(*xs)), vs)))
+        # Not under no_grad: fn may itself call tg.grad(..., create_graph=True),
+        # which is how second derivatives are checked.
+        return float(sum(np.sum(o._data.astype(np.float64) * v) for o, v in zip(_outputs(fn(*xs)), vs)))
 
     for i, a in zip(wrt, analytic):
         x = xs[i]

@@ -61,7 +61,8 @@ class Op:
         """Re-word a numpy error so that it names this op and the shapes."""
         shapes = ", ".join(str(a.shape) for a in args)
         shown = {k: v for k, v in attrs.items() if k not in ("index",)}
-        msg = f"{self.name}: {e} (input shapes: {shapes}" + (f"; {shown}" if shown else "") + ")"
+        text = str(e).removeprefix(f"{self.name}: ")  # numpy's matmul names itself too
+        msg = f"{self.name}: {text} (input shapes: {shapes}" + (f"; {shown}" if shown else "") + ")"
         if isinstance(e, _AxisError):
             return _AxisError(msg)
         return type(e)(msg) if type(e) in (ValueError, IndexError, TypeError) else ValueError(msg)
@@ -317,6 +318,8 @@ def clip(x: ArrayLike, lo: Optional[float], hi: Optional[float]) -> Tensor:
     lo <= x <= hi, bounds included, and is 0 outside."""
     if lo is None and hi is None:
         raise ValueError("clip: give at least one of lo and hi")
+    # numpy scalar bounds as Python numbers, which are weak: float32 stays float32.
+    lo, hi = (v.item() if isinstance(v, np.generic) else v for v in (lo, hi))
     return _unary(CLIP, x, lo=lo, hi=hi)
 
 
@@ -421,9 +424,14 @@ MAX = defop("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepd
 MIN = defop("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), _extremum_vjp)
 VAR = defop("var", lambda x, axis, ddof, keepdims: np.var(x, axis=axis, ddof=ddof, keepdims=keepdims),
             _var_vjp)
-LOGSUMEXP = defop("logsumexp", _logsumexp,
-                  lambda g, out, x, axis, keepdims:
-                  _keep(g, x.shape, axis, keepdims) * np.exp(x - _keep(out, x.shape, axis, keepdims)))
+def _logsumexp_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    # softmax(x), from x - max(x) (exact) rather than e^(x - out): `out` is
+    # rounded at the logits' magnitude, which costs float32 digits near 1000.
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return _keep(g, x.shape, axis, keepdims) * (e / e.sum(axis=axis, keepdims=True))
+
+
+LOGSUMEXP = defop("logsumexp", _logsumexp, _logsumexp_vjp)
 ARGMAX = defop("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims),
                differentiable=False)
 ARGMIN = defop("argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims),
@@ -480,7 +488,12 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    return x - _logsumexp(x, axis=axis, keepdims=True)
+    # (x - m) - log Σ e^(x - m): x - m is exact, so float32 keeps its digits
+    # for large logits (x - (m + log Σ) would round at m's magnitude).
+    m = np.max(x, axis=axis, keepdims=True)
+    s = x - np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
 SOFTMAX = defop("softmax", _softmax,
@@ -583,9 +596,8 @@ def _stack_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
 
 
 def _pad_vjp(g: Any, out: Any, x: Any, pad_width: Any, constant_values: float) -> Any:
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
-                         if np.ndim(pad_width) else np.asarray(pad_width), (x.ndim, 2))
-    return GETITEM(g, index=tuple(slice(lo, lo + n) for (lo, _), n in zip(pw, x.shape)))
+    # `pad` records pad_width as one (before, after) pair per axis.
+    return GETITEM(g, index=tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape)))
 
 
 CONCAT = defop("concat", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_vjp, variadic=True)
@@ -680,9 +692,15 @@ def split(x: ArrayLike, indices_or_sections: Union[int, Sequence[int]], axis: in
 
 def pad(x: ArrayLike, pad_width: Any, constant_values: float = 0) -> Tensor:
     """Pad with a constant (numpy.pad, mode="constant"); pad_width as numpy."""
+    x = _as_tensor(x, "pad")
     pw = np.asarray(pad_width)
     if pw.dtype.kind not in "iu" or (pw < 0).any():
         raise ValueError(f"pad: pad_width must be non-negative integers, got {pad_width!r}")
+    try:  # numpy's forms (p, (p,), (lo, hi), one pair per axis) as one pair per axis
+        pw = np.broadcast_to(pw, (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit an input of shape "
+                         f"{x.shape}") from None
     return _unary(PAD, x, pad_width=pw.tolist(), constant_values=constant_values)
 
 
@@ -860,6 +878,9 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.broadcast_to: broadcast_to, np.concatenate: concat, np.stack: stack, np.split: split,
     np.flip: flip, np.take: take, np.where: where, np.clip: clip, np.dot: dot, np.outer: outer,
     np.matmul: matmul, np.abs: abs,
+    # Shape queries lose no gradient (matmul's own error message uses np.shape).
+    np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim,
+    np.size: lambda x, axis=None: x.size if axis is None else x.shape[axis],
     np.pad: lambda x, pad_width, mode="constant", constant_values=0:
         pad(x, pad_width, constant_values) if mode == "constant" else
         (_ for _ in ()).throw(ValueError(f"pad: only mode='constant' is supported, got {mode!r}")),
