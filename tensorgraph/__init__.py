@@ -15,6 +15,9 @@ from .ops import (OPS, Op, abs, add, argmax, argmin, astype, broadcast_to, clip,
                   relu, reshape, sigmoid, sign, softmax, softplus, split, sqrt, squeeze, stack,
                   subtract, sum, swapaxes, take, tanh, transpose, var, where)
 from .gradcheck import GradcheckError, gradcheck
+from . import data, io, optim, train
+from .io import load, save
+from . import nn, losses
 
 float32 = "float32"
 float64 = "float64"

@@ -1,0 +1,494 @@
+"""Optimizers: the update rules of chapters 2 and 4, with PyTorch's names and defaults.
+
+An optimizer holds references to parameters (leaf Tensors that require grad)
+and, on `step()`, moves each one against its `.grad`. Updates are written
+straight into the parameter arrays (`out=` / `[...] =`): no graph is recorded
+and no new parameter arrays are made, so anything else that holds `p.data`
+(a module, a renderer) sees the new values.
+
+Notation (the book's): θ the parameters, g = ∂E/∂θ the gradient of the loss,
+ε the learning rate, δ a small constant that avoids division by zero.
+⊙ and √ are elementwise.
+
+    opt = tg.optim.Adam(model.parameters(), lr=1e-3)
+    for X, t in tg.data.batches(X_train, t_train, 32, seed=0):
+        opt.zero_grad()
+        loss(model(tg.tensor(X)), t).backward()
+        opt.step()
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Optional, Union
+
+import numpy as np
+
+from .tensor import Tensor, enable_grad
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
+           "LRScheduler", "StepLR", "ExponentialLR"]
+
+Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Any]
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, `zero_grad`,
+    `step`, `state_dict` / `load_state_dict` (PyTorch's layout).
+
+    `params` is an iterable of Tensors, a module (anything with a
+    `.parameters()` method), or a list of dicts (parameter groups), each with
+    `"params"` and optional per-group overrides of the hyperparameters:
+    `SGD([{"params": body}, {"params": head, "lr": 0.1}], lr=0.01)`.
+    """
+
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        # Per-parameter state (buffers), keyed by the parameter (Tensor hashes by identity).
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        if hasattr(params, "parameters") and callable(params.parameters):
+            params = params.parameters()
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors "
+                            f"(or a module), got a single Tensor of shape {params.shape}; "
+                            "wrap it in a list")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        seen: set[int] = set()
+        for g in groups:
+            self.add_param_group(g, _seen=seen)
+
+    def add_param_group(self, group: dict[str, Any], _seen: Optional[set[int]] = None) -> None:
+        """Add a group of parameters, with hyperparameters that default to the
+        optimizer's."""
+        name = type(self).__name__
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{name}: a parameter group must be a dict with a 'params' key")
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        if _seen is None:
+            _seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(ps):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Tensor")
+            if p.node is not None:
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) is not a leaf "
+                                 f"(it was made by op '{p.node.op.name}'); optimize the leaves")
+            if p.dtype.kind != "f":
+                raise TypeError(f"{name}: parameter {i} has dtype {p.dtype}; only "
+                                "floating-point tensors can be optimized")
+            if id(p) in _seen:
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) appears more than "
+                                 "once; list each parameter once")
+            _seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        if unknown:
+            raise TypeError(f"{name}: unknown hyperparameter(s) {sorted(unknown)} in a "
+                            f"parameter group (known: {sorted(self.defaults)})")
+        full = {**self.defaults, **group, "params": ps}
+        self._check_hyper(full)
+        self.param_groups.append(full)
+
+    def _check_hyper(self, group: dict[str, Any]) -> None:
+        """Reject hyperparameters that make no sense (subclasses add theirs)."""
+        name = type(self).__name__
+        for key in ("lr", "weight_decay", "eps"):
+            if key in group and not group[key] >= 0:  # `not >=` also catches NaN
+                raise ValueError(f"{name}: {key} must be >= 0, got {group[key]!r}")
+
+    # -- the training-loop API ------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients (backward accumulates into `.grad`). With
+        `set_to_none=False` the gradients become zeros instead of None."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = Tensor(np.zeros_like(p.data))
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """Update every parameter that has a gradient; parameters whose `.grad`
+        is None are skipped. `closure`, if given, recomputes and returns the
+        loss (it runs first, with recording on)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+                if g.shape != p.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape {g.shape} "
+                                       f"for a parameter of shape {p.shape}")
+                if g.dtype != p.dtype:
+                    g = g.astype(p.dtype)
+                self._update(p.data, g, self.state.setdefault(p, {}), **hyper)
+        return loss
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], **hyper: Any) -> None:
+        raise NotImplementedError
+
+    # -- checkpoints --------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {index: {buffer: array | int}}, "param_groups": [{hyper...,
+        "params": [index, ...]}]}, parameters numbered across groups in order
+        (PyTorch's layout). Arrays are copies; `tg.save` can store it."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state and self.state[p]:
+                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore buffers and hyperparameters saved by `state_dict` (the
+        parameters themselves are the model's business). The groups must have
+        the same sizes, and each buffer the shape of its parameter."""
+        name = type(self).__name__
+        try:
+            saved_groups = list(state_dict["param_groups"])
+            saved_state = dict(state_dict["state"])
+        except (KeyError, TypeError):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups', got {type(state_dict).__name__} with keys "
+                             f"{sorted(state_dict) if isinstance(state_dict, dict) else '-'}") from None
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} "
+                             f"parameter group(s), the optimizer {len(self.param_groups)}")
+        by_index: dict[int, Tensor] = {}
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: group {gi} has "
+                                 f"{len(saved['params'])} parameter(s) in the state and "
+                                 f"{len(group['params'])} in the optimizer")
+            for i, p in zip(saved["params"], group["params"]):
+                by_index[int(i)] = p
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for i, buffers in saved_state.items():
+            if int(i) not in by_index:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, which "
+                                 "no group lists")
+            p = by_index[int(i)]
+            restored = {}
+            for k, v in buffers.items():
+                if isinstance(v, (np.ndarray, Tensor)):
+                    a = np.asarray(v.data if isinstance(v, Tensor) else v)
+                    if a.shape != p.shape:
+                        raise ValueError(f"{name}.load_state_dict: buffer '{k}' of parameter "
+                                         f"{i} has shape {a.shape}, the parameter {p.shape}")
+                    restored[k] = np.array(a, dtype=p.dtype, copy=True)
+                else:
+                    restored[k] = v.item() if isinstance(v, np.generic) else v
+            new_state[p] = restored
+        for saved, group in zip(saved_groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = tuple(v) if isinstance(v, list) else v
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"  group {i}: {len(group['params'])} params, " + ", ".join(
+                f"{k}={v}" for k, v in group.items() if k != "params"))
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, with optional (Nesterov) momentum and
+    weight decay (L2 regularization folded into the gradient).
+
+    Plain (chapter 2): θ ← θ − ε g.
+
+    Momentum (chapter 4): a velocity v accumulates past gradients,
+    v_i = m v_{i−1} − ε g_i, θ_i = θ_{i−1} + v_i. PyTorch writes the same rule
+    (for a constant ε) with a buffer b = −v/ε:
+
+        g ← g + λ θ                         (weight_decay λ)
+        b ← g on the first step, else b ← μ b + (1 − dampening) g
+        g ← g + μ b   if nesterov   else   g ← b
+        θ ← θ − ε g
+
+    Nesterov momentum (Sutskever et al., 2013) evaluates the gradient at the
+    look-ahead point θ + m v; the `g + μ b` form is its usual rewriting in
+    terms of the current parameters.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _check_hyper(self, group: dict[str, Any]) -> None:
+        super()._check_hyper(group)
+        if not group["momentum"] >= 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {group['momentum']!r}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0, got "
+                             f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
+                momentum: float, dampening: float, weight_decay: float, nesterov: bool) -> None:
+        lr, momentum = float(lr), float(momentum)
+        if weight_decay:
+            g = g + float(weight_decay) * theta
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, copy=True)
+            else:
+                buf *= momentum
+                buf += (1.0 - float(dampening)) * g
+            g = g + momentum * buf if nesterov else buf
+        theta -= lr * g
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad (Duchi et al., 2011): each parameter's learning rate shrinks
+    with the history of its squared gradients.
+
+        r_i = r_{i−1} + g_i ⊙ g_i
+        θ_i = θ_{i−1} − ε / (δ ⊕ √r_i) ⊙ g_i
+
+    As PyTorch's `Adagrad`: weight decay adds λθ to g first, and `lr_decay`
+    uses ε / (1 + (i − 1)·lr_decay) at step i. `eps` is δ; r starts at
+    `initial_accumulator_value`.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10) -> None:
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps))
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
+                lr_decay: float, weight_decay: float, initial_accumulator_value: float,
+                eps: float) -> None:
+        if "sum" not in state:
+            state["step"] = 0
+            state["sum"] = np.full_like(theta, float(initial_accumulator_value))
+        state["step"] += 1
+        if weight_decay:
+            g = g + float(weight_decay) * theta
+        clr = float(lr) / (1.0 + (state["step"] - 1) * float(lr_decay))
+        r = state["sum"]
+        r += g * g
+        theta -= clr * (g / (np.sqrt(r) + float(eps)))
+
+
+Adagrad = AdaGrad  # PyTorch's spelling
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp (Hinton, 2012): AdaGrad with an exponentially weighted moving
+    average of squared gradients, so old gradients are forgotten.
+
+        r_i = ρ r_{i−1} + (1 − ρ) g_i ⊙ g_i
+        θ_i = θ_{i−1} − ε / (δ ⊕ √r_i) ⊙ g_i
+
+    As PyTorch's `RMSprop` (ρ is `alpha`, δ is `eps`): `centered=True`
+    divides by an estimate of the variance instead, √(r − ḡ²) with ḡ the
+    moving average of g; `momentum` μ > 0 keeps a buffer
+    b ← μ b + g / (δ ⊕ √r) and steps θ ← θ − ε b; weight decay adds λθ to g.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def _check_hyper(self, group: dict[str, Any]) -> None:
+        super()._check_hyper(group)
+        if not 0 <= group["alpha"] <= 1:
+            raise ValueError(f"RMSProp: alpha must be in [0, 1], got {group['alpha']!r}")
+        if not group["momentum"] >= 0:
+            raise ValueError(f"RMSProp: momentum must be >= 0, got {group['momentum']!r}")
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
+                alpha: float, eps: float, weight_decay: float, momentum: float,
+                centered: bool) -> None:
+        alpha, momentum = float(alpha), float(momentum)
+        if "square_avg" not in state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(theta)
+            if momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(theta)
+            if centered:
+                state["grad_avg"] = np.zeros_like(theta)
+        state["step"] += 1
+        if weight_decay:
+            g = g + float(weight_decay) * theta
+        r = state["square_avg"]
+        r *= alpha
+        r += (1.0 - alpha) * (g * g)
+        if centered:
+            gbar = state["grad_avg"]
+            gbar *= alpha
+            gbar += (1.0 - alpha) * g
+            denom = np.sqrt(r - gbar * gbar) + float(eps)
+        else:
+            denom = np.sqrt(r) + float(eps)
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += g / denom
+            theta -= float(lr) * buf
+        else:
+            theta -= float(lr) * (g / denom)
+
+
+RMSprop = RMSProp  # PyTorch's spelling
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma and Ba, 2014): momentum on the gradient and an RMSProp-
+    style scale, both bias-corrected for their zero start.
+
+        m_i = β1 m_{i−1} + (1 − β1) g_i
+        v_i = β2 v_{i−1} + (1 − β2) g_i ⊙ g_i
+        m̃_i = m_i / (1 − β1^i),   ṽ_i = v_i / (1 − β2^i)
+        θ_i = θ_{i−1} − ε m̃_i / (δ ⊕ √ṽ_i)
+
+    As PyTorch's `Adam` (`betas` = (β1, β2), δ is `eps`): weight decay adds
+    λθ to g (L2, not AdamW's decoupled decay); `amsgrad=True` divides by the
+    running maximum of v instead of v.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _check_hyper(self, group: dict[str, Any]) -> None:
+        super()._check_hyper(group)
+        betas = tuple(group["betas"])
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {group['betas']!r}")
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
+                betas: tuple[float, float], eps: float, weight_decay: float,
+                amsgrad: bool) -> None:
+        b1, b2 = float(betas[0]), float(betas[1])
+        if "exp_avg" not in state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(theta)
+            state["exp_avg_sq"] = np.zeros_like(theta)
+            if amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(theta)
+        state["step"] += 1
+        t = state["step"]
+        if weight_decay:
+            g = g + float(weight_decay) * theta
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        if amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
+        step_size = float(lr) / (1.0 - b1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + float(eps)
+        theta -= step_size * (m / denom)
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedules
+
+class LRScheduler:
+    """Base class of learning-rate schedules (PyTorch's semantics): call
+    `step()` once per epoch, after the optimizer's steps. `last_epoch` counts
+    the calls; the schedule sets each group's `lr`. Also usable as a
+    `tg.train.fit` callback (it steps at the end of each epoch)."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: expected an Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(f"{type(self).__name__}: resuming at last_epoch={last_epoch} "
+                                   f"needs 'initial_lr' in parameter group {i}")
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set the new learning rates."""
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates set by the last `step()`."""
+        return list(self._last_lr)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by `gamma` every `step_size` epochs:
+    ε_e = ε_0 · γ^⌊e / step_size⌋."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        if int(step_size) != step_size or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        # Chained like PyTorch (multiply the current lr), so manual changes persist.
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by `gamma` every epoch: ε_e = ε_0 · γ^e."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
