@@ -18,6 +18,7 @@ from .gradcheck import GradcheckError, gradcheck
 from . import data, io, optim, train
 from .io import load, save
 from . import nn, losses
+from .draw import draw, draw_history, Drawing
 
 float32 = "float32"
 float64 = "float64"

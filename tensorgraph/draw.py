@@ -1,0 +1,244 @@
+"""Draw it: the recorded graph and the modules as Graphviz pictures.
+
+`draw(target, view=...)` returns a `Drawing`: its `.source` is DOT text built
+as data with the `graphviz` package (no layout engine needed); `.svg()` lays it
+out with a backend (`tensorgraph.backends`: the system `dot`, or Graphviz
+compiled to WebAssembly); `.save(path)` writes .svg, .dot/.gv, or .png/.pdf
+where the backend can; notebooks display it through `_repr_svg_`.
+
+One recorded graph, four zoom levels:
+
+- ``view="ops"``: a node per op (name, attributes, output shape) and per leaf;
+  edges in argument order, so ``a + a`` has two (labelled 0 and 1). Parameters
+  (orange: leaves that require grad), inputs (blue) and constants (dashed: the
+  2.0 of ``x * 2.0``) differ at a glance; the output has a thick border.
+- ``view="modules"``: the same DAG boxed by name scope, as TensorBoard does;
+  ``depth=k`` collapses every scope deeper than k into one node with its input
+  and output shapes, and a chain of identical blocks is drawn once with "×N".
+- ``view="network"``: the book's picture of a network, neuron or perceptron
+  (see `draw_network`).
+- ``view="backward"``: after ``backward()``, each edge carries the gradient
+  sent along it and each value the sum of what reached it.
+
+The modules are read only through their public structure, and nothing in the
+core imports this module.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import warnings
+from typing import Any, Optional, Sequence, Union
+
+import graphviz
+
+from . import backends
+from .draw_graph import graph_source
+from .draw_history import Chart, draw_history
+from .tensor import Tensor
+
+__all__ = ["draw", "draw_history", "Drawing", "Chart", "DrawWarning", "VIEWS"]
+
+VIEWS = ("ops", "modules", "network", "backward")
+#: Default node budget: past it a drawing collapses scopes (a few hundred nodes
+#: still lay out in well under a second; 10,000 would take minutes).
+MAX_NODES = 400
+_RANKDIRS = {"TB": "TB", "LR": "LR", "BT": "BT", "RL": "RL", "DOWN": "TB", "RIGHT": "LR",
+             "UP": "BT", "LEFT": "RL"}
+
+
+class DrawWarning(UserWarning):
+    """The drawing was simplified (collapsed or cut) to fit the node budget."""
+
+
+class Drawing:
+    """A picture as DOT text, rendered on demand.
+
+    `.source` is the DOT text (deterministic: the same graph gives the same
+    bytes). `.svg()` renders it with `backend` ("dot", "wasm", or None for
+    the first available; see `tensorgraph.backends`). `.notes` lists what was
+    simplified to fit the node budget.
+    """
+
+    def __init__(self, graph: Union[graphviz.Digraph, str], *, backend: Optional[str] = None,
+                 engine: str = "dot", notes: Sequence[str] = (), view: str = "") -> None:
+        self.graph = graph if isinstance(graph, graphviz.Digraph) else None
+        self.source: str = graph.source if isinstance(graph, graphviz.Digraph) else str(graph)
+        self.backend = backend
+        self.engine = engine
+        self.notes: tuple[str, ...] = tuple(notes)
+        self.view = view
+        self._cache: dict[tuple[str, str], bytes] = {}
+
+    def pipe(self, format: str = "svg", backend: Optional[str] = None) -> bytes:
+        """The rendered bytes in `format` ("svg", "png", "pdf", ...)."""
+        name = backends.resolve_backend(backend or self.backend)
+        key = (format, name)
+        if key not in self._cache:
+            self._cache[key] = backends.render(self.source, format=format, backend=name,
+                                               engine=self.engine)
+        return self._cache[key]
+
+    def svg(self, backend: Optional[str] = None) -> str:
+        """The SVG text (laid out by Graphviz)."""
+        return self.pipe("svg", backend).decode("utf-8")
+
+    def save(self, path: Union[str, os.PathLike], backend: Optional[str] = None) -> pathlib.Path:
+        """Write the drawing; the format follows the extension: .svg, .dot or
+        .gv (the source, no backend needed), .png or .pdf (backend "dot")."""
+        path = pathlib.Path(path)
+        ext = path.suffix.lower().lstrip(".")
+        if ext in ("dot", "gv"):
+            path.write_text(self.source, encoding="utf-8")
+        elif ext in ("svg", "png", "pdf"):
+            path.write_bytes(self.pipe(ext, backend))
+        else:
+            raise ValueError(f"Drawing.save: cannot tell the format from {path.name!r}; "
+                             "use a .svg, .dot, .gv, .png or .pdf extension")
+        return path
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        # A notebook must not fail to show a drawing because no backend is
+        # installed: it shows the reason and the DOT text instead.
+        try:
+            return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
+        except backends.BackendError as e:
+            return {"text/plain": f"{self!r}\n{e}\n\n{self.source}"}
+
+    def __repr__(self) -> str:
+        lines = self.source.count("\n")
+        view = f" view={self.view!r}" if self.view else ""
+        return f"<Drawing{view}: {lines} lines of DOT>"
+
+
+def _is_module(x: Any) -> bool:
+    return hasattr(x, "named_parameters") and hasattr(x, "named_modules") and callable(x)
+
+
+def _module_info(module: Any) -> tuple[dict[int, tuple[str, tuple[str, ...]]],
+                                      dict[tuple[str, ...], str]]:
+    """From the module tree's public API: id(parameter) -> (dotted name, the
+    scope of its module), and scope -> class name of the module there."""
+    mods = dict(module.named_modules())
+    scope_of = getattr(module, "scope_path", None)
+
+    def scope(name: str) -> tuple[str, ...]:
+        if scope_of is not None:
+            return tuple(scope_of(name))
+        return tuple(name.split(".")) if name else ()
+
+    params = {id(p): (name, scope(name.rpartition(".")[0]))
+              for name, p in module.named_parameters()}
+    classes = {scope(name): type(m).__name__ for name, m in mods.items()}
+    return params, classes
+
+
+def _rankdir(rankdir: Optional[str], direction: Optional[str], default: str) -> str:
+    value = rankdir if rankdir is not None else direction
+    if value is None:
+        return default
+    key = str(value).upper()
+    if key not in _RANKDIRS:
+        raise ValueError(f"draw: unknown rankdir/direction {value!r}; use one of "
+                         "'TB', 'LR', 'BT', 'RL' (or 'down', 'right', 'up', 'left')")
+    return _RANKDIRS[key]
+
+
+def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads: bool = False,
+         rankdir: Optional[str] = None, direction: Optional[str] = None,
+         title: Optional[str] = None, max_nodes: Optional[int] = MAX_NODES,
+         depth: Optional[int] = None, repeat: bool = True, module: Any = None,
+         input: Any = None, cap: int = 10, weights: Optional[bool] = None,
+         backend: Optional[str] = None, engine: str = "dot") -> Drawing:
+    """Draw a tensor's recorded graph or a module.
+
+    target     a Tensor (its whole ancestry is drawn), a list of Tensors, or a
+               Module (view "network" by default; the op views trace
+               ``module(input)``).
+    view       "ops" (default for tensors), "modules", "network" (default for
+               modules) or "backward".
+    values, grads  show each tensor's value and gradient: small tensors in
+               full, larger ones by mean, min and max.
+    rankdir    graph direction "TB" (default for op views) or "LR" (default
+               for networks), also "BT", "RL"; `direction` is an alias.
+    title      a heading above the picture.
+    max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
+               deepest first, and if that is not enough only the nodes nearest
+               the output are drawn; the drawing says so and a `DrawWarning`
+               is issued.
+    depth      collapse scopes deeper than this into single nodes.
+    repeat     draw a chain of identical collapsed blocks once with "×N".
+    module     name parameters (and place them in their module's box) from this
+               module's ``named_parameters()``.
+    input      an example input for tracing a Module in the op views.
+    cap        network view: layers wider than this show their first and last
+               few neurons and "N more".
+    weights    network view: write each weight on its edge (default: only
+               when a layer pair has at most 16 edges).
+    backend    "dot" or "wasm" for `.svg()` (default: $TENSORGRAPH_BACKEND, else
+               whichever is installed).
+    engine     the Graphviz layout engine ("dot"; "neato", ... also work).
+
+    How to read the op views: rounded grey boxes are ops (name, attributes,
+    output shape), orange boxes parameters (leaves that require grad), blue
+    boxes inputs, dashed boxes constants, green 3-D boxes collapsed scopes;
+    the output has a thick border; numbers on edges are argument positions
+    (in "backward": ``[position] gradient``, drawn against the arrow).
+
+    >>> y = (x @ w + b).sum()
+    >>> tg.draw(y).save("graph.svg")
+    >>> tg.draw(net, view="modules", input=x, depth=1)
+    """
+    if view is None:
+        view = "network" if _is_module(target) else "ops"
+    if view not in VIEWS:
+        raise ValueError(f"draw: unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    if backend is not None:
+        backends.resolve_backend(backend)  # validate the name now, not at render time
+    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 2):
+        raise ValueError(f"draw: max_nodes must be an int >= 2 or None, got {max_nodes!r}")
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"draw: depth must be a non-negative int or None, got {depth!r}")
+
+    if view == "network":
+        if not _is_module(target):
+            raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
+                            f"Layer, FeedForward, Sequential), got {type(target).__name__}")
+        from .draw_network import network_source
+        graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
+                                      title=title, cap=cap, weights=weights)
+        return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view)
+
+    if _is_module(target):
+        if input is None:
+            raise TypeError(f"draw(view={view!r}) of a module needs input=<an example batch> to "
+                            "trace it; or draw the output tensor with module=<the module>")
+        module = target if module is None else module
+        target = target(input)
+    roots = _roots(target, view)
+    params, classes = _module_info(module) if module is not None else ({}, {})
+    graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
+                                max_nodes=max_nodes,
+                                rankdir=_rankdir(rankdir, direction, "TB"), title=title,
+                                params=params, classes=classes, repeat=repeat)
+    for note in notes:
+        warnings.warn(f"draw: {note}", DrawWarning, stacklevel=2)
+    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view)
+
+
+def _roots(target: Any, view: str) -> list[Tensor]:
+    if isinstance(target, Tensor):
+        return [target]
+    if isinstance(target, (list, tuple)) and target and all(isinstance(t, Tensor) for t in target):
+        seen: set[int] = set()
+        out = []
+        for t in target:  # one entry per tensor, order kept (== is elementwise)
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
+        return out
+    raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list of Tensors or a "
+                    f"Module, got {type(target).__name__}")

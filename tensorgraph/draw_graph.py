@@ -1,0 +1,569 @@
+"""The op-level views of the renderer: "ops", "modules" and "backward".
+
+All three read one analysis of the recorded DAG (`_Analysis`) and differ in
+what becomes a drawn item and how edges are labelled:
+
+- ops:      one item per op and per leaf; edges in argument order.
+- modules:  the same items inside nested clusters, one per name scope;
+            `depth=k` collapses scopes deeper than k into one item, and a
+            chain of identical collapsed blocks becomes one "×N" item.
+- backward: the ops items with every edge carrying the gradient that the
+            backward pass sent along it (``node.edge_grads``), and every
+            value showing the sum of what reached it.
+
+Node ids come from `tg.walk` order ("n0", "n1", ...), never from `id()`, so
+the same graph always gives the same DOT text. Past `max_nodes` the drawing
+first collapses scopes (deepest first) and, if that is not enough, keeps the
+items nearest the output and replaces the rest by one "… more" item; either
+way it says so in the graph label and in the returned notes.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Optional, Sequence
+
+import graphviz
+import numpy as np
+
+from .autograd import walk
+from .draw_labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
+from .tensor import Tensor
+
+__all__ = ["graph_source", "ParamInfo"]
+
+#: id(parameter) -> (display name, the scope of the module that owns it)
+ParamInfo = dict
+
+
+class _Analysis:
+    """Facts about the recorded graph that every view needs, by walk index."""
+
+    def __init__(self, roots: Sequence[Tensor], params: ParamInfo,
+                 classes: dict[tuple[str, ...], str]) -> None:
+        self.order: list[Tensor] = walk(list(roots))
+        self.index = {id(t): i for i, t in enumerate(self.order)}
+        self.roots = [self.index[id(r)] for r in roots]
+        n = len(self.order)
+        self.consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.parents: list[list[int]] = [[] for _ in range(n)]
+        for i, t in enumerate(self.order):
+            if t.node is not None:
+                for k, p in enumerate(t.node.parents):
+                    j = self.index[id(p)]
+                    self.parents[i].append(j)
+                    self.consumers[j].append((i, k))
+        self.kind = [self._kind(t) for t in self.order]
+        self.names: list[Optional[str]] = []
+        self.param_names: set[int] = set()
+        self.scope: list[tuple[str, ...]] = []
+        for i, t in enumerate(self.order):
+            info = params.get(id(t)) if t.node is None else None
+            self.names.append(info[0] if info else t.name)
+            if info:
+                self.param_names.add(i)
+            self.scope.append(self._scope(i, t, info))
+        self.classes = classes
+
+    @staticmethod
+    def _kind(t: Tensor) -> str:
+        if t.node is not None:
+            return "op"
+        if t.requires_grad:
+            return "param"
+        # A nameless 0-d leaf is what coercion makes of the 2.0 in x * 2.0.
+        if t.ndim == 0 and t.name is None:
+            return "const"
+        return "input"
+
+    def _scope(self, i: int, t: Tensor, info: Any) -> tuple[str, ...]:
+        if t.node is not None:
+            return tuple(t.node.scope)
+        if info:
+            return tuple(info[1])
+        users = [self.order[c].node.scope for c, _ in self.consumers[i]]
+        if not users:
+            return ()
+        if self.kind[i] == "const":
+            return tuple(users[0])
+        if self.kind[i] == "param":
+            # A parameter sits in the innermost scope that holds all its uses.
+            prefix = tuple(users[0])
+            for s in users[1:]:
+                k = 0
+                while k < len(prefix) and k < len(s) and prefix[k] == s[k]:
+                    k += 1
+                prefix = prefix[:k]
+            return prefix
+        return ()
+
+    # -- gradients ---------------------------------------------------------
+    def contributions(self, i: int) -> list[tuple[int, int, np.ndarray]]:
+        """(consumer, argument index, gradient) for each edge out of tensor i
+        that carried a gradient in the last backward pass."""
+        out = []
+        for c, k in self.consumers[i]:
+            eg = self.order[c].node.edge_grads
+            if eg is not None and eg[k] is not None:
+                out.append((c, k, _array(eg[k])))
+        return out
+
+    def grad(self, i: int) -> Optional[np.ndarray]:
+        """The gradient that reached tensor i: the sum of its contributions
+        (what backward summed), else its retained `.grad`."""
+        parts = self.contributions(i)
+        if parts:
+            total = parts[0][2]
+            for _, _, g in parts[1:]:
+                total = total + g
+            return total
+        t = self.order[i]
+        return None if t.grad is None else _array(t.grad)
+
+
+def _array(g: Any) -> np.ndarray:
+    return np.asarray(g.data if isinstance(g, Tensor) else g)
+
+
+def _value_lines(prefix: str, a: np.ndarray) -> list[str]:
+    lines = fmt_array(a)
+    pad = " " * len(prefix)
+    return [prefix + lines[0]] + [pad + x for x in lines[1:]]
+
+
+def _attrs_line(opname: str, attrs: dict[str, Any]) -> Optional[str]:
+    parts = []
+    for k, v in attrs.items():
+        if v is None or v is False:
+            continue  # defaults such as axis=None, keepdims=False only add noise
+        if k == "index" and isinstance(v, tuple):
+            parts.append("[" + ", ".join(fmt_attr(x) for x in v) + "]")
+        elif k == "shape" and opname == "index_add":
+            parts.append(f"shape={fmt_shape(tuple(v))}")
+        else:
+            parts.append(f"{k}={fmt_attr(v)}")
+    return ", ".join(parts) or None
+
+
+def _shape_line(shape: tuple[int, ...], dtype: Any) -> str:
+    dt = np.dtype(dtype)
+    return fmt_shape(shape) + ("" if dt == np.float32 else f" {dt}")
+
+
+# ---------------------------------------------------------------------------
+# Items and edges (the drawing before it becomes DOT)
+
+class _Item:
+    __slots__ = ("id", "kind", "lines", "cluster", "attrs", "members")
+
+    def __init__(self, id_: str, kind: str, lines: list[str], cluster: tuple[str, ...],
+                 members: list[int]) -> None:
+        self.id = id_
+        self.kind = kind
+        self.lines = lines
+        self.cluster = cluster
+        self.attrs: dict[str, str] = {}
+        self.members = members
+
+
+def _group_key(scope: tuple[str, ...], depth: Optional[int]) -> Optional[tuple[str, ...]]:
+    if depth is None or len(scope) <= depth:
+        return None
+    return scope[:depth + 1]
+
+
+def _count_items(a: _Analysis, depth: Optional[int]) -> int:
+    keys = set()
+    loose = 0
+    for s in a.scope:
+        k = _group_key(s, depth)
+        if k is None:
+            loose += 1
+        else:
+            keys.add(k)
+    return loose + len(keys)
+
+
+def _choose_depth(a: _Analysis, depth: Optional[int], max_nodes: Optional[int],
+                  notes: list[str]) -> Optional[int]:
+    """The user's depth, or a shallower one when the drawing would pass the
+    node budget."""
+    if max_nodes is None:
+        return depth
+    n = _count_items(a, depth)
+    if n <= max_nodes:
+        return depth
+    deepest = max((len(s) for s in a.scope), default=0)
+    start = deepest if depth is None else min(depth, deepest)
+    for d in range(start - 1, -1, -1):
+        m = _count_items(a, d)
+        if m <= max_nodes:
+            notes.append(f"{len(a.order)} nodes exceed the node budget (max_nodes={max_nodes}): "
+                         f"scopes deeper than {d} are collapsed")
+            return d
+    return depth
+
+
+def _signature(a: _Analysis, members: list[int]) -> tuple:
+    """What makes two collapsed blocks "the same": ops, attributes, shapes and
+    wiring, with inputs from outside the block described by shape only."""
+    local = {m: k for k, m in enumerate(members)}
+    sig = []
+    for m in members:
+        t = a.order[m]
+        ps = tuple(("i", local[p]) if p in local else ("e", a.order[p].shape)
+                   for p in a.parents[m])
+        op = t.node.op.name if t.node is not None else None
+        attrs = _attrs_line(op, t.node.attrs) if t.node is not None else None
+        sig.append((a.kind[m], op, attrs, t.shape, str(t.dtype), ps))
+    return tuple(sig)
+
+
+class _Builder:
+    def __init__(self, a: _Analysis, view: str, values: bool, grads: bool,
+                 depth: Optional[int], clusters: bool, repeat: bool) -> None:
+        self.a = a
+        self.view = view
+        self.values = values
+        self.grads = grads or view == "backward"
+        self.depth = depth
+        self.clusters = clusters
+        self.items: dict[str, _Item] = {}
+        self.drawn: list[str] = [""] * len(a.order)   # walk index -> item id
+        self._make_items()
+        if repeat and depth is not None:
+            self._merge_repeats()
+        self.edges = self._make_edges()
+
+    # -- items -------------------------------------------------------------
+    def _make_items(self) -> None:
+        a = self.a
+        groups: dict[tuple[str, ...], _Item] = {}
+        for i, t in enumerate(a.order):
+            key = _group_key(a.scope[i], self.depth)
+            if key is None:
+                item = _Item(f"n{i}", a.kind[i], self._tensor_lines(i), a.scope[i], [i])
+                self.items[item.id] = item
+            else:
+                item = groups.get(key)
+                if item is None:
+                    item = _Item(f"g{i}", "group", [], key[:-1], [])
+                    groups[key] = item
+                    self.items[item.id] = item
+                item.members.append(i)
+            self.drawn[i] = item.id
+        for key, item in groups.items():
+            item.lines = self._group_lines(key, item.members)
+            item.cluster = key[:-1]
+        self.group_keys = {item.id: key for key, item in groups.items()}
+
+    def _tensor_lines(self, i: int) -> list[str]:
+        a = self.a
+        t = a.order[i]
+        kind = a.kind[i]
+        if kind == "const":
+            lines = [fmt_constant(t.data)]
+        elif kind == "op":
+            lines = [t.node.op.name]
+            attrs = _attrs_line(t.node.op.name, t.node.attrs)
+            if attrs:
+                lines.append(attrs)
+            lines.append(_shape_line(t.shape, t.dtype))
+        else:
+            name = a.names[i]
+            if name and self.clusters and i in a.param_names:
+                name = name.rpartition(".")[2]  # the box around it names the module
+            lines = [name if name else ("parameter" if kind == "param" else "input"),
+                     _shape_line(t.shape, t.dtype)]
+        if self.values and kind != "const":
+            lines += _value_lines("data ", t.data)
+        if self.grads and kind != "const":
+            lines += self._grad_lines(i)
+        return lines
+
+    def _grad_lines(self, i: int) -> list[str]:
+        a = self.a
+        parts = a.contributions(i)
+        g = a.grad(i)
+        if g is None:
+            return []
+        if self.view == "backward" and len(parts) > 1:
+            # Where a value feeds several paths, show each contribution and the sum.
+            terms = [fmt_array(p[2], small=4) for p in parts]
+            if len(parts) <= 4 and all(len(x) == 1 for x in terms):
+                return ["grad " + " + ".join(x[0] for x in terms)] + _value_lines("= ", g)
+            return _value_lines(f"grad = sum of {len(parts)} paths: ", g)
+        return _value_lines("grad ", g)
+
+    def _group_lines(self, key: tuple[str, ...], members: list[int]) -> list[str]:
+        a = self.a
+        name = key[-1] if self.clusters else "/".join(key)
+        cls = a.classes.get(key)
+        ins, outs = self._boundary(members)
+        n_ops = sum(1 for m in members if a.kind[m] == "op")
+        n_par = sum(1 for m in members if a.kind[m] == "param")
+        lines = [name + (f": {cls}" if cls else "")]
+        if ins:
+            lines.append("in " + ", ".join(fmt_shape(a.order[j].shape) for j in ins))
+        if outs:
+            lines.append("out " + ", ".join(fmt_shape(a.order[j].shape) for j in outs))
+        lines.append(f"{n_ops} op{'s' if n_ops != 1 else ''}"
+                     + (f", {n_par} parameter{'s' if n_par != 1 else ''}" if n_par else ""))
+        return lines
+
+    def _boundary(self, members: list[int]) -> tuple[list[int], list[int]]:
+        """Tensors from outside that feed the members, and members used outside
+        (or drawn as outputs), each once, in walk order."""
+        a = self.a
+        inside = set(members)
+        ins: list[int] = []
+        seen: set[int] = set()
+        outs = []
+        roots = set(a.roots)
+        for m in members:
+            for p in a.parents[m]:
+                if p not in inside and p not in seen and a.kind[p] != "const":
+                    seen.add(p)
+                    ins.append(p)
+            if m in roots or any(c not in inside for c, _ in a.consumers[m]):
+                outs.append(m)
+        return ins, outs
+
+    def _merge_repeats(self) -> None:
+        """Draw a chain of identical sibling blocks (layers.0, layers.1, ...)
+        once, as "0 … 2 ×3"."""
+        a = self.a
+        siblings: dict[tuple[str, ...], list[str]] = {}
+        for item_id, key in self.group_keys.items():
+            siblings.setdefault(key[:-1], []).append(item_id)
+        roots = set(a.roots)
+        for ids in siblings.values():
+            sigs = {i: _signature(a, self.items[i].members) for i in ids}
+            run: list[str] = [ids[0]]
+            for nxt in ids[1:] + [None]:  # type: ignore[list-item]
+                prev = run[-1]
+                if nxt is not None and sigs[nxt] == sigs[prev] and self._chained(prev, nxt, roots):
+                    run.append(nxt)
+                    continue
+                if len(run) > 1:
+                    self._merge(run)
+                run = [nxt] if nxt is not None else []
+
+    def _chained(self, prev: str, nxt: str, roots: set[int]) -> bool:
+        a = self.a
+        pm, nm = set(self.items[prev].members), set(self.items[nxt].members)
+        _, outs = self._boundary(self.items[prev].members)
+        if not outs:
+            return False
+        for o in outs:
+            if o in roots or any(c not in nm and c not in pm for c, _ in a.consumers[o]):
+                return False
+        return True
+
+    def _merge(self, run: list[str]) -> None:
+        first, last = self.group_keys[run[0]], self.group_keys[run[-1]]
+        members = [m for i in run for m in self.items[i].members]
+        merged = _Item(run[0], "group", [], first[:-1], sorted(members))
+        a = self.a
+        name = f"{first[-1]} … {last[-1]}"
+        if not self.clusters:
+            name = "/".join(first[:-1] + (name,))
+        cls = a.classes.get(first)
+        ins0, _ = self._boundary(self.items[run[0]].members)
+        _, outs1 = self._boundary(self.items[run[-1]].members)
+        n_ops = sum(1 for m in self.items[run[0]].members if a.kind[m] == "op")
+        merged.lines = [f"{name}  ×{len(run)}" + (f": {cls}" if cls else ""),
+                        f"{len(run)} identical blocks of {n_ops} op{'s' if n_ops != 1 else ''}"]
+        if ins0:
+            merged.lines.append("in " + ", ".join(fmt_shape(a.order[j].shape) for j in ins0))
+        if outs1:
+            merged.lines.append("out " + ", ".join(fmt_shape(a.order[j].shape) for j in outs1))
+        for i in run:
+            del self.items[i]
+        # Keep the dict in first-appearance order: re-insert at the position of run[0].
+        items = {}
+        for k, v in list(self.items.items()) + [(merged.id, merged)]:
+            items[k] = v
+        self.items = dict(sorted(items.items(), key=lambda kv: min(kv[1].members)))
+        for m in members:
+            self.drawn[m] = merged.id
+
+    # -- edges -------------------------------------------------------------
+    def _make_edges(self) -> list[tuple[str, str, dict[str, str]]]:
+        a = self.a
+        edges: list[tuple[str, str, dict[str, str]]] = []
+        merged: dict[tuple[int, str], int] = {}       # (source tensor, group) -> edge index
+        sums: dict[int, list[np.ndarray]] = {}
+        for i, t in enumerate(a.order):
+            if t.node is None:
+                continue
+            dst = self.drawn[i]
+            eg = t.node.edge_grads
+            n_in = len(a.parents[i])
+            for k, p in enumerate(a.parents[i]):
+                src = self.drawn[p]
+                if src == dst:
+                    continue
+                g = None if eg is None or eg[k] is None else _array(eg[k])
+                if self.items[dst].kind == "group":
+                    key = (p, dst)
+                    if key in merged:
+                        if g is not None:
+                            sums.setdefault(merged[key], []).append(g)
+                        continue
+                    merged[key] = len(edges)
+                    if g is not None:
+                        sums[len(edges)] = [g]
+                    edges.append((src, dst, {}))
+                    continue
+                attrs: dict[str, str] = {}
+                arg = str(k) if n_in > 1 else None
+                if self.view == "backward":
+                    attrs.update(self._grad_edge(g, arg))
+                elif arg is not None:
+                    attrs["label"] = arg
+                    attrs["fontcolor"] = "#6b7280"
+                edges.append((src, dst, attrs))
+        if self.view == "backward":
+            for e, (src, dst, attrs) in enumerate(edges):
+                if self.items[dst].kind == "group":
+                    parts = sums.get(e)
+                    total = None
+                    if parts:
+                        total = parts[0]
+                        for g in parts[1:]:
+                            total = total + g
+                    attrs.update(self._grad_edge(total, None))
+        return edges
+
+    @staticmethod
+    def _grad_edge(g: Optional[np.ndarray], arg: Optional[str]) -> dict[str, str]:
+        # Drawn child -> parent with dir=back: the layout stays that of the
+        # forward graph while the arrowheads show the gradient flowing back.
+        if g is None:
+            return {"dir": "back", "style": "dashed", "color": "#9ca3af",
+                    **({"label": arg, "fontcolor": "#6b7280"} if arg else {})}
+        text = "\n".join(fmt_array(g, small=4))
+        if arg is not None:
+            text = f"[{arg}] {text}"
+        return {"dir": "back", "color": "#b91c1c", "fontcolor": "#b91c1c",
+                "label": label(text)}
+
+
+# ---------------------------------------------------------------------------
+# Budget: keep the items nearest the output
+
+def _truncate(items: dict[str, _Item], edges: list, roots: list[str], max_nodes: int,
+              total: int, notes: list[str]) -> tuple[dict[str, _Item], list]:
+    if len(items) <= max_nodes:
+        return items, edges
+    into: dict[str, list[str]] = {}
+    for src, dst, _ in edges:
+        into.setdefault(dst, []).append(src)
+    keep: dict[str, None] = {}
+    queue = deque(dict.fromkeys(roots))
+    while queue and len(keep) < max_nodes - 1:
+        x = queue.popleft()
+        if x in keep:
+            continue
+        keep[x] = None
+        queue.extend(s for s in into.get(x, ()) if s not in keep)
+    hidden = len(items) - len(keep)
+    more = _Item("more", "more", [f"… {hidden} more nodes not drawn",
+                                  f"(max_nodes={max_nodes})"], (), [])
+    kept = {k: v for k, v in items.items() if k in keep}
+    kept[more.id] = more
+    out = []
+    fed: set[str] = set()
+    for src, dst, attrs in edges:
+        if src in keep and dst in keep:
+            out.append((src, dst, attrs))
+        elif dst in keep and dst not in fed:
+            fed.add(dst)
+            out.append((more.id, dst, {"style": "dashed", "color": "#9ca3af"}))
+    notes.append(f"{total} nodes exceed the node budget (max_nodes={max_nodes}): "
+                 f"only the {len(keep)} nearest the output are drawn")
+    return kept, out
+
+
+# ---------------------------------------------------------------------------
+# DOT
+
+def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
+                 grads: bool = False, depth: Optional[int] = None,
+                 max_nodes: Optional[int] = 400, rankdir: str = "TB",
+                 title: Optional[str] = None, params: Optional[ParamInfo] = None,
+                 classes: Optional[dict[tuple[str, ...], str]] = None,
+                 repeat: bool = True) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of an op view and the notes it carries (budget, collapse)."""
+    a = _Analysis(roots, params or {}, classes or {})
+    notes: list[str] = []
+    if view == "backward" and not any(
+            t.node is not None and t.node.edge_grads is not None for t in a.order):
+        raise ValueError("draw(view='backward'): no gradients are recorded on this graph; "
+                         "call .backward() on the output first")
+    clusters = view == "modules"
+    depth = _choose_depth(a, depth, max_nodes, notes)
+    b = _Builder(a, view, values, grads, depth, clusters, repeat)
+    root_ids = list(dict.fromkeys(b.drawn[r] for r in a.roots))
+    items, edges = b.items, b.edges
+    if max_nodes is not None:
+        items, edges = _truncate(items, edges, root_ids, max_nodes, len(a.order), notes)
+
+    g = graphviz.Digraph("tensorgraph")
+    g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", nodesep="0.25",
+           ranksep="0.35", newrank="true")
+    heading = ([title] if title else []) + notes
+    if heading:
+        g.attr("graph", label=label(*heading, limit=200), labelloc="t", fontsize="13")
+    g.attr("node", fontname=FONT, fontsize="10", margin="0.1,0.04", height="0.3")
+    g.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.6", color="#6b7280")
+
+    def node(gr: graphviz.Digraph, item: _Item) -> None:
+        attrs = dict(STYLE[item.kind])
+        if item.id in root_ids:
+            attrs["penwidth"] = "2.2"
+        attrs.update(item.attrs)
+        gr.node(item.id, label=label(*item.lines), **attrs)
+
+    if clusters:
+        _emit_clusters(g, items, a, node)
+    else:
+        for item in items.values():
+            node(g, item)
+    for src, dst, attrs in edges:
+        g.edge(src, dst, **attrs)
+    return g, notes
+
+
+def _emit_clusters(g: graphviz.Digraph, items: dict[str, _Item], a: _Analysis, node: Any) -> None:
+    """Nested clusters, one per scope prefix, in first-appearance order."""
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    members: dict[tuple[str, ...], list[_Item]] = {}
+    for item in items.values():
+        scope = item.cluster
+        members.setdefault(scope, []).append(item)
+        for k in range(len(scope), 0, -1):
+            parent, child = scope[:k - 1], scope[:k]
+            kids = children.setdefault(parent, [])
+            if child in kids:
+                break
+            kids.append(child)
+    numbers: dict[tuple[str, ...], int] = {}
+
+    def build(scope: tuple[str, ...]) -> graphviz.Digraph:
+        numbers[scope] = len(numbers)
+        c = graphviz.Digraph(name=f"cluster_{numbers[scope]}")
+        cls = a.classes.get(scope)
+        c.attr(label=label(scope[-1] + (f": {cls}" if cls else "")), labeljust="l",
+               style="rounded,filled", color="#94a3b8",
+               fillcolor="#f8fafc" if len(scope) % 2 else "#eef2ff", fontsize="11")
+        for item in members.get(scope, []):
+            node(c, item)
+        for child in children.get(scope, []):
+            c.subgraph(build(child))
+        return c
+
+    for item in members.get((), []):
+        node(g, item)
+    for child in children.get((), []):
+        g.subgraph(build(child))

@@ -1,0 +1,338 @@
+"""The "network" view: the book's pictures of neurons and networks.
+
+- A network (`FeedForward`, `Sequential`, a `Layer`, or any module whose
+  children are layers): a column of input units x₁..xₙ, then one column of
+  neurons (circles labelled by their activation and bias) per layer, and
+  every weight as an edge whose width grows with |w| and whose colour gives
+  its sign (blue positive, red negative). A softmax (or sigmoid) output
+  layer is boxed and named. A layer wider than `cap` shows its first and
+  last few neurons and "N more".
+- A `Neuron`: inputs x_i, weights w_i on the edges, a sum node with the bias
+  b, the activation f and the output y = f(Σ w_i x_i + b) (chapter 1).
+- A `LinearPerceptron`: the same with the step function
+  h(x, θ) = -1 if x·θ + θ₀ < 0, else 1.
+
+Only the modules' public structure is read: `weight`, `bias`, `activation`,
+`n_inputs`, `layers`, `output`, `p`, `named_children()`.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import graphviz
+import numpy as np
+
+from .draw_labels import FONT, fmt_number, label, subscript
+
+__all__ = ["network_source"]
+
+# How each activation is written inside a neuron's circle.
+SYMBOL = {None: "z", "linear": "z", "identity": "z", "sigmoid": "σ", "tanh": "tanh",
+          "relu": "ReLU", "softmax": "z", "step": "step"}
+POSITIVE, NEGATIVE, ZERO = "#2563eb", "#dc2626", "#9ca3af"
+EDGE_LABELS_UP_TO = 6   # weights are written on the edges of small layer pairs
+
+
+class _Column:
+    """One layer of neurons as drawn: sizes, weights into it, activation."""
+
+    def __init__(self, name: str, weight: np.ndarray, bias: Optional[np.ndarray],
+                 activation: Optional[str]) -> None:
+        self.name = name
+        self.weight = weight          # (n_in, n_out)
+        self.bias = bias              # (n_out,) or None
+        self.activation = activation
+        self.output: Optional[str] = None   # "softmax"/"sigmoid"/... applied after the layer
+        self.dropout: Optional[float] = None
+
+
+def _arr(p: Any) -> np.ndarray:
+    return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
+
+
+def _columns(module: Any) -> list[_Column]:
+    """The layers of a network, in order, from its public structure."""
+    cols: list[_Column] = []
+
+    def visit(m: Any, path: str) -> None:
+        kind = type(m).__name__
+        if kind == "Layer":
+            bias = None if getattr(m, "bias", None) is None else _arr(m.bias)
+            cols.append(_Column(path or getattr(m, "scope_name", "layer"), _arr(m.weight),
+                                bias, m.activation))
+        elif kind == "FeedForward":
+            for n, layer in m.layers.named_children():
+                visit(layer, f"{path}.layers.{n}" if path else f"layers.{n}")
+            if m.output is not None and cols:
+                cols[-1].output = m.output
+        elif kind in ("Neuron", "LinearPerceptron"):
+            w = _arr(m.weight).reshape(-1, 1)
+            act = "step" if kind == "LinearPerceptron" else m.activation
+            cols.append(_Column(path or kind.lower(), w, _arr(m.bias).reshape(1), act))
+        elif kind == "Dropout":
+            if cols:
+                cols[-1].dropout = m.p
+        elif hasattr(m, "activation") and isinstance(m.activation, str) and not list(
+                m.named_children()):
+            # An activation module (ReLU(), Softmax(), ...) applies to the layer before it.
+            if not cols:
+                raise ValueError(f"draw(view='network'): activation {kind} at {path!r} comes "
+                                 "before any layer")
+            last = cols[-1]
+            if last.activation in (None, "linear", "identity") and last.output is None:
+                if m.activation == "softmax":
+                    last.output = "softmax"
+                else:
+                    last.activation = m.activation
+            else:
+                last.output = m.activation
+        else:
+            children = list(m.named_children())
+            if not children:
+                raise TypeError(f"draw(view='network') cannot draw a {kind} "
+                                f"({path or 'the root'}): it knows Layer, FeedForward, "
+                                "Sequential, Neuron, LinearPerceptron, activation modules and "
+                                "Dropout; draw it with view='modules' and input=...")
+            for n, c in children:
+                visit(c, f"{path}.{n}" if path else n)
+
+    visit(module, "")
+    for a, b in zip(cols, cols[1:]):
+        if a.weight.shape[1] != b.weight.shape[0]:
+            raise ValueError(f"draw(view='network'): layer {a.name!r} has {a.weight.shape[1]} "
+                             f"outputs but the next layer {b.name!r} takes "
+                             f"{b.weight.shape[0]} inputs")
+    return cols
+
+
+def _shown(n: int, cap: int) -> tuple[list[int], int]:
+    """Which of n units to draw under `cap`: all, or the first and last few
+    and a count of the rest (the "N more" node takes one slot)."""
+    if n <= cap:
+        return list(range(n)), 0
+    slots = cap - 1
+    head = (slots + 1) // 2
+    tail = slots - head
+    return list(range(head)) + list(range(n - tail, n)), n - head - tail
+
+
+def _gap(idx: list[int]) -> int:
+    """Position in `idx` where the "N more" marker goes (after the head)."""
+    for p, (a, b) in enumerate(zip(idx, idx[1:])):
+        if b - a > 1:
+            return p + 1
+    return len(idx)
+
+
+def _width(w: float, scale: float) -> str:
+    return f"{0.4 + 3.2 * abs(w) / scale:.2f}" if scale > 0 else "0.4"
+
+
+def _colour(w: float) -> str:
+    return POSITIVE if w > 0 else NEGATIVE if w < 0 else ZERO
+
+
+def _order(c: graphviz.Digraph, ids: list[str], more: Optional[str], gap: int) -> None:
+    """Keep a column's units in index order (x₁ above x₂ ...): one rank inside
+    the column's cluster, chained by invisible edges, which Graphviz keeps in
+    order within a rank."""
+    if more is not None:
+        ids = ids[:gap] + [more] + ids[gap:]
+    with c.subgraph() as s:
+        s.attr(rank="same")
+        for a, b in zip(ids, ids[1:]):
+            s.edge(a, b, style="invis")
+
+
+def _base(rankdir: str) -> graphviz.Digraph:
+    g = graphviz.Digraph("network")
+    g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", nodesep="0.12",
+           ranksep="1.1", splines="line", newrank="true", ordering="out")
+    g.attr("node", fontname=FONT, fontsize="10")
+    g.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.5")
+    return g
+
+
+def _heading(g: graphviz.Digraph, title: Optional[str], lines: list[str]) -> None:
+    text = ([title] if title else []) + lines
+    g.attr("graph", label=label(*text, limit=200), labelloc="t", fontsize="13")
+
+
+def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = None,
+                   cap: int = 10, weights: Optional[bool] = None
+                   ) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of the network view of `module` and its notes."""
+    if not isinstance(cap, int) or cap < 3:
+        raise ValueError(f"draw(view='network'): cap must be an int >= 3, got {cap!r}")
+    kind = type(module).__name__
+    if kind in ("Neuron", "LinearPerceptron"):
+        return _unit(module, kind, rankdir, title, cap, weights), []
+    cols = _columns(module)
+    if not cols:
+        raise TypeError(f"draw(view='network'): {kind} has no layers to draw")
+    return _network(cols, rankdir, title, cap, weights)
+
+
+def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
+             weights: Optional[bool]) -> tuple[graphviz.Digraph, list[str]]:
+    g = _base(rankdir)
+    notes: list[str] = []
+    sizes = [cols[0].weight.shape[0]] + [c.weight.shape[1] for c in cols]
+    shown = [_shown(n, cap) for n in sizes]
+    for k, (idx, more) in enumerate(shown):
+        if more:
+            notes.append(f"{'input' if k == 0 else cols[k - 1].name}: {sizes[k]} units, "
+                         f"{more} not drawn (cap={cap})")
+    heading = [" → ".join(str(n) for n in sizes),
+               "edge width grows with |w|; blue w > 0, red w < 0"]
+    _heading(g, title, heading)
+
+    def unit_id(k: int, i: int) -> str:
+        return f"x{i}" if k == 0 else f"l{k}_{i}"
+
+    def column(k: int, header: str, units: list[tuple[str, dict[str, str]]], more: int,
+               gap: int, marked: bool = False) -> None:
+        """One column: a header, the units in index order and, after the first
+        few, an "N more" marker. A plain rank=same subgraph (not a cluster:
+        Graphviz does not keep the order of a rank inside a cluster)."""
+        head = {"shape": "box", "style": "rounded", "color": "#cbd5e1", "fontsize": "11"}
+        if marked:
+            head.update(style="rounded,filled", color="#7c3aed", fillcolor="#ede9fe",
+                        penwidth="2")
+        ids = [f"h{k}"] if header else []
+        with g.subgraph() as c:
+            c.attr(rank="same")
+            if header:
+                c.node(f"h{k}", label=label(header), **head)
+            for n, (uid, attrs) in enumerate(units):
+                if more and n == gap:
+                    c.node(f"m{k}", label=label(f"⋮ {more} more"), shape="plaintext",
+                           fontcolor="#6b7280")
+                    ids.append(f"m{k}")
+                c.node(uid, **attrs)
+                ids.append(uid)
+            for a, b in zip(ids, ids[1:]):
+                c.edge(a, b, style="invis")
+
+    idx, more = shown[0]
+    column(0, f"input ({sizes[0]})",
+           [(unit_id(0, i), {"label": label(f"x{subscript(i + 1)}"), "shape": "circle",
+                             "style": "filled", "fillcolor": "#dbeafe", "color": "#1d4ed8",
+                             "width": "0.45", "fixedsize": "true"}) for i in idx],
+           more, _gap(idx))
+    # One column per layer.
+    for k, col in enumerate(cols, start=1):
+        idx, more = shown[k]
+        last = k == len(cols)
+        act = col.activation
+        out = col.output
+        name = "output" if last else f"hidden {k}"
+        desc = f"{name} ({sizes[k]})\n{act or 'linear'}"
+        if out is not None:
+            desc += f" → {out}"
+        if col.dropout is not None:
+            desc += f"\ndropout p={fmt_number(col.dropout)}"
+        marked = out == "softmax"
+        units = []
+        for j in idx:
+            lines = [SYMBOL.get(act, act or "z")]
+            if out == "sigmoid" and act is None:
+                lines = ["σ"]
+            if col.bias is not None:
+                lines.append(f"b={fmt_number(col.bias[j])}")
+            units.append((unit_id(k, j), {
+                "label": label(*lines), "shape": "circle", "style": "filled",
+                "fillcolor": "#ede9fe" if marked else "#fde7c8" if last else "#fef3c7",
+                "color": "#7c3aed" if marked else "#b45309", "width": "0.62",
+                "fixedsize": "true", "fontsize": "9"}))
+        column(k, desc, units, more, _gap(idx), marked)
+        # Weighted edges from the previous column.
+        prev_idx = shown[k - 1][0]
+        w = col.weight[np.ix_(prev_idx, idx)]
+        scale = float(np.abs(col.weight).max()) if col.weight.size else 0.0
+        write = weights if weights is not None else w.size <= EDGE_LABELS_UP_TO
+        for a, i in enumerate(prev_idx):
+            for b, j in enumerate(idx):
+                wij = float(w[a, b])
+                attrs = {"penwidth": _width(wij, scale), "color": _colour(wij),
+                         "tooltip": f"w = {fmt_number(wij)}"}
+                if write:
+                    attrs["headlabel"] = fmt_number(wij)
+                    attrs["labeldistance"] = "3.2"
+                    attrs["labelangle"] = "12"
+                    attrs["fontcolor"] = _colour(wij)
+                g.edge(unit_id(k - 1, i), unit_id(k, j), **attrs)
+    # Outputs.
+    k = len(cols)
+    idx, more = shown[k]
+    sym = "p" if cols[-1].output == "softmax" else "y"
+    column(k + 1, "", [(f"y{j}", {"label": label(f"{sym}{subscript(j + 1)}"),
+                                  "shape": "plaintext", "fontsize": "12"}) for j in idx],
+           0, len(idx))
+    for j in idx:
+        g.edge(unit_id(k, j), f"y{j}", color="#374151")
+    return g, notes
+
+
+def _unit(m: Any, kind: str, rankdir: str, title: Optional[str], cap: int,
+          weights: Optional[bool]) -> graphviz.Digraph:
+    """The book's diagram of one neuron or one linear perceptron."""
+    g = _base(rankdir)
+    g.attr("graph", ranksep="1.6", nodesep="0.3", splines="line")
+    w = _arr(m.weight).reshape(-1)
+    b = float(_arr(m.bias).reshape(-1)[0])
+    perceptron = kind == "LinearPerceptron"
+    wname = "θ" if perceptron else "w"
+    if perceptron:
+        formula = "h(x, θ) = −1 if x·θ + θ₀ < 0, else +1"
+    else:
+        formula = f"y = f(Σᵢ wᵢxᵢ + b),  f = {m.activation}"
+    _heading(g, title, [f"{'linear perceptron' if perceptron else 'neuron'}: {formula}"])
+    idx, more = _shown(len(w), cap)
+    scale = float(np.abs(w).max()) if w.size else 0.0
+    write = True if weights is None else weights
+    bias_name = "θ₀" if perceptron else "b"
+    with g.subgraph() as c:
+        c.attr(rank="same")   # the inputs in order, then the bias, in one column
+        ids = []
+        for n, i in enumerate(idx):
+            if more and n == _gap(idx):
+                c.node("x_more", label=label(f"⋮ {more} more"), shape="plaintext",
+                       fontcolor="#6b7280")
+                ids.append("x_more")
+            c.node(f"x{i}", label=label(f"x{subscript(i + 1)}"), shape="circle",
+                   style="filled", fillcolor="#dbeafe", color="#1d4ed8", width="0.45",
+                   fixedsize="true")
+            ids.append(f"x{i}")
+        c.node("bias", label=label(f"bias {bias_name} = {fmt_number(b)}"), shape="box",
+               style="rounded,filled", fillcolor="#fde7c8", color="#c2410c")
+        ids.append("bias")
+        for a, b_ in zip(ids, ids[1:]):
+            c.edge(a, b_, style="invis")
+    g.node("sum", label=label("Σ"), shape="circle", style="filled", fillcolor="#fef3c7",
+           color="#b45309", width="0.55", fixedsize="true", fontsize="16")
+    for i in idx:
+        wi = float(w[i])
+        attrs = {"penwidth": _width(wi, scale), "color": _colour(wi)}
+        if write:
+            # Next to the input, as in the book's figure, clear of the other edges.
+            attrs["taillabel"] = f"{wname}{subscript(i + 1)} = {fmt_number(wi)}"
+            attrs["labeldistance"] = "5.5"
+            attrs["labelangle"] = "-12"
+            attrs["fontcolor"] = _colour(wi)
+            attrs["fontsize"] = "10"
+        g.edge(f"x{i}", "sum", **attrs)
+    if more:
+        g.edge("x_more", "sum", style="dashed", color=ZERO)
+    g.edge("bias", "sum", color="#c2410c")
+    if perceptron:
+        g.node("f", label=label("step", "−1 if z < 0", "+1 otherwise"), shape="box",
+               style="rounded,filled", fillcolor="#ede9fe", color="#6d28d9")
+        g.node("y", label=label("h(x, θ)"), shape="plaintext")
+    else:
+        g.node("f", label=label(f"f = {m.activation}"), shape="box", style="rounded,filled",
+               fillcolor="#ede9fe", color="#6d28d9")
+        g.node("y", label=label("y"), shape="plaintext", fontsize="12")
+    g.edge("sum", "f", label=label("z"))
+    g.edge("f", "y")
+    return g
