@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,draw,train]'
+	$(PY) -m pip install --quiet -e '.[test,draw,train,examples]'
 	touch $(STAMP)
 
 .PHONY: demo test bench clean
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(PY) examples/gallery.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
