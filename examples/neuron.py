@@ -48,7 +48,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
         neuron.bias.data[...] = BIAS
     x = tg.tensor(INPUT, name="x")
     y = neuron(x)
-    y.backward()
+    y.backward(retain_graph=True)   # keep the edge gradients for the drawing
 
     # The same numbers by hand, in float64.
     w, xs = np.array(WEIGHTS), np.array(INPUT)

@@ -282,7 +282,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     x = tg.tensor(START[0], requires_grad=True, name="x")
     y = tg.tensor(START[1], requires_grad=True, name="y")
     E = error_surface(x, y)
-    E.backward()
+    E.backward(retain_graph=True)   # keep the edge gradients for the drawing
     ex.figure(tg.draw(E, view="backward", title="E(x, y) = (1 − x)² + 10 (y − x²)² at the "
                       "start, and the gradients backward() sends along each edge"),
               "surface_graph.svg", "The error surface is a small graph; backward() gives "

@@ -186,19 +186,23 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 xs = [p._data for p in parents]
                 out = t._data
             vjps = op.vjps
-            edge: list[Any] = []
+            variadic = op.variadic
+            attrs = node.attrs
+            edge: Optional[list[Any]] = [] if retain_graph else None
             for i, p in enumerate(parents):
                 if not p.requires_grad:
-                    edge.append(None)
+                    if edge is not None:
+                        edge.append(None)
                     continue
-                if op.variadic:
-                    gi = vjps[0](i, g, out, *xs, **node.attrs)
+                if variadic:
+                    gi = vjps[0](i, g, out, *xs, **attrs)
                 else:
-                    gi = vjps[i](g, out, *xs, **node.attrs)
-                if gi.shape != p._data.shape:
-                    gi = unbroadcast(gi, p._data.shape)
-                if gi.dtype != p._data.dtype:  # numpy 2 promotion guard
-                    gi = gi.astype(p._data.dtype)
+                    gi = vjps[i](g, out, *xs, **attrs)
+                pd = p._data
+                if gi.shape != pd.shape:
+                    gi = unbroadcast(gi, pd.shape)
+                if gi.dtype != pd.dtype:  # numpy 2 promotion guard
+                    gi = gi.astype(pd.dtype)
                 if anomaly:
                     a = gi._data if isinstance(gi, Tensor) else np.asarray(gi)
                     if not np.isfinite(a).all():
@@ -207,16 +211,21 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                             f"{_where(node, node.scope, node.trace)} produced "
                             f"{_nonfinite(a)} in the gradient for its input {i} "
                             f"(shape {p.shape})")
-                # Values only: a recorded gradient Tensor (create_graph) refers back
-                # to this node's output, and keeping it here would form a cycle.
-                edge.append(gi._data if isinstance(gi, Tensor) else gi)
+                if edge is not None:
+                    # Values only: a recorded gradient Tensor (create_graph) refers back
+                    # to this node's output, and keeping it here would form a cycle.
+                    edge.append(gi._data if isinstance(gi, Tensor) else gi)
                 k = id(p)
                 if k in grads:
                     grads[k] = grads[k] + gi
                 else:
                     grads[k] = gi
-            node.edge_grads = tuple(edge)
-            if not retain_graph:
+            if edge is not None:
+                node.edge_grads = tuple(edge)
+            else:
+                # Freed: nothing the walk computed is kept (a training loop would
+                # otherwise hold a second copy of every activation's gradient).
+                node.edge_grads = None
                 node.freed = True
     finally:
         if gc_was_enabled:
@@ -227,7 +236,11 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
 
 def backward(root: Tensor, gradient: Optional[ArrayLike] = None, retain_graph: bool = False,
              create_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
+
+    With `retain_graph=True` the graph stays usable for another backward, and
+    each node keeps the gradient it sent along each edge (`node.edge_grads`),
+    which the renderer's backward view draws; otherwise both are dropped."""
     if not root.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(did you make it under no_grad, or from leaves without "

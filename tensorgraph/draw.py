@@ -161,7 +161,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     view       "ops" (default for tensors), "modules", "network" (default for
                modules) or "backward".
     values, grads  show each tensor's value and gradient: small tensors in
-               full, larger ones by mean, min and max.
+               full, larger ones by mean, min and max. Leaves show `.grad`;
+               intermediate tensors need `backward(retain_graph=True)`, which
+               keeps the gradient along each edge (the backward view needs it too).
     rankdir    graph direction "TB" (default for op views) or "LR" (default
                for networks), also "BT", "RL"; `direction` is an alias.
     title      a heading above the picture.

@@ -500,7 +500,8 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     if view == "backward" and not any(
             t.node is not None and t.node.edge_grads is not None for t in a.order):
         raise ValueError("draw(view='backward'): no gradients are recorded on this graph; "
-                         "call .backward() on the output first")
+                         "call .backward(retain_graph=True) on the output first (a plain "
+                         "backward() frees the gradient along each edge)")
     clusters = view == "modules"
     depth = _choose_depth(a, depth, max_nodes, notes)
     b = _Builder(a, view, values, grads, depth, clusters, repeat)

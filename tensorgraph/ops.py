@@ -775,9 +775,12 @@ def one_hot(indices: ArrayLike, num_classes: Optional[int] = None, dtype: Any = 
 
 def _install() -> None:
     def binary(op: Op, reflected: bool = False) -> Callable[[Tensor, Any], Tensor]:
+        # `type(...) is Tensor` first: the common case skips the coercion call.
         if reflected:
-            return lambda self, other: record(op, (_operand(other, self, op.name), self), {})
-        return lambda self, other: record(op, (self, _operand(other, self, op.name)), {})
+            return lambda self, other: record(
+                op, (other if type(other) is Tensor else _operand(other, self, op.name), self), {})
+        return lambda self, other: record(
+            op, (self, other if type(other) is Tensor else _operand(other, self, op.name)), {})
 
     T = Tensor
     for name, op in [("add", ADD), ("sub", SUB), ("mul", MUL), ("truediv", DIV),

@@ -127,8 +127,8 @@ class Node:
     attrs    the op's non-tensor arguments (axis, shape, ...)
     shape, dtype  of the output
     scope    the name-scope stack active when it was made (outermost first)
-    edge_grads  after backward: the gradient sent to each parent (None where the
-             parent needs none); the renderer's backward view reads it
+    edge_grads  after `backward(retain_graph=True)`: the gradient sent to each
+             parent (None where the parent needs none); the backward view draws it
     freed    set by a backward that did not retain the graph
     trace    `file:line: code` of the user code that made it (anomaly mode only)
     """
@@ -415,7 +415,13 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
     """Run `op.forward` on the arrays of `args`, wrap the result, and, if any
     argument requires grad and recording is on, attach a Node."""
     try:
-        out = op.forward(*[a._data for a in args], **attrs)
+        n = len(args)
+        if n == 1:
+            out = op.forward(args[0]._data, **attrs)
+        elif n == 2:
+            out = op.forward(args[0]._data, args[1]._data, **attrs)
+        else:
+            out = op.forward(*[a._data for a in args], **attrs)
     except (ValueError, IndexError, TypeError) as e:
         raise op.error(e, args, attrs) from None
     if type(out) is not np.ndarray:

@@ -74,7 +74,7 @@ def test_a_plus_a_has_two_edges():
     a = f64(3.0)
     y = a + a
     assert len(y.node.parents) == 2 and y.node.parents[0] is a and y.node.parents[1] is a
-    y.backward()
+    y.backward(retain_graph=True)
     assert a.grad.item() == 2.0
     assert y.node.edge_grads == (1.0, 1.0)   # one gradient per edge
     b = f64(3.0)
@@ -112,7 +112,7 @@ def test_edge_grads_are_none_where_no_gradient_is_needed():
     c = f64([5.0, 7.0], requires_grad=False)
     y = x * c
     assert y.node.edge_grads is None
-    y.sum().backward()
+    y.sum().backward(retain_graph=True)
     g_x, g_c = y.node.edge_grads
     np.testing.assert_allclose(g_x, c.data)
     assert g_c is None
@@ -636,3 +636,14 @@ def test_gradcheck_rejects_float32():
         tg.gradcheck(tg.tanh, [x])
     with pytest.raises(ValueError, match="no input requires grad"):
         tg.gradcheck(tg.tanh, [f64([1.0], requires_grad=False)])
+
+
+def test_plain_backward_keeps_no_edge_gradients():
+    # A training loop must not hold a second copy of every activation's gradient.
+    x = f64([1.0, 2.0])
+    y = (x * 3.0).tanh()
+    y.sum().backward(retain_graph=True)
+    assert y.node.edge_grads is not None
+    y.sum().backward()
+    assert y.node.edge_grads is None and y.node.parents[0].node.edge_grads is None
+    assert y.node.freed

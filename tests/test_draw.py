@@ -201,7 +201,7 @@ def test_parameters_inputs_and_constants_look_different() -> None:
 
 def test_values_and_grads_small_in_full_large_summarized() -> None:
     x, w, a, y = micro()
-    y.backward()
+    y.backward(retain_graph=True)
     src = draw(y, values=True, grads=True).source
     labs = labels(src)
     # y = 2 * sum(2 x w) => dy/dw = 4 x = [4, 8]; the first mul's grad is 4 (both paths)
@@ -210,7 +210,7 @@ def test_values_and_grads_small_in_full_large_summarized() -> None:
     assert labs["n3"] == "add\n(2,)\ndata [1, -4]\ngrad [2, 2]"
     big = tg.tensor(np.linspace(-1.0, 3.0, 20).astype(np.float32), requires_grad=True, name="big")
     loss = (big * big).sum()
-    loss.backward()
+    loss.backward(retain_graph=True)
     lab = labels(draw(loss, values=True, grads=True).source)["n0"]
     data, grad = big.data.astype(np.float64), 2 * big.data.astype(np.float64)
     expected = ["big", "(20,)",
@@ -380,7 +380,7 @@ def test_backward_view_edges_carry_gradients_and_sums() -> None:
     b = tg.tensor(-2.0, requires_grad=True, name="b")
     c = a * b
     y = c + a            # a feeds two paths: dy/da = b + 1 = -1
-    y.backward()
+    y.backward(retain_graph=True)
     src = draw(y, view="backward").source
     nodes, edges = parse(src)
     ai, bi, ci = node_with(src, "a"), node_with(src, "b"), node_with(src, "mul")
@@ -401,7 +401,7 @@ def test_backward_view_marks_edges_without_gradient() -> None:
     x = tg.tensor([1.0, 2.0], name="x")
     w = tg.tensor([3.0, 4.0], requires_grad=True, name="w")
     y = (x * w).sum()
-    y.backward()
+    y.backward(retain_graph=True)
     src = draw(y, view="backward").source
     _, edges = parse(src)
     xi = node_with(src, "x")
@@ -413,7 +413,10 @@ def test_backward_view_marks_edges_without_gradient() -> None:
 
 def test_backward_view_needs_backward() -> None:
     x, w, a, y = micro()
-    with pytest.raises(ValueError, match=r"call \.backward\(\)"):
+    with pytest.raises(ValueError, match=r"call \.backward\(retain_graph=True\)"):
+        draw(y, view="backward")
+    y.backward()                  # a plain backward frees the edge gradients too
+    with pytest.raises(ValueError, match=r"retain_graph=True"):
         draw(y, view="backward")
 
 
@@ -422,7 +425,7 @@ def test_backward_view_collapsed_edges_sum_gradients() -> None:
     with tg.name_scope("blk"):
         h = w * w + w             # w feeds the block three times: dh/dw = 2w + 1
     y = (h + w).sum()
-    y.backward()
+    y.backward(retain_graph=True)
     src = draw(y, view="backward", depth=0).source
     _, edges = parse(src)
     wi, blk = node_with(src, "w"), node_with(src, "blk")
@@ -624,7 +627,7 @@ def test_notebook_display(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_backends_give_svg_with_expected_nodes(backend: str) -> None:
     need(backend)
     x, w, a, y = micro()
-    y.backward()
+    y.backward(retain_graph=True)
     net = nn.FeedForward([3, 4, 2], output="softmax", seed=0)
     cases = [
         (draw(y, values=True, grads=True, backend=backend), 7),
@@ -720,7 +723,7 @@ def test_escaping_in_network_and_history() -> None:
 def build_all_views() -> str:
     """Sources of every view for freshly built graphs (no shared objects)."""
     x, w, a, y = micro()
-    y.backward()
+    y.backward(retain_graph=True)
     net = nn.FeedForward([3, 4, 4, 2], activation="tanh", output="softmax", seed=3, name="net")
     X = np.linspace(-1, 1, 15, dtype=np.float32).reshape(5, 3)
     parts = [draw(y, values=True, grads=True).source, draw(y, view="backward").source,

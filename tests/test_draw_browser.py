@@ -63,7 +63,7 @@ def drawings(backend: str) -> dict[str, tuple[str, int]]:
     w = tg.tensor([0.5, -1.0], requires_grad=True, name="<script>alert(1)</script>")
     a = x * w
     y = ((a + a) * 2.0).sum()
-    y.backward()
+    y.backward(retain_graph=True)
     net = nn.FeedForward([3, 4, 2], activation="relu", output="softmax", seed=0, name="net")
     X = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
     perceptron = nn.LinearPerceptron(2)
