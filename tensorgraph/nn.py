@@ -35,7 +35,8 @@ import numpy as np
 
 from . import ops
 from .ops import defop
-from .tensor import ArrayLike, Tensor, current_scope, name_scope, no_grad
+from .tensor import (ArrayLike, Tensor, current_scope, no_grad, push_scope,
+                     restore_scope)
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -373,6 +374,16 @@ class Module:
         """Enter this module's scope as `__call__` does (see the class
         docstring); for methods other than forward that record ops, e.g.
         `FeedForward.logits`. Yields the active scope."""
+        prev = self._enter_scope()
+        try:
+            yield current_scope()
+        finally:
+            _running.pop()
+            restore_scope(prev)
+
+    def _enter_scope(self) -> tuple[str, ...]:
+        """Push this module's scope path (see the class docstring) and mark it
+        running; returns the previous scope for `restore_scope`."""
         parent = _running[-1] if _running else None
         if parent is self:
             path: Optional[tuple[str, ...]] = ()     # already inside its own scope
@@ -380,14 +391,9 @@ class Module:
             path = parent._path_of(self) if parent is not None else None
             if path is None:
                 path = (self._scope_name,)
-        with contextlib.ExitStack() as stack:
-            for s in path:
-                stack.enter_context(name_scope(s))
-            _running.append(self)
-            try:
-                yield current_scope()
-            finally:
-                _running.pop()
+        prev = push_scope(path)
+        _running.append(self)
+        return prev
 
     def scope_path(self, name: str = "") -> tuple[str, ...]:
         """The `node.scope` of ops recorded inside the sub-module called `name`
@@ -418,8 +424,12 @@ class Module:
 
     # -- calling ------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self.name_scope():
+        prev = self._enter_scope()
+        try:
             return self.forward(*args, **kwargs)
+        finally:
+            _running.pop()
+            restore_scope(prev)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module define forward()")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .tensor import ArrayLike, Tensor, _default_array, _new, record
+from .tensor import ArrayLike, Tensor, _new, record
 
 _AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError  # type: ignore[attr-defined]
 Axis = Union[None, int, Sequence[int]]

@@ -78,15 +78,28 @@ def name_scope(name: str) -> Iterator[tuple[str, ...]]:
     >>> with tg.name_scope("layer1"):
     ...     y = x @ w          # y.node.scope == ("layer1",)
     """
-    global _scope
     if not isinstance(name, str) or not name:
         raise ValueError(f"name_scope: name must be a non-empty string, got {name!r}")
-    prev = _scope
-    _scope = prev + (name,)
+    prev = push_scope((name,))
     try:
         yield _scope
     finally:
-        _scope = prev
+        restore_scope(prev)
+
+
+def push_scope(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Extend the scope by `names` and return the previous scope, to be given to
+    `restore_scope`. The cheap form of `name_scope`, for modules (one call per
+    forward, so it avoids a generator-based context manager)."""
+    global _scope
+    prev = _scope
+    _scope = prev + names
+    return prev
+
+
+def restore_scope(prev: tuple[str, ...]) -> None:
+    global _scope
+    _scope = prev
 
 
 def current_scope() -> tuple[str, ...]:
