@@ -244,6 +244,18 @@ def synthetic_mnist(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 # ---------------------------------------------------------------------------
 # SVG, written by hand: no plotting library needed
 
+def svg_text(fig: Any) -> str:
+    """A matplotlib Figure as SVG text, byte-identical from run to run (fixed
+    hash salt for element ids, text kept as text, no date, tight bounding box)."""
+    import io
+
+    import matplotlib
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    return buf.getvalue()
+
+
 def esc(text: Any) -> str:
     """Text made safe for SVG (XML-escaped)."""
     return html.escape(str(text), quote=True)

@@ -23,16 +23,14 @@ Writes activations.svg (each activation and its derivative) and results.json.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, parser
+from _common import Example, parser, svg_text
 
 NAME = "activations"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 1: linear, sigmoid, tanh and ReLU neurons, "
@@ -56,14 +54,6 @@ CLOSED_FORM_F: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda z: z, "sigmoid": _sigmoid, "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0.0)}
 
-
-def svg_text(fig: Figure) -> str:
-    """A matplotlib figure as SVG text, byte-identical from run to run (fixed
-    hash salt for element ids, text kept as text, no date)."""
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def neuron_curves(activation: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

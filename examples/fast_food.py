@@ -41,15 +41,14 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import io  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Optional  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
-from _common import Example, parser  # noqa: E402
+from _common import Example, parser, svg_text  # noqa: E402
 
 NAME = "fast_food"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 2: the fast-food problem, a linear neuron "
@@ -58,14 +57,6 @@ ITEMS = ("burger", "fries", "soda")
 SUB = "\u2081\u2082\u2083"  # subscripts 1, 2, 3
 N_MEALS, LR, EPOCHS = 100, 5e-4, 100
 
-
-def svg_text(fig: Any) -> str:
-    """A matplotlib Figure as SVG text, byte-identical from run to run."""
-    import matplotlib
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
 
 
 def train(X: np.ndarray, t: np.ndarray, lr: float, epochs: int

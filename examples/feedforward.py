@@ -22,30 +22,20 @@ curves.svg (loss and accuracy per epoch) and results.json.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 from typing import Any, Optional
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, parser
+from _common import Example, parser, svg_text
 
 NAME = "feedforward"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 1: a feed-forward network (2-3-2, tanh "
               "hidden layer, softmax output) that computes XOR, which no single neuron can")
 EPOCHS, QUICK_EPOCHS, LR, SEED = 500, 150, 0.5, 0
 
-
-def svg_text(fig: Figure) -> str:
-    """A matplotlib figure as SVG text, byte-identical from run to run (fixed
-    hash salt for element ids, text kept as text, no date)."""
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def train(sizes: list[int], X: np.ndarray, y: np.ndarray, epochs: int

@@ -40,15 +40,14 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import io  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, NamedTuple, Optional  # noqa: E402
+from typing import NamedTuple, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
-from _common import Example, parser  # noqa: E402
+from _common import Example, parser, svg_text  # noqa: E402
 
 NAME = "gradient_descent"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 2: batch vs stochastic vs minibatch gradient "
@@ -60,14 +59,6 @@ EPOCHS, QUICK_EPOCHS = 60, 15
 METHODS = (("batch", N_MEALS, "#1f77b4"), ("minibatch (8)", 8, "#2ca02c"),
            ("stochastic", 1, "#d62728"))
 
-
-def svg_text(fig: Any) -> str:
-    """A matplotlib Figure as SVG text, byte-identical from run to run."""
-    import matplotlib
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
 
 
 def meals(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

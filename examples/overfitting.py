@@ -41,7 +41,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import io  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, NamedTuple, Optional  # noqa: E402
@@ -49,7 +48,7 @@ from typing import Any, NamedTuple, Optional  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
-from _common import Example, parser  # noqa: E402
+from _common import Example, parser, svg_text  # noqa: E402
 
 NAME = "overfitting"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 2: overfitting (training vs validation "
@@ -60,14 +59,6 @@ EPOCHS, QUICK_EPOCHS = 1500, 300
 CONFIGS = (("plain", "#d62728"), ("L2", "#1f77b4"), ("dropout", "#2ca02c"),
            ("early stopping", "#9467bd"))
 
-
-def svg_text(fig: Any) -> str:
-    """A matplotlib Figure as SVG text, byte-identical from run to run."""
-    import matplotlib
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
 
 
 def noisy_xor(n: int, flip: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

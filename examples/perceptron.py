@@ -24,31 +24,21 @@ with a step function) and results.json.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 from pathlib import Path
 from typing import Any, Optional
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, parser
+from _common import Example, parser, svg_text
 
 NAME = "perceptron"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 1, Figure 1-4: a linear perceptron "
               "separating the exam data (hours of sleep vs hours of study) with a line")
 HIDDEN = (0.4, 0.6, -5.0)   # exam_data's rule: 0.4·sleep + 0.6·study - 5 (above average if > 0)
 
-
-def svg_text(fig: Figure) -> str:
-    """A matplotlib figure as SVG text, byte-identical from run to run (fixed
-    hash salt for element ids, text kept as text, no date)."""
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def boundary_figure(X: np.ndarray, t: np.ndarray, theta: np.ndarray, theta0: float,

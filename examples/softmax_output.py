@@ -24,16 +24,15 @@ probabilities of that input, and the classes over the plane) and results.json.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 from typing import Any, Optional
 
-import matplotlib
+import matplotlib.colors
 import numpy as np
 from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, parser
+from _common import Example, parser, svg_text
 
 NAME = "softmax_output"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 1: a softmax output layer turning logits "
@@ -43,14 +42,6 @@ COLOURS = ("#2563eb", "#ea580c", "#16a34a")
 EPOCHS, QUICK_EPOCHS, LR, SEED = 60, 10, 0.1, 0
 EXAMPLE_INPUT = (0.6, 0.9)   # between the clusters, so all three classes get some probability
 
-
-def svg_text(fig: Figure) -> str:
-    """A matplotlib figure as SVG text, byte-identical from run to run (fixed
-    hash salt for element ids, text kept as text, no date)."""
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def clusters(n_per_class: int = 60, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
