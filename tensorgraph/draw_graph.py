@@ -27,6 +27,7 @@ import numpy as np
 
 from .autograd import walk
 from .draw_labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
+from .draw_labels import heading as heading_label
 from .tensor import Tensor
 
 __all__ = ["graph_source", "ParamInfo"]
@@ -515,7 +516,7 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
            ranksep="0.35", newrank="true")
     heading = ([title] if title else []) + notes
     if heading:
-        g.attr("graph", label=label(*heading, limit=200), labelloc="t", fontsize="13")
+        g.attr("graph", label=heading_label(*heading), labelloc="t", fontsize="13")
     g.attr("node", fontname=FONT, fontsize="10", margin="0.1,0.04", height="0.3")
     g.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.6", color="#6b7280")
 

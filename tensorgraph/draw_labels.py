@@ -21,6 +21,7 @@ takes a label that happens to start with ``<`` and end with ``>`` for HTML.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any, Optional
 
 import numpy as np
@@ -69,6 +70,18 @@ def label(*lines: Optional[str], limit: int = MAX_TEXT) -> "graphviz.quoting.NoH
     """A multi-line label from plain-text lines (None and "" are skipped),
     each escaped and clipped to `limit` characters."""
     return graphviz.nohtml("\\n".join(escape(x, limit) for x in lines if x))
+
+
+def heading(*lines: Optional[str], width: int = 64, limit: int = 200) -> "graphviz.quoting.NoHtml":
+    """A drawing's title and notes as a label, each line clipped to `limit` and
+    wrapped at `width` characters: Graphviz does not wrap, and a title wider
+    than the graph is cut off in the SVG (the WebAssembly build, which has no
+    font files, underestimates text widths)."""
+    wrapped: list[str] = []
+    for x in lines:
+        if x:
+            wrapped += textwrap.wrap(x[:limit], width) or [x[:limit]]
+    return label(*wrapped, limit=limit)
 
 
 # ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import graphviz
 import numpy as np
 
 from .draw_labels import FONT, fmt_number, label, subscript
+from .draw_labels import heading as heading_label
 
 __all__ = ["network_source"]
 
@@ -155,7 +156,7 @@ def _base(rankdir: str) -> graphviz.Digraph:
 
 def _heading(g: graphviz.Digraph, title: Optional[str], lines: list[str]) -> None:
     text = ([title] if title else []) + lines
-    g.attr("graph", label=label(*text, limit=200), labelloc="t", fontsize="13")
+    g.attr("graph", label=heading_label(*text), labelloc="t", fontsize="13")
 
 
 def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = None,

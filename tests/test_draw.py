@@ -790,7 +790,10 @@ def test_budget_collapses_scopes_and_says_so() -> None:
     assert d.notes and "scopes deeper than 1 are collapsed" in d.notes[0]
     assert d.notes[0].startswith(f"{len(tg.walk(y))} nodes exceed the node budget (max_nodes=400)")
     heading = attrs_of(re.search(r"graph \[(fontsize=13 label=.*)\]", d.source).group(1))
-    assert heading["label"] == d.notes[0]
+    # the note, wrapped into lines of at most 64 characters (Graphviz does not wrap)
+    lines = heading["label"].split("\n")
+    assert " ".join(lines) == d.notes[0] and len(lines) > 1
+    assert max(len(x) for x in lines) <= 64
     # the 100 identical blocks form one ×100 chain
     assert any("×100" in v["label"] for v in nodes.values())
 
