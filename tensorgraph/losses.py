@@ -17,6 +17,7 @@ each neuron's incoming weight vector after an update.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Union
 
 import numpy as np
@@ -123,7 +124,7 @@ def _ce_scale(g: Any, z: Any, reduction: str) -> Any:
     if reduction == "none":
         return g.reshape(tuple(g.shape) + (1,))
     if reduction == "mean":
-        return g / max(int(np.prod(z.shape[:-1])), 1)
+        return g / max(math.prod(z.shape[:-1]), 1)
     return g
 
 
