@@ -7,7 +7,7 @@
 
 cProfile: functions sorted by their own time (tottime), per op for the chain
 and per step for the MLP. --lines runs line_profiler over the engine's hot
-functions (record, _new, Node.__init__, _backprop, _graph_order, unbroadcast,
+functions (record, _new, Node.__init__, _backprop, _topological, unbroadcast,
 _store_grad, _operand, the matmul VJPs, ...) and prints each line's share.
 Run with the same thread and OpenBLAS settings as run.py (it re-executes itself
 the same way).
@@ -109,7 +109,7 @@ def _line_profile(name: str, fn, calls: int) -> None:
     importlib.import_module("tensorgraph")   # its re-exported names shadow its modules:
     tt, ag, ops = (sys.modules[f"tensorgraph.{m}"] for m in ("tensor", "autograd", "ops"))
     names = {tt: ["record", "_new", "Node.__init__"],
-             ag: ["_backprop", "_graph_order", "unbroadcast", "_store_grad"],
+             ag: ["_backprop", "_topological", "unbroadcast", "_store_grad"],
              ops: ["_operand", "Op.__call__", "_unary", "_binary", "_matmul_vjp_a",
                    "_matmul_vjp_b", "_index_add", "getitem", "_index", "_mean_vjp"]}
     targets = []

@@ -28,48 +28,27 @@ def walk(roots: Union[Tensor, Sequence[Tensor]]) -> list[Tensor]:
     """Every tensor `roots` depend on (through recorded nodes), parents before
     children: a topological order. Iterative, so a million-op chain is fine.
     Each tensor appears once; the order is deterministic (argument order)."""
-    if isinstance(roots, Tensor):
-        roots = [roots]
+    return _topological([roots] if isinstance(roots, Tensor) else roots, grad_only=False)
+
+
+def _topological(roots: Sequence[Tensor], grad_only: bool) -> list[Tensor]:
+    """Depth-first post-order from `roots`, with an explicit stack of parent
+    iterators instead of recursion. With `grad_only`, only tensors that require
+    grad are followed (the only ones a gradient can flow through)."""
     order: list[Tensor] = []
     seen: set[int] = set()
+    empty = ()
     for root in roots:
         if id(root) in seen:
             continue
         seen.add(id(root))
-        # Each stack entry: (tensor, index of the next parent to visit).
-        stack: list[list[Any]] = [[root, 0]]
-        while stack:
-            top = stack[-1]
-            t, i = top
-            parents = t.node.parents if t.node is not None else ()
-            if i < len(parents):
-                top[1] = i + 1
-                p = parents[i]
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    stack.append([p, 0])
-            else:
-                stack.pop()
-                order.append(t)
-    return order
-
-
-def _graph_order(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Like `walk`, restricted to tensors that require grad (the only ones a
-    gradient can flow through)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    for root in roots:
-        if id(root) in seen:
-            continue
-        seen.add(id(root))
-        stack = [(root, iter(root.node.parents) if root.node is not None else iter(()))]
+        stack = [(root, iter(root.node.parents if root.node is not None else empty))]
         while stack:
             t, it = stack[-1]
             for p in it:
-                if p.requires_grad and id(p) not in seen:
+                if (p.requires_grad or not grad_only) and id(p) not in seen:
                     seen.add(id(p))
-                    stack.append((p, iter(p.node.parents) if p.node is not None else iter(())))
+                    stack.append((p, iter(p.node.parents if p.node is not None else empty)))
                     break
             else:
                 stack.pop()
@@ -144,7 +123,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
               create_graph: bool, inputs: Optional[Sequence[Tensor]] = None) -> dict[int, Any]:
     """The engine. Returns the gradients reaching `inputs` (keyed by id) when
     given; otherwise accumulates into the leaves' `.grad`."""
-    order = _graph_order(roots)
+    order = _topological(roots, grad_only=True)
     grads: dict[int, Any] = {}
     for r, g in zip(roots, root_grads):
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
