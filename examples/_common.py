@@ -37,15 +37,10 @@ An example has one shape, so that examples/gallery.py can import and run it:
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import json
-import math
 import os
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
@@ -53,10 +48,6 @@ import numpy as np
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 MANIFEST = "results.json"
-#: Line colours for charts: matplotlib's "tab10", distinct and colour-blind tolerable.
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-          "#7f7f7f", "#bcbd22", "#17becf")
-FONT = "Helvetica, Arial, sans-serif"
 
 
 def parser(doc: Optional[str] = None) -> argparse.ArgumentParser:
@@ -242,7 +233,7 @@ def synthetic_mnist(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 
 # ---------------------------------------------------------------------------
-# SVG, written by hand: no plotting library needed
+# Figures
 
 def svg_text(fig: Any) -> str:
     """A matplotlib Figure as SVG text, byte-identical from run to run (fixed
@@ -254,133 +245,3 @@ def svg_text(fig: Any) -> str:
     with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     return buf.getvalue()
-
-
-def esc(text: Any) -> str:
-    """Text made safe for SVG (XML-escaped)."""
-    return html.escape(str(text), quote=True)
-
-
-def svg(width: float, height: float, body: Sequence[str], title: Optional[str] = None) -> str:
-    """A standalone SVG document of the given size around `body` elements."""
-    head = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}" height="{height:g}" '
-            f'viewBox="0 0 {width:g} {height:g}" font-family="{FONT}" font-size="12">',
-            f'<rect width="{width:g}" height="{height:g}" fill="white"/>']
-    if title:
-        head.append(f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-size="15" '
-                    f'font-weight="bold">{esc(title)}</text>')
-    return "\n".join(head + list(body) + ["</svg>"]) + "\n"
-
-
-def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About `n` round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k)."""
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / n
-    step = 10 ** math.floor(math.log10(raw))
-    step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
-    first = math.ceil(lo / step - 1e-9)
-    return [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
-
-
-def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
-               title: str = "", xlabel: str = "", ylabel: str = "", log_y: bool = False,
-               width: int = 640, height: int = 400) -> str:
-    """Several named curves `{name: (xs, ys)}` on one pair of axes, as SVG,
-    with a legend; `log_y` puts y on a log scale (values must be > 0)."""
-    ml, mt, mb = 64, 34 if title else 14, 46
-    mr = 50 + 7 * max(len(str(name)) for name in series)  # room for the legend
-    pw, ph = width - ml - mr, height - mt - mb
-    xs_all = [float(x) for xs, _ in series.values() for x in xs]
-    ys_all = [float(y) for _, ys in series.values() for y in ys if math.isfinite(y)]
-    if not xs_all or not ys_all:
-        raise ValueError(f"line_chart {title!r}: no finite values to draw")
-    f = (lambda v: math.log10(v)) if log_y else (lambda v: v)
-    if log_y and min(ys_all) <= 0:
-        raise ValueError(f"line_chart {title!r}: log_y needs values > 0, min is {min(ys_all)}")
-    x0, x1 = min(xs_all), max(xs_all)
-    y0, y1 = f(min(ys_all)), f(max(ys_all))
-    if x1 == x0:
-        x1 = x0 + 1
-    pad = (y1 - y0) * 0.05 or 0.5
-    y0, y1 = y0 - pad, y1 + pad
-
-    def px(x: float) -> float:
-        return ml + (x - x0) / (x1 - x0) * pw
-
-    def py(y: float) -> float:
-        return mt + (1 - (f(y) - y0) / (y1 - y0)) * ph
-
-    body = [f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
-    yt = ([10.0 ** k for k in range(math.ceil(y0), math.floor(y1) + 1)] if log_y else
-          ticks(y0, y1))
-    if log_y and len(yt) < 2:  # less than a decade: 1-2-5 ticks
-        yt = [m * 10.0 ** k for k in range(math.floor(y0), math.ceil(y1) + 1) for m in (1, 2, 5)
-              if y0 <= math.log10(m * 10.0 ** k) <= y1]
-    for v in yt:
-        body.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" '
-                    f'stroke="#e5e5e5"/><text x="{ml - 6}" y="{py(v) + 4:.1f}" '
-                    f'text-anchor="end">{v:g}</text>')
-    for v in ticks(x0, x1):
-        body.append(f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{mt}" y2="{mt + ph}" '
-                    f'stroke="#e5e5e5"/><text x="{px(v):.1f}" y="{mt + ph + 16}" '
-                    f'text-anchor="middle">{v:g}</text>')
-    body.append(f'<text x="{ml + pw / 2}" y="{height - 10}" text-anchor="middle">'
-                f'{esc(xlabel)}</text>')
-    body.append(f'<text transform="translate(16,{mt + ph / 2}) rotate(-90)" '
-                f'text-anchor="middle">{esc(ylabel)}{" (log scale)" if log_y else ""}</text>')
-    for i, (name, (xs, ys)) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        pts = " ".join(f"{px(float(x)):.1f},{py(float(y)):.1f}" for x, y in zip(xs, ys)
-                       if math.isfinite(y))
-        body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
-                    f'stroke-width="1.8"/>')
-        if len(xs) <= 30:  # few points: mark them (a single point has no line)
-            body.extend(f'<circle cx="{px(float(x)):.1f}" cy="{py(float(y)):.1f}" r="2.5" '
-                        f'fill="{color}"/>' for x, y in zip(xs, ys) if math.isfinite(y))
-        ly = mt + 10 + 20 * i
-        body.append(f'<line x1="{ml + pw + 12}" x2="{ml + pw + 36}" y1="{ly}" y2="{ly}" '
-                    f'stroke="{color}" stroke-width="3"/><text x="{ml + pw + 42}" '
-                    f'y="{ly + 4}">{esc(name)}</text>')
-    return svg(width, height, body, title)
-
-
-_CMAPS = {  # a few stops of each colour map, interpolated linearly
-    "viridis": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
-    "diverging": ("#b2182b", "#f4a582", "#f7f7f7", "#92c5de", "#2166ac"),  # red < 0 < blue
-    "gray": ("#000000", "#ffffff"),
-    "light": ("#4d4d4d", "#8c8c8c", "#bdbdbd", "#e0e0e0", "#f7f7f7"),  # under coloured lines
-}
-
-
-def colormap(values: np.ndarray, lo: float, hi: float, name: str = "viridis") -> np.ndarray:
-    """Map values in [lo, hi] to RGB (uint8, shape values.shape + (3,))."""
-    stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in _CMAPS[name]], float)
-    t = np.clip((np.asarray(values, float) - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
-    pos = t * (len(stops) - 1)
-    k = np.minimum(pos.astype(int), len(stops) - 2)
-    frac = (pos - k)[..., None]
-    return np.round(stops[k] * (1 - frac) + stops[k + 1] * frac).astype(np.uint8)
-
-
-def png_data_uri(rgb: np.ndarray) -> str:
-    """An (h, w, 3) uint8 image as a `data:` URI holding a PNG, so that an SVG
-    can embed a raster (a heat map, a digit) in one <image> element."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w, _ = rgb.shape
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    rows = b"".join(b"\x00" + rgb[i].tobytes() for i in range(h))  # filter type 0 per row
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def image(rgb: np.ndarray, x: float, y: float, width: float, height: float) -> str:
-    """An SVG <image> element showing `rgb` (h, w, 3) stretched to the box, pixels kept sharp."""
-    return (f'<image x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" '
-            f'preserveAspectRatio="none" style="image-rendering:pixelated" '
-            f'href="{png_data_uri(rgb)}"/>')

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, colormap, image, log_epoch, parser, svg
+from _common import Example, log_epoch, parser, svg_text
 
 NAME = "mnist_logreg"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 3: logistic regression on MNIST "
@@ -39,22 +40,24 @@ REPRODUCES = ("Fundamentals of Deep Learning, ch. 3: logistic regression on MNIS
 LR, BATCH, EPOCHS, QUICK_EPOCHS = 0.2, 128, 20, 2
 
 
-def weights_svg(W: np.ndarray, title: str) -> str:
+def weights_figure(W: np.ndarray, title: str) -> str:
     """Column k of W as a 28x28 image: the template digit k is scored against
     (blue: ink there raises the score, red: lowers it; the colours of tg.draw)."""
     lim = float(np.percentile(np.abs(W), 99)) or 1.0  # a few extreme weights saturate
-    size, gap, top = 96, 14, 40
-    body = []
-    for k in range(W.shape[1]):
-        x = gap + k * (size + gap)
-        body.append(image(colormap(W[:, k].reshape(28, 28), -lim, lim, "diverging"),
-                          x, top, size, size))
-        body.append(f'<text x="{x + size / 2}" y="{top + size + 18}" '
-                    f'text-anchor="middle" font-size="14">{k}</text>')
-    body.append(f'<text x="{gap}" y="{top + size + 42}">weight: red ≤ -{lim:.2g}, white 0, '
-                f'blue ≥ +{lim:.2g} (ink on blue pixels raises the score of the digit, on red '
-                'ones lowers it)</text>')
-    return svg(gap + 10 * (size + gap), top + size + 56, body, title)
+    fig = Figure(figsize=(12, 2.3), layout="constrained")
+    axes = fig.subplots(1, W.shape[1])
+    for k, ax in enumerate(axes):
+        im = ax.imshow(W[:, k].reshape(28, 28), cmap="RdBu", vmin=-lim, vmax=lim,
+                       interpolation="none")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(str(k), fontsize=13)
+    cbar = fig.colorbar(im, ax=axes, orientation="horizontal", fraction=0.08, aspect=60,
+                        extend="both")
+    cbar.set_label(f"weight (the colours saturate beyond ±{lim:.2g}): ink on blue pixels "
+                   "raises the score of the digit, on red ones lowers it")
+    fig.suptitle(title, fontweight="bold")
+    return svg_text(fig)
 
 
 def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = None,
@@ -97,7 +100,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     ex.figure(tg.draw_history(history, title=f"Logistic regression on MNIST "
                               f"(test accuracy {test['accuracy']:.2%})"), "curves.svg",
               "Training (solid) and validation (dashed) loss and accuracy per epoch.")
-    ex.figure(weights_svg(model.layers[0].weight.numpy(), "What each digit's weights look for"),
+    ex.figure(weights_figure(model.layers[0].weight.numpy(), "What each digit's weights look for"),
               "weights.svg", "Each column of W as an image: logistic regression learns one "
               "template per digit.")
     return ex.finish()

@@ -40,9 +40,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import tensorgraph as tg
-from _common import COLORS, Example, colormap, esc, image, line_chart, parser, svg
+from _common import Example, parser, svg_text
 
 NAME = "optimizers"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 4: SGD, momentum, Nesterov, AdaGrad, RMSProp "
@@ -91,139 +94,84 @@ def descend(make: Make, steps: int) -> np.ndarray:
     return np.array(path)
 
 
-def contour_segments(Z: np.ndarray, xs: np.ndarray, ys: np.ndarray, level: float) -> np.ndarray:
-    """Marching squares: the line segments (n, 2, 2) where the grid Z (rows
-    along ys, columns along xs) crosses `level`, linearly interpolated."""
-    def crossings(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        hit = (a >= level) != (b >= level)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(hit, (level - a) / (b - a), 0.0)
-        return hit, t
-
-    X, Y = np.meshgrid(xs, ys)
-    h_hit, h_t = crossings(Z[:, :-1], Z[:, 1:])            # edges along x
-    v_hit, v_t = crossings(Z[:-1, :], Z[1:, :])            # edges along y
-    hx = X[:, :-1] + h_t * (X[:, 1:] - X[:, :-1])
-    vy = Y[:-1, :] + v_t * (Y[1:, :] - Y[:-1, :])
-    hp = np.stack([hx, Y[:, :-1]], -1)
-    vp = np.stack([X[:-1, :], vy], -1)
-    # A cell's edges in order bottom, right, top, left: 0, 2 or 4 crossings.
-    hits = np.stack([h_hit[:-1], v_hit[:, 1:], h_hit[1:], v_hit[:, :-1]])
-    pts = np.stack([hp[:-1], vp[:, 1:], hp[1:], vp[:, :-1]])
-    segs = []
-    for pair in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
-        others = [k for k in range(4) if k not in pair]
-        sel = hits[pair[0]] & hits[pair[1]] & ~hits[others[0]] & ~hits[others[1]]
-        segs.append(np.stack([pts[pair[0]][sel], pts[pair[1]][sel]], 1))
-    four = hits.all(axis=0)                                # a saddle cell: pair them up
-    segs += [np.stack([pts[0][four], pts[1][four]], 1), np.stack([pts[2][four], pts[3][four]], 1)]
-    return np.concatenate(segs)
+NOTE = ("E(x, y) = (1 − x)² + 10 (y − x²)²; shade: log E (darker is lower), lines: "
+        "E = 0.1, 1, 10, 100; ○ start, + minimum")
 
 
-class Plot:
-    """Maps the surface's (x, y) into a box of the SVG."""
-
-    def __init__(self, x: float, y: float, w: float, h: float) -> None:
-        self.x, self.y, self.w, self.h = x, y, w, h
-
-    def __call__(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        u = self.x + (np.asarray(px) - XLIM[0]) / (XLIM[1] - XLIM[0]) * self.w
-        v = self.y + (1 - (np.asarray(py) - YLIM[0]) / (YLIM[1] - YLIM[0])) * self.h
-        return u, v
-
-
-def surface_defs(n: int = 160) -> list[str]:
-    """The surface as reusable SVG pieces in a unit box: a heat map of log E
-    ("#surface") and contour lines at E = 10^k ("#contours")."""
+def draw_surface(ax: Axes, paths: dict[str, np.ndarray], colors: dict[str, str],
+                 labels: Optional[dict[str, str]] = None, n: int = 160) -> None:
+    """The surface on `ax` (log E as a grey shade, contours at E = 10^k), each
+    path with a dot at its end, the start (○) and the minimum (+)."""
     xs, ys = np.linspace(*XLIM, n), np.linspace(*YLIM, n)
     X, Y = np.meshgrid(xs, ys)
     Z = error_surface(X, Y)
     logZ = np.log10(Z + 1e-2)
-    rgb = colormap(logZ[::-1], logZ.min(), logZ.max(), "light")  # image rows go top-down
-    unit = Plot(0, 0, 1, 1)
-    paths = []
-    for level in (0.1, 1.0, 10.0, 100.0):
-        seg = contour_segments(Z, xs, ys, level)
-        u, v = unit(seg[..., 0], seg[..., 1])
-        d = " ".join(f"M{a:.4f} {b:.4f}L{c:.4f} {e:.4f}"
-                     for a, b, c, e in zip(u[:, 0], v[:, 0], u[:, 1], v[:, 1]))
-        paths.append(f'<path d="{d}" fill="none" stroke="black" stroke-opacity="0.35" '
-                     f'stroke-width="0.003"/>')
-    return ["<defs>", f'<g id="surface">{image(rgb, 0, 0, 1, 1)}</g>',
-            f'<g id="contours">{"".join(paths)}</g>', "</defs>"]
-
-
-def surface_panel(box: Plot, paths: dict[str, np.ndarray], colors: dict[str, str],
-                  clip_id: str, heading: Sequence[str] = ()) -> list[str]:
-    """The surface in `box` with each path drawn on it, start and minimum marked."""
-    t = f"translate({box.x:g},{box.y:g}) scale({box.w:g},{box.h:g})"
-    out = [f'<clipPath id="{clip_id}"><rect x="{box.x:g}" y="{box.y:g}" width="{box.w:g}" '
-           f'height="{box.h:g}"/></clipPath>',
-           f'<use href="#surface" transform="{t}"/><use href="#contours" transform="{t}"/>',
-           f'<g clip-path="url(#{clip_id})">']
+    span = logZ.max() - logZ.min()
+    # Grey from 30% (the valley floor) to white: light enough for coloured paths on top.
+    ax.imshow(logZ, extent=(*XLIM, *YLIM), origin="lower", cmap="gray",
+              vmin=logZ.min() - 0.45 * span, vmax=logZ.max(), interpolation="none")
+    contours = ax.contour(X, Y, Z, levels=[0.1, 1.0, 10.0, 100.0], colors="black",
+                          alpha=0.35, linewidths=0.8)
+    ax.clabel(contours, fmt="%g", fontsize=7)
     for name, path in paths.items():
-        u, v = box(path[:, 0], path[:, 1])
-        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(u, v))
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{colors[name]}" '
-                   f'stroke-width="2" stroke-linejoin="round"/>')
-        out.append(f'<circle cx="{u[-1]:.1f}" cy="{v[-1]:.1f}" r="3.5" fill="{colors[name]}" '
-                   f'stroke="white"/>')
-    out.append("</g>")
-    (su,), (sv,) = box([START[0]], [START[1]])
-    (mu,), (mv,) = box([MINIMUM[0]], [MINIMUM[1]])
-    out.append(f'<circle cx="{su:.1f}" cy="{sv:.1f}" r="5" fill="white" stroke="black"/>')
-    out.append(f'<path d="M{mu - 6:.1f} {mv:.1f}h12M{mu:.1f} {mv - 6:.1f}v12" stroke="white" '
-               f'stroke-width="2.5"/>')
-    out.append(f'<rect x="{box.x:g}" y="{box.y:g}" width="{box.w:g}" height="{box.h:g}" '
-               f'fill="none" stroke="#666"/>')
-    for i, line in enumerate(reversed(heading)):
-        out.append(f'<text x="{box.x + box.w / 2:g}" y="{box.y - 6 - 15 * i:g}" '
-                   f'text-anchor="middle" font-size="13">{esc(line)}</text>')
-    return out
-
-
-def axes_labels(box: Plot) -> list[str]:
-    out = []
-    for x in np.arange(XLIM[0], XLIM[1] + 1e-9, 1.0):
-        (u,), _ = box([x], [YLIM[0]])
-        out.append(f'<text x="{u:.1f}" y="{box.y + box.h + 15:g}" text-anchor="middle">'
-                   f'{x:g}</text>')
-    for y in np.arange(YLIM[0], YLIM[1] + 1e-9, 1.0):
-        _, (v,) = box([XLIM[0]], [y])
-        out.append(f'<text x="{box.x - 6:g}" y="{v + 4:.1f}" text-anchor="end">{y:g}</text>')
-    out.append(f'<text x="{box.x + box.w / 2:g}" y="{box.y + box.h + 32:g}" '
-               f'text-anchor="middle">x</text>')
-    out.append(f'<text x="{box.x - 30:g}" y="{box.y + box.h / 2:g}">y</text>')
-    return out
+        ax.plot(path[:, 0], path[:, 1], color=colors[name], lw=1.6, solid_joinstyle="round",
+                label=(labels or {}).get(name))
+        ax.plot(*path[-1], "o", color=colors[name], mec="white", ms=6)
+    ax.plot(*START, "o", mfc="white", mec="black", ms=8)
+    ax.plot(*MINIMUM, "+", color="white", mew=2.5, ms=12)
+    ax.set(xlim=XLIM, ylim=YLIM, xticks=np.arange(XLIM[0], XLIM[1] + 0.5),
+           yticks=np.arange(YLIM[0], YLIM[1] + 0.5))
 
 
 def surface_figures(paths: dict[str, np.ndarray], summary: dict[str, tuple[str, str]]
                     ) -> tuple[str, str]:
-    colors = {name: COLORS[i] for i, name in enumerate(paths)}
-    note = ("E(x, y) = (1 − x)² + 10 (y − x²)²; shade: log E (darker is lower), lines: "
-            "E = 0.1, 1, 10, 100; ○ start, + minimum")
-    # All six on one surface, with a legend.
-    box = Plot(60, 40, 520, 520)
-    body = surface_defs() + surface_panel(box, paths, colors, "clip-all") + axes_labels(box)
-    for i, name in enumerate(paths):
-        y = 60 + 40 * i
-        body.append(f'<line x1="600" x2="630" y1="{y}" y2="{y}" stroke="{colors[name]}" '
-                    f'stroke-width="3"/><text x="638" y="{y + 4}">{esc(name)}: '
-                    f'{esc(summary[name][0])}</text><text x="638" y="{y + 20}" fill="#555">'
-                    f'{esc(summary[name][1])}</text>')
-    body.append(f'<text x="60" y="608">{esc(note)}</text>')
-    combined = svg(960, 620, body, f"Six optimizers, {len(next(iter(paths.values()))) - 1} "
-                   "steps each, on a valley with pathological curvature")
-    # One panel per optimizer.
-    body = surface_defs()
-    w, h = 280, 280
-    for i, (name, path) in enumerate(paths.items()):
-        box = Plot(30 + (i % 3) * (w + 30), 75 + (i // 3) * (h + 50), w, h)
-        body += surface_panel(box, {name: path}, colors, f"clip-{i}",
-                              (f"{name}: {summary[name][0]}", summary[name][1]))
-    body.append(f'<text x="30" y="{75 + 2 * (h + 50) - 20}">{esc(note)}</text>')
-    panels = svg(30 + 3 * (w + 30), 75 + 2 * (h + 50), body, "Each optimizer's path")
-    return combined, panels
+    """All six paths on one surface with a legend, and one panel per optimizer."""
+    colors = {name: f"C{i}" for i, name in enumerate(paths)}   # matplotlib's tab10
+    labels = {name: f"{name}: " + "\n".join(filter(None, summary[name])) for name in paths}
+    steps = len(next(iter(paths.values()))) - 1
+    fig = Figure(figsize=(10, 6.6), layout="constrained")
+    ax = fig.add_subplot()
+    draw_surface(ax, paths, colors, labels)
+    ax.set(xlabel="x", ylabel="y")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, labelspacing=1.0)
+    fig.suptitle(f"Six optimizers, {steps} steps each, on a valley with pathological "
+                 "curvature", fontweight="bold")
+    fig.supxlabel(NOTE, fontsize=9)
+    combined = svg_text(fig)
+
+    fig = Figure(figsize=(11, 8.4), layout="constrained")
+    axes = fig.subplots(2, 3, sharex=True, sharey=True)
+    for ax, (name, path) in zip(axes.flat, paths.items()):
+        draw_surface(ax, {name: path}, colors)
+        ax.set_title("\n".join((f"{name}: {summary[name][0]}", summary[name][1])), fontsize=10)
+    for ax in axes[1]:
+        ax.set_xlabel("x")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("y")
+    fig.suptitle("Each optimizer's path", fontweight="bold")
+    fig.supxlabel(NOTE, fontsize=9)
+    return combined, svg_text(fig)
+
+
+def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str,
+                  xlabel: str, ylabel: str, width: float = 7.5) -> str:
+    """Curves {name: (xs, ys)} on a log y axis with a legend; few points are marked."""
+    fig = Figure(figsize=(width, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for name, (xs, ys) in series.items():
+        ax.semilogy(xs, ys, marker="o" if len(xs) <= 30 else None, ms=3, lw=1.6, label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=f"{ylabel} (log scale)")
+    # Tick labels as plain numbers (0.5, 2, 1e-06) rather than powers of ten; on a
+    # range of less than ~1.5 decades also at the 2s and 5s between the decades.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if hi / lo < 30 and f"{v:.0e}"[0] in "25" else ""))
+    if all(float(x).is_integer() for xs, _ in series.values() for x in xs):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # steps, epochs: no 1.25
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return svg_text(fig)
 
 
 # ---------------------------------------------------------------------------
@@ -274,10 +222,10 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     combined, panels = surface_figures(paths, summary)
     ex.figure(combined, "surface.svg", "The paths of the six optimizers on Rosenbrock's valley.")
     ex.figure(panels, "surface_panels.svg", "The same paths, one panel per optimizer.")
-    ex.figure(line_chart({n: (np.arange(len(pth)), np.maximum(error_surface(pth[:, 0], pth[:, 1]),
-                                                               1e-12))
-                          for n, pth in paths.items()},
-                         title="E along each path", xlabel="step", ylabel="E(x, y)", log_y=True),
+    ex.figure(curves_figure({n: (np.arange(len(pth)),
+                                 np.maximum(error_surface(pth[:, 0], pth[:, 1]), 1e-12))
+                             for n, pth in paths.items()},
+                            "E along each path", "step", "E(x, y)"),
               "surface_loss.svg", "The error at each step (log scale).")
     x = tg.tensor(START[0], requires_grad=True, name="x")
     y = tg.tensor(START[1], requires_grad=True, name="y")
@@ -315,13 +263,13 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     best = max(mnist, key=lambda n: mnist[n]["test_accuracy"])
     print(f"best on MNIST after {epochs} epoch(s): {best}, test accuracy "
           f"{mnist[best]['test_accuracy']:.4f}")
-    ex.figure(line_chart(loss_curves, title=f"784-256-256-10 on MNIST: training loss "
-                         f"(legend: test accuracy after {epochs} epochs)", xlabel="epoch",
-                         ylabel="training loss (per 1/10 epoch)", log_y=True, width=760),
+    ex.figure(curves_figure(loss_curves, f"784-256-256-10 on MNIST: training loss "
+                            f"(legend: test accuracy after {epochs} epoch{'s' * (epochs != 1)})",
+                            "epoch", "training loss (per 1/10 epoch)", width=9),
               "mnist_loss.svg", "Training loss of the MNIST network under each optimizer, "
               "from the same initial weights and minibatches.")
-    ex.figure(line_chart(val_curves, title="784-256-256-10 on MNIST: validation error",
-                         xlabel="epoch", ylabel="validation error (1 − accuracy)", log_y=True),
+    ex.figure(curves_figure(val_curves, "784-256-256-10 on MNIST: validation error", "epoch",
+                            "validation error (1 − accuracy)"),
               "mnist_val_error.svg", f"The fraction of the {len(mnist_data.val[0]):,} "
               "validation images misclassified after each epoch.")
     return ex.finish()
