@@ -236,11 +236,14 @@ def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequenc
     Tensors; `.grad` attributes are left alone. As `torch.autograd.grad`."""
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
-        gos: list[Any] = [grad_outputs] * len(outs) if len(outs) == 1 or grad_outputs is None \
-            else None  # type: ignore[assignment]
-        if gos is None:
-            raise ValueError("grad: pass one grad_output per output")
+    gos: list[Any]
+    if grad_outputs is None:
+        gos = [None] * len(outs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        if len(outs) != 1:
+            raise ValueError(f"grad: got one grad_output for {len(outs)} outputs; pass one "
+                             "per output")
+        gos = [grad_outputs]
     else:
         gos = list(grad_outputs)
     if len(gos) != len(outs):

@@ -244,3 +244,14 @@ def test_equality_with_none_is_identity_not_an_error():
     t = leaf(2)
     assert (t == None) is False  # noqa: E711 - Python falls back to identity
     assert (t != None) is True  # noqa: E711
+
+
+def test_grad_outputs_must_match_the_outputs():
+    x = tg.tensor(np.arange(3.0), requires_grad=True)
+    a, b = x * 2.0, x * 3.0
+    with pytest.raises(ValueError, match=r"grad: got one grad_output for 2 outputs"):
+        tg.grad([a, b], x, grad_outputs=np.ones(3))
+    with pytest.raises(ValueError, match=r"grad: got 1 grad_outputs for 2 outputs"):
+        tg.grad([a, b], x, grad_outputs=[np.ones(3)])
+    (g,) = tg.grad([a, b], x, grad_outputs=[np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(g.numpy(), np.full(3, 5.0))
