@@ -199,7 +199,7 @@ def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
 def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
     if dtype.kind != "f":
         raise TypeError(f"{what}: only floating-point tensors can require gradients, "
-                        f"got dtype {dtype}")
+                        f"got dtype {dtype} (give float data or dtype='float32')")
 
 
 class Tensor:
@@ -227,7 +227,8 @@ class Tensor:
         self._hooks: Optional[list[Callable[[Tensor], Optional[Tensor]]]] = None
         self._retain = False
         if requires_grad:
-            self.requires_grad_(True)
+            _check_can_require_grad(arr.dtype, "tensor")
+            self.requires_grad = True
 
     # -- the array --------------------------------------------------------
     @property
