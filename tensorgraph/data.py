@@ -37,6 +37,13 @@ def _array(x: Any, what: str) -> np.ndarray:
     return np.asarray(x)
 
 
+def _whole(x: Any) -> bool:
+    """A whole number (3 or 3.0; not True, None, "3", inf or nan), so that a
+    bad argument gets the caller's message naming it, not int()'s."""
+    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+            and float(x).is_integer())
+
+
 def _rng(seed: Seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
@@ -106,7 +113,7 @@ class DataLoader:
     def __init__(self, X: Any, y: Any, batch_size: int = 32, shuffle: bool = True,
                  seed: Seed = None, drop_last: bool = False) -> None:
         self.X, self.y = _pair(X, y, "DataLoader")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        if not _whole(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle

@@ -202,7 +202,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
         backends.resolve_backend(backend)  # validate the name now, not at render time
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 2):
         raise ValueError(f"draw: max_nodes must be an int >= 2 or None, got {max_nodes!r}")
-    if depth is not None and (not isinstance(depth, int) or depth < 0):
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise ValueError(f"draw: depth must be a non-negative int or None, got {depth!r}")
 
     if view == "network":

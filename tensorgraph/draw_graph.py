@@ -498,6 +498,10 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     """The Digraph of an op view and the notes it carries (budget, collapse)."""
     a = _Analysis(roots, params or {}, classes or {})
     notes: list[str] = []
+    if view == "backward" and all(t.node is None for t in a.order):
+        raise ValueError("draw(view='backward'): the graph has no ops, so no gradient flows "
+                         "along any edge; draw the output of a computation (or use "
+                         "view='ops', grads=True to show a leaf's .grad)")
     if view == "backward" and not any(
             t.node is not None and t.node.edge_grads is not None for t in a.order):
         raise ValueError("draw(view='backward'): no gradients are recorded on this graph; "

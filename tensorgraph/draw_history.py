@@ -13,6 +13,7 @@ import html
 import math
 import os
 import pathlib
+import re
 from typing import Any, Mapping, Optional, Sequence, Union
 
 __all__ = ["draw_history", "Chart"]
@@ -22,6 +23,7 @@ MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 34, 44
 TRAIN, VAL = "#2563eb", "#ea580c"
 FONT = "Helvetica, Arial, sans-serif"
 SKIP = ("lr", "epoch", "epochs", "time")   # bookkeeping, not learning curves
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Chart:
@@ -94,6 +96,8 @@ def _panels(series: dict[str, list[float]],
         if base not in bases:
             bases.append(base)
     if metrics is not None:
+        if isinstance(metrics, str):
+            metrics = [metrics]  # metrics="loss", not the letters of "loss"
         missing = [m for m in metrics if m not in bases]
         if missing:
             raise KeyError(f"draw_history: no series for {missing}; the history has "
@@ -107,7 +111,7 @@ def _panels(series: dict[str, list[float]],
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About n round numbers (1, 2, 2.5, 5 × 10^k steps) covering [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(hi - lo)):
         return [0.0, 1.0]
     if hi - lo < 1e-12 * max(1.0, abs(hi)):
         pad = abs(hi) * 0.1 or 0.5
@@ -136,7 +140,9 @@ def _fmt(v: float, step: float) -> str:
 
 
 def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    # Characters XML forbids (controls, lone surrogates) become U+FFFD, so any
+    # metric name or title still gives well-formed SVG.
+    return html.escape(_INVALID_XML.sub("\ufffd", str(text)), quote=True)
 
 
 def _panel(x0: float, name: str, train: Optional[list[float]], val: Optional[list[float]],

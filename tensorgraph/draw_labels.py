@@ -40,7 +40,9 @@ FONT = "Helvetica,Arial,sans-serif"
 MAX_TEXT = 60          # longest single line of user text before it is cut
 SMALL_TENSOR = 8       # tensors with at most this many elements are shown in full
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, lone surrogates (not encodable as UTF-8) and U+FFFE/U+FFFF:
+# none may appear in the XML of an SVG.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -80,6 +82,7 @@ def heading(*lines: Optional[str], width: int = 64, limit: int = 200) -> "graphv
     wrapped: list[str] = []
     for x in lines:
         if x:
+            x = str(x)  # a title may be any object (draw_history accepts them too)
             wrapped += textwrap.wrap(x[:limit], width) or [x[:limit]]
     return label(*wrapped, limit=limit)
 

@@ -89,6 +89,8 @@ def _columns(module: Any) -> list[_Column]:
                 last.output = m.activation
         else:
             children = list(m.named_children())
+            if not children and kind in ("Sequential", "ModuleList"):
+                return  # an empty container adds no layer ("has no layers to draw" below)
             if not children:
                 raise TypeError(f"draw(view='network') cannot draw a {kind} "
                                 f"({path or 'the root'}): it knows Layer, FeedForward, "

@@ -22,6 +22,7 @@ Why this format:
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -183,6 +184,21 @@ def _fsync_dir(directory: str) -> None:
         os.close(dfd)
 
 
+def _check_entry_size(zf: zipfile.ZipFile, name: str, path: str) -> None:
+    """Refuse an entry whose .npy header declares more data than the entry
+    holds, before `read_array` allocates that much memory."""
+    with zf.open(name) as entry:
+        major, _ = np.lib.format.read_magic(entry)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(entry)
+        need = entry.tell() + math.prod(shape) * dtype.itemsize
+    if need > zf.getinfo(name).file_size:
+        raise LoadError(f"load: {path}: entry {name!r} declares shape {shape} of {dtype} "
+                        f"({need} bytes) but holds {zf.getinfo(name).file_size} bytes "
+                        "(truncated or corrupt file)")
+
+
 def load(path: PathLike) -> Any:
     """Read a file written by `save` and return the state, with the same
     nesting, dict key types (str/int), list/tuple kinds and Python scalar
@@ -204,6 +220,7 @@ def load(path: PathLike) -> Any:
             for n in names:
                 if not n.endswith(".npy"):
                     raise LoadError(f"load: {path}: unexpected entry {n!r} in the file")
+                _check_entry_size(zf, n, path)
                 with zf.open(n) as entry:
                     a = np.lib.format.read_array(entry, allow_pickle=False)
                     if entry.read(1):  # also makes zipfile check the entry's CRC
@@ -222,11 +239,18 @@ def load(path: PathLike) -> Any:
     except LoadError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError,
-            UnicodeDecodeError, KeyError, NotImplementedError) as e:
-        # json.JSONDecodeError is a ValueError; a truncated zip is BadZipFile or EOFError.
+            UnicodeDecodeError, KeyError, NotImplementedError, RecursionError) as e:
+        # json.JSONDecodeError is a ValueError; a truncated zip is BadZipFile or EOFError;
+        # a manifest nested thousands deep is a RecursionError.
         raise LoadError(f"load: {path}: corrupt or truncated file ({type(e).__name__}: {e})") from None
     used: set[str] = set()
-    state = _decode(manifest.get("tree"), arrays, path, used)
+    try:
+        state = _decode(manifest.get("tree"), arrays, path, used)
+    except LoadError:
+        raise
+    except (TypeError, ValueError, RecursionError) as e:
+        # A manifest of the wrong shape ({"dict": 5}, a list as a key, ...).
+        raise LoadError(f"load: {path}: malformed manifest ({type(e).__name__}: {e})") from None
     extra = sorted(set(arrays) - used)
     if extra:
         raise LoadError(f"load: {path}: entries {extra} are not in the manifest (mismatched file)")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from .data import DataLoader, _pair
+from .data import DataLoader, _pair, _whole
 from .tensor import Tensor, no_grad, tensor
 
 __all__ = ["fit", "evaluate", "History", "EarlyStopping", "Callback", "StopTraining", "accuracy"]
@@ -99,9 +99,9 @@ class EarlyStopping:
                  mode: str = "auto", restore_best_weights: bool = True) -> None:
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if int(patience) != patience or patience < 0:
+        if not _whole(patience) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
-        if not min_delta >= 0:
+        if not isinstance(min_delta, (int, float, np.number)) or not min_delta >= 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
         self.monitor = monitor
         self.patience = int(patience)
@@ -321,7 +321,7 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
     restores them).
     """
     X, y = _pair(*_xy(train, "fit: train"), "fit")
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+    if not _whole(epochs) or epochs < 0:
         raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
     if val is not None:
         Xv, yv = _pair(*_xy(val, "fit: val"), "fit (val)")

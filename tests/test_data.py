@@ -281,3 +281,14 @@ def test_load_mnist_missing_and_corrupt_files(tmp_path):
     images.write_bytes(b"\x00\x00\x08")
     with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz: not an IDX file"):
         data.load_mnist(tmp_path, verify=False)
+
+
+# -- regressions from the review ------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [None, "4", float("inf"), float("nan"), 2.5, True, 0])
+def test_dataloader_bad_batch_size_names_the_argument(bad):
+    X, y = rows(5)
+    with pytest.raises(ValueError, match=f"DataLoader: batch_size must be a positive integer, "
+                                         f"got {bad!r}"):
+        data.DataLoader(X, y, batch_size=bad)
+    assert data.DataLoader(X, y, batch_size=4.0).batch_size == 4

@@ -918,3 +918,62 @@ def test_core_does_not_import_the_renderer() -> None:
 
 def test_exports() -> None:
     assert tg.draw is draw and tg.draw_history is draw_history and tg.Drawing is Drawing
+
+
+# ---------------------------------------------------------------------------
+# Regressions from the review of the renderer
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_names_with_lone_surrogates_or_nonchars_render(backend: str) -> None:
+    # A lone surrogate (e.g. from a surrogateescape'd file name) cannot be
+    # encoded as UTF-8: it used to crash rendering with UnicodeEncodeError.
+    require(backend in backends.available_backends(), f"backend {backend!r} not installed")
+    x = tg.tensor([1.0], name="a\ud800b\ufffec", requires_grad=True)
+    d = draw((x * 2.0).sum(), title="t\udfff")
+    d.source.encode("utf-8")
+    assert "a\ufffdb\ufffdc" in d.source and "t\ufffd" in d.source
+    texts = svg_texts(d.svg(backend))
+    assert "a\ufffdb\ufffdc" in texts and "t\ufffd" in texts
+
+
+def test_draw_history_text_with_control_characters_is_well_formed_svg() -> None:
+    chart = draw_history({"<b>\x01&\ud800": [1.0, 2.0]}, title="t\x02<")
+    root = svg_root(chart.svg())  # control characters used to make invalid XML
+    texts = [t.text or "" for t in root.iter(SVG + "text")]
+    assert "t\ufffd<" in texts and "<b>\ufffd&\ufffd" in texts
+
+
+def test_draw_history_extreme_range_and_metric_string() -> None:
+    # hi - lo overflows to inf: used to raise OverflowError in the tick maths.
+    chart = draw_history({"loss": [1e308, -1e308, 0.5]})
+    assert svg_root(chart.svg()).iter(SVG + "circle")
+    # metrics="loss" is the panel "loss", not the letters l, o, s, s.
+    panels = [g.get("data-metric") for g in svg_root(draw_history(HIST, metrics="loss").svg())
+              .iter(SVG + "g") if g.get("class") == "panel"]
+    assert panels == ["loss"]
+
+
+def test_network_view_of_empty_containers() -> None:
+    with pytest.raises(TypeError, match="Sequential has no layers to draw"):
+        draw(nn.Sequential())
+    d = draw(nn.Sequential(nn.Sequential(), nn.Layer(2, 1)))  # an empty block is skipped
+    assert "2 → 1" in d.source
+
+
+def test_backward_view_of_a_leaf_says_there_are_no_ops() -> None:
+    # Calling backward(retain_graph=True), which the general message advises,
+    # cannot help a graph that is a single leaf.
+    w = tg.tensor(3.0, requires_grad=True)
+    (w * w).backward(retain_graph=True)
+    with pytest.raises(ValueError, match="the graph has no ops"):
+        draw(w, view="backward")
+    assert "grad 6" in draw(w, grads=True).source
+
+
+def test_title_of_any_type_and_bool_depth() -> None:
+    x = tg.tensor([1.0, 2.0])
+    y = (x * 2.0).sum()
+    assert 'label=2024 ' in draw(y, title=2024).source.replace('"', "")  # used to TypeError
+    assert 'label="5\\n' in draw(nn.Layer(2, 2), title=5).source
+    with pytest.raises(ValueError, match="depth must be a non-negative int or None, got True"):
+        draw(y, view="modules", depth=True)

@@ -298,3 +298,36 @@ def test_bad_manifest(saved):
     rewrite(saved, {"__tensorgraph__.npy": npy(np.arange(3))})
     with pytest.raises(tgio.LoadError, match="entry is not a JSON string"):
         tg.load(saved)
+
+
+# -- regressions from the review --------------------------------------------------------
+
+@pytest.mark.parametrize("tree, why", [
+    ({"dict": 5}, "TypeError"), ({"dict": [[1, 2, 3]]}, "ValueError"),
+    ({"array": ["w"]}, "TypeError"), ({"dict": [[[1], {"value": 1}]]}, "TypeError"),
+    ({"list": 3}, "TypeError"), ({"tuple": None}, "TypeError")])
+def test_malformed_manifest_tree_is_a_load_error(saved, tree, why):
+    import json
+    manifest = json.dumps({"format": "tensorgraph.save", "version": 1, "tree": tree})
+    rewrite(saved, {"__tensorgraph__.npy": npy(np.array(manifest))}, drop=("w.npy",))
+    with pytest.raises(tgio.LoadError, match=f"malformed manifest \\({why}"):
+        tg.load(saved)
+
+
+def test_deeply_nested_manifest_is_a_load_error(saved):
+    deep = '{"format": "tensorgraph.save", "version": 1, "tree": ' + \
+        '{"list": [' * 5000 + ']}' * 5000 + '}'
+    rewrite(saved, {"__tensorgraph__.npy": npy(np.array(deep))}, drop=("w.npy",))
+    with pytest.raises(tgio.LoadError, match="RecursionError"):
+        tg.load(saved)
+
+
+def test_entry_declaring_more_data_than_it_holds_is_refused_before_allocating(saved):
+    # A header claiming 8 TB must not reach read_array (which allocates first).
+    header = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)})
+    rewrite(saved, {"w.npy": header.getvalue() + b"\0" * 64})
+    with pytest.raises(tgio.LoadError, match=r"entry 'w.npy' declares shape \(1000000000000,\) "
+                                             r"of float64 .* but holds 192 bytes"):
+        tg.load(saved)

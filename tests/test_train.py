@@ -317,3 +317,19 @@ def test_fit_errors():
     with pytest.raises(ValueError, match=r"the loss must be a scalar .* got shape \(2,\)"):
         train.fit(model, lambda y, t: (y - t) ** 2, opt, (X, t), 1, batch_size=2,
                   progress=False)
+
+
+# -- regressions from the review -----------------------------------------------------
+
+@pytest.mark.parametrize("bad", [None, "3", float("inf"), 1.5])
+def test_bad_epochs_patience_min_delta_name_the_argument(bad):
+    model = Scale([0.0])
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    X, t = np.ones((2, 1)), np.ones(2)
+    with pytest.raises(ValueError, match=f"fit: epochs must be an integer >= 0, got {bad!r}"):
+        train.fit(model, losses.mse, opt, (X, t), bad, progress=False)
+    with pytest.raises(ValueError, match=f"patience must be an integer >= 0, got {bad!r}"):
+        train.EarlyStopping(patience=bad)
+    if not isinstance(bad, float):
+        with pytest.raises(ValueError, match=f"min_delta must be >= 0, got {bad!r}"):
+            train.EarlyStopping(min_delta=bad)
