@@ -82,7 +82,8 @@ def _as_root_grad(root: Tensor, gradient: Optional[ArrayLike], create_graph: boo
     else:
         g = gradient._data if isinstance(gradient, Tensor) and not create_graph else gradient
         if not isinstance(g, Tensor):
-            g = np.asarray(g, dtype=root.dtype)
+            # A copy: a leaf's .grad must not alias the caller's array.
+            g = np.array(g, dtype=root.dtype)
         if g.shape != root.shape:
             raise RuntimeError(f"{what}: gradient has shape {g.shape} but the output has "
                                f"shape {root.shape}")
@@ -100,20 +101,28 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
             if r.shape != t.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient "
                                    f"of shape {r.shape} for a tensor of shape {t.shape}")
+            if r.dtype != t.dtype:  # grad dtype always equals the tensor's dtype
+                r = r.astype(t.dtype)
             g = r if create_graph else r._data
     return g
 
 
-def _store_grad(t: Tensor, g: Any) -> None:
+def _store_grad(t: Tensor, g: Any, stored: set[int]) -> None:
     """Accumulate into `t.grad` (a fresh array each time: never in place,
-    because the same gradient array may be shared by several tensors)."""
+    because the same gradient array may be shared by several tensors).
+    `stored` holds the ids of the arrays (or their bases) already given to a
+    `.grad` in this pass: `a + b` sends one array to both, and `.grad`s that
+    share memory would let `a.grad.data *= 0.5` change `b.grad` too."""
     if isinstance(g, Tensor):
         t.grad = g if t.grad is None else t.grad + g
         return
     g = np.asarray(g)
     if t.grad is None:
-        if not g.flags.writeable:  # e.g. a broadcast view
+        owner = g if g.base is None else g.base
+        if not g.flags.writeable or id(owner) in stored:  # a broadcast view, or shared
             g = g.copy()
+            owner = g
+        stored.add(id(owner))
         t.grad = _new(g)
     else:
         t.grad = _new(t.grad._data + g)
@@ -129,6 +138,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
         grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
     want = {id(x) for x in inputs} if inputs is not None else None
     found: dict[int, Any] = {}
+    stored: set[int] = set()
     anomaly = is_anomaly_enabled()
     ctx = set_grad_enabled(create_graph)
     ctx.__enter__()
@@ -148,7 +158,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 if id(t) in want:
                     found[id(t)] = g
             elif node is None or t._retain:
-                _store_grad(t, g)
+                _store_grad(t, g, stored)
             if node is None:
                 continue
             if node.freed:

@@ -83,6 +83,8 @@ def gradcheck(fn: Callable[..., Any], inputs: Union[Tensor, Sequence[Tensor]], e
             num[j] = (plus - minus) / (2 * eps)
         ana = np.zeros(data.size) if a is None else a._data.astype(np.float64).reshape(-1)
         err = np.abs(ana - num) - (atol + rtol * np.abs(num))
+        # A nan difference (fn undefined near x, e.g. nan in some output) checks nothing: fail.
+        err[np.isnan(err)] = np.inf
         if data.size and (err > 0).any() or not np.isfinite(ana).all():
             j = int(np.nanargmax(np.where(np.isfinite(ana), err, np.inf)))
             idx = np.unravel_index(j, data.shape) if data.ndim else ()

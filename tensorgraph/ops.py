@@ -138,8 +138,9 @@ def _unary(op: Op, x: Any, **attrs: Any) -> Tensor:
     return record(op, (x if isinstance(x, Tensor) else _as_tensor(x, op.name),), attrs)
 
 
-def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
-    """Normalize an axis argument to a tuple of non-negative ints."""
+def _axes(axis: Axis, ndim: int, what: str = "") -> tuple[int, ...]:
+    """Normalize an axis argument to a tuple of non-negative ints. `what`
+    (e.g. "swapaxes (input shape (2,))") prefixes the out-of-bounds error."""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
@@ -148,7 +149,8 @@ def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     for a in axis:
         a = int(a)
         if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise _AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
+            raise _AxisError((f"{what}: " if what else "")
+                             + f"axis {a} is out of bounds for array of dimension {ndim}")
         out.append(a % ndim if ndim else 0)
     return tuple(out)
 
@@ -182,7 +184,8 @@ DIV = defop("div", np.true_divide,
             lambda g, out, a, b: g / b,
             lambda g, out, a, b: -g * out / b)          # d(a/b)/db = -a/b² = -out/b
 POW = defop("pow", np.power,
-            lambda g, out, a, b: g * b * a ** (b - 1),
+            # 0 at a = b = 0 (a^0 is constant; b·a^(b-1) would be 0·inf = nan there), as PyTorch
+            lambda g, out, a, b: np.where((b == 0) & (a == 0), 0, g * b * a ** (b - 1)),
             # d(a^b)/db = a^b ln a; taken as 0 where a <= 0 (no real log), as PyTorch
             lambda g, out, a, b: g * out * np.log(np.where(a > 0, a, 1)))
 NEG = defop("neg", np.negative, lambda g, out, x: -g)
@@ -209,7 +212,7 @@ def divide(a: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 def power(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """a ** b. ∂/∂a = b a^(b-1), ∂/∂b = a^b ln a (0 where a <= 0)."""
+    """a ** b. ∂/∂a = b a^(b-1) (0 at a = b = 0), ∂/∂b = a^b ln a (0 where a <= 0)."""
     return _binary(POW, a, b)
 
 
@@ -318,8 +321,16 @@ def clip(x: ArrayLike, lo: Optional[float], hi: Optional[float]) -> Tensor:
     lo <= x <= hi, bounds included, and is 0 outside."""
     if lo is None and hi is None:
         raise ValueError("clip: give at least one of lo and hi")
-    # numpy scalar bounds as Python numbers, which are weak: float32 stays float32.
-    lo, hi = (v.item() if isinstance(v, np.generic) else v for v in (lo, hi))
+    for what, v in (("lo", lo), ("hi", hi)):
+        if isinstance(v, Tensor) and v.requires_grad:
+            raise TypeError(f"clip: bound {what} is not differentiable, but the Tensor given "
+                            f"(shape {v.shape}) requires grad; use tg.maximum / tg.minimum")
+    # Tensor bounds as arrays (a Tensor attr would re-enter clip through numpy
+    # dispatch, forever); numpy scalars as Python numbers, which are weak:
+    # float32 stays float32.
+    lo, hi = (v._data if isinstance(v, Tensor) else v for v in (lo, hi))
+    lo, hi = (v.item() if isinstance(v, np.generic) or isinstance(v, np.ndarray) and v.ndim == 0
+              else v for v in (lo, hi))
     return _unary(CLIP, x, lo=lo, hi=hi)
 
 
@@ -402,7 +413,10 @@ def _extremum_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
 
 def _var_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
     n = _count(x.shape, axis)
-    return _keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) * (2 / (n - ddof))
+    # N - ddof <= 0: numpy's forward divides by 0 (inf/nan); so does the
+    # gradient, instead of raising ZeroDivisionError.
+    scale = 2 / (n - ddof) if n > ddof else math.inf
+    return _keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) * scale
 
 
 def _logsumexp(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
@@ -574,7 +588,10 @@ def outer(a: ArrayLike, b: ArrayLike) -> Tensor:
 RESHAPE = defop("reshape", lambda x, shape: np.reshape(x, shape),
                 lambda g, out, x, shape: g.reshape(x.shape))
 TRANSPOSE = defop("transpose", lambda x, axes: np.transpose(x, axes),
-                  lambda g, out, x, axes: g.transpose(None if axes is None else tuple(np.argsort(axes))))
+                  # axes may be negative (numpy allows it): the inverse permutation
+                  # is the argsort of the non-negative ones.
+                  lambda g, out, x, axes: g.transpose(
+                      None if axes is None else tuple(np.argsort([a % x.ndim for a in axes]))))
 EXPAND_DIMS = defop("expand_dims", lambda x, axis: np.expand_dims(x, axis),
                     lambda g, out, x, axis: g.reshape(x.shape))
 SQUEEZE = defop("squeeze", lambda x, axis: np.squeeze(x, axis),
@@ -627,7 +644,7 @@ def transpose(x: ArrayLike, *axes: Any) -> Tensor:
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
     """Exchange two axes."""
     x = _as_tensor(x, "swapaxes")
-    a1, a2 = _axes((axis1, axis2), x.ndim)
+    a1, a2 = _axes((axis1, axis2), x.ndim, f"swapaxes (input shape {x.shape})")
     perm = list(range(x.ndim))
     perm[a1], perm[a2] = perm[a2], perm[a1]
     return _unary(TRANSPOSE, x, axes=tuple(perm))
@@ -676,7 +693,7 @@ def split(x: ArrayLike, indices_or_sections: Union[int, Sequence[int]], axis: in
     """Split into pieces along `axis`, as numpy.split: a number of equal
     sections, or the indices where to cut. Each piece is a slice of x."""
     x = _as_tensor(x, "split")
-    (ax,) = _axes(axis, x.ndim)
+    (ax,) = _axes(axis, x.ndim, f"split (input shape {x.shape})")
     n = x.shape[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
@@ -754,7 +771,7 @@ def take(x: ArrayLike, indices: ArrayLike, axis: Optional[int] = None) -> Tensor
         raise TypeError(f"take: indices must be integers, got dtype {idx.dtype}")
     if axis is None:
         return getitem(reshape(x, (-1,)), (idx,))
-    (ax,) = _axes(axis, x.ndim)
+    (ax,) = _axes(axis, x.ndim, f"take (input shape {x.shape})")
     return getitem(x, (slice(None),) * ax + (idx,))
 
 

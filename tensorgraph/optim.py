@@ -131,6 +131,8 @@ class Optimizer:
                                        f"for a parameter of shape {p.shape}")
                 if g.dtype != p.dtype:
                     g = g.astype(p.dtype)
+                if not p.data.flags.writeable:  # e.g. a broadcast view: update a copy
+                    p.data = p.data.copy()
                 self._update(p.data, g, self.state.setdefault(p, {}), **hyper)
         return loss
 

@@ -647,3 +647,49 @@ def test_plain_backward_keeps_no_edge_gradients():
     y.sum().backward()
     assert y.node.edge_grads is None and y.node.parents[0].node.edge_grads is None
     assert y.node.freed
+
+
+def test_leaf_gradients_never_share_memory():
+    # `a + b` sends one gradient array to both parents, and a reshape sends a
+    # view of it; stored as is, `a.grad.data *= 0.5` (an in-place clip) would
+    # change b.grad too. Each .grad must own its array, and not alias the
+    # caller's `gradient` either.
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([3.0, 4.0], requires_grad=True)
+    c = tg.tensor([[5.0, 6.0]], requires_grad=True)
+    y = (a + b + c.reshape(2)) * 2.0
+    y.sum().backward()
+    grads = [a.grad.data, b.grad.data, c.grad.data]
+    assert not any(np.shares_memory(p, q) for i, p in enumerate(grads) for q in grads[i + 1:])
+    a.grad.data *= 0.5
+    np.testing.assert_array_equal(b.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(c.grad.data, [[2.0, 2.0]])
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    v = np.array([3.0, 4.0], dtype=np.float32)
+    (x + 0.0).backward(v)
+    x.grad.data[0] = 0.0
+    np.testing.assert_array_equal(v, [3.0, 4.0])
+
+
+def test_hook_result_is_cast_to_the_tensor_dtype():
+    # "Grad dtype always equals the tensor's dtype", also when a hook returns float64.
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g.data.astype(np.float64) * 2)
+    (x * 3.0).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+
+
+def test_gradcheck_fails_where_the_numerical_gradient_is_nan():
+    # A nan output makes every central difference nan, and `nan > tol` is False:
+    # gradcheck used to pass any analytical gradient there (here 5 instead of 1).
+    name = "test_autograd.nan_output_with_wrong_vjp"
+    bad = tg.defop(name, lambda x: np.where(x > 1.5, np.nan, x), lambda g, out, x: g * 5)
+    try:
+        x = f64([1.0, 2.0])
+        with np.errstate(invalid="ignore"):
+            assert tg.gradcheck(lambda x: bad(x), [x], raise_exception=False) is False
+            with pytest.raises(tg.GradcheckError, match=r"analytical .* vs numerical nan"):
+                tg.gradcheck(tg.log, [f64([-1.0, 2.0])])
+    finally:
+        del tg.OPS[name]

@@ -255,3 +255,16 @@ def test_grad_outputs_must_match_the_outputs():
         tg.grad([a, b], x, grad_outputs=[np.ones(3)])
     (g,) = tg.grad([a, b], x, grad_outputs=[np.ones(3), np.ones(3)])
     np.testing.assert_array_equal(g.numpy(), np.full(3, 5.0))
+
+
+def test_axis_errors_of_shape_ops_name_the_op_and_shape():
+    x = tg.tensor([1.0, 2.0])
+    with pytest.raises(np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError,
+                       match=re.escape("swapaxes (input shape (2,)): axis 2 is out of bounds")):
+        tg.swapaxes(x, 0, 2)
+    with pytest.raises(Exception, match=re.escape("swapaxes (input shape (2,)): axis -2")):
+        x.mT
+    with pytest.raises(Exception, match=re.escape("split (input shape (2,)): axis 1 is out")):
+        tg.split(x, 2, axis=1)
+    with pytest.raises(Exception, match=re.escape("take (input shape (2,)): axis 1 is out")):
+        tg.take(x, [0], axis=1)

@@ -1011,3 +1011,74 @@ def test_numpy_functions_that_are_not_ops_work_without_grad() -> None:
     t = tg.tensor(a)
     np.testing.assert_array_equal(np.sin(t), np.sin(a))
     np.testing.assert_array_equal(np.cumsum(t), np.cumsum(a))
+
+
+# ---------------------------------------------------------------------------
+# Regressions from a review of the core
+
+@MORE
+@given(data=st.data())
+def test_transpose_negative_axes(data: st.DataObject) -> None:
+    # numpy accepts negative axes in a permutation; the VJP must invert the
+    # normalized permutation (argsort of (-1, 0, 1) is not the inverse of (2, 0, 1)).
+    shape = data.draw(S.shapes(min_dims=2), label="shape")
+    perm = data.draw(st.permutations(range(len(shape))), label="axes")
+    neg = tuple(p - len(shape) if data.draw(st.booleans()) else p for p in perm)
+    a = data.draw(S.arrays(shape), label="x")
+    assert_forward(tg.transpose(leaf(a), neg), np.transpose(a, neg))
+    check_grads(lambda x: tg.transpose(x, neg), a)
+    # the inverse permutation, written out: g of the output transposed back
+    g = np.random.default_rng(0).standard_normal(np.transpose(a, neg).shape)
+    x = leaf(a)
+    tg.transpose(x, neg).backward(g)
+    inverse = np.argsort([p % a.ndim for p in neg])
+    np.testing.assert_array_equal(x.grad.data, np.transpose(g, inverse))
+
+
+def test_pow_gradient_at_zero_base_and_zero_exponent() -> None:
+    # d(a^b)/da = b·a^(b-1) is 0·inf at a = b = 0; a^0 is constant, so 0 (as PyTorch).
+    x = leaf([0.0, 2.0])
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0^-1 in the masked branch
+        (x ** 0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    x, e = leaf([0.0, 3.0]), tg.tensor(np.array([0.0, 0.0]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (x ** e).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    # elsewhere the formula is unchanged, including second order in the exponent at b = 0
+    check_grads(lambda a, b: a ** b, [0.3, 1.5, 2.0], [0.0, 1.0, 3.0])
+
+    def dfdx(a: tg.Tensor, b: tg.Tensor) -> tg.Tensor:
+        (g,) = tg.grad((a ** b).sum(), [a], create_graph=True)
+        return g
+    assert tg.gradcheck(dfdx, [leaf([0.3, 1.5, 2.0]), leaf([0.0, 1.0, 3.0])])
+
+
+def test_var_gradient_when_ddof_reaches_the_count() -> None:
+    # numpy's forward divides by max(N - ddof, 0) and returns nan; the backward
+    # used to raise ZeroDivisionError. Now it is nan too (0 · inf), as PyTorch.
+    import warnings
+    x = leaf([5.0])
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy: "Degrees of freedom <= 0"
+        y = tg.var(x, ddof=1)
+        y.backward()
+    assert np.isnan(y.item())
+    assert x.grad.shape == (1,) and np.isnan(x.grad.data).all()
+
+
+def test_clip_with_tensor_bounds() -> None:
+    # A Tensor bound used to recurse forever (np.clip on the Tensor attr dispatched back to clip).
+    a = np.array([-1.0, 0.5, 2.0])
+    lo = tg.tensor(np.array([0.0, 0.0, -3.0]))
+    out = tg.clip(leaf(a), lo, tg.tensor(1.5))
+    assert_forward(out, np.clip(a, lo.data, 1.5))
+    assert_forward(np.clip(leaf(a), tg.tensor(0.0), None), np.clip(a, 0.0, None))
+    x = leaf(a)
+    tg.clip(x, lo, tg.tensor(1.5)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0])   # passes only inside [lo, hi]
+    check_grads(lambda x: tg.clip(x, lo, tg.tensor(1.5)), a)
+    # a 0-d Tensor bound is weak like a Python number: float32 stays float32
+    assert tg.clip(tg.tensor([1.0, 2.0]), tg.tensor(np.float64(1.5)), None).dtype == np.float32
+    with pytest.raises(TypeError, match=r"clip: bound lo is not differentiable.*shape \(3,\)"):
+        tg.clip(leaf(a), leaf(a), None)

@@ -392,3 +392,19 @@ def test_optimizer_repr_names_hyperparameters():
     assert r.startswith("SGD (") and "lr=0.1" in r and "momentum=0.9" in r
     assert optim.Adagrad is optim.AdaGrad and optim.RMSprop is optim.RMSProp
     assert math.isclose(optim.Adam(make_params()).defaults["lr"], 1e-3)
+
+
+# first step: SGD θ − lr·g = 1 − 0.5·2; Adam moves by lr·m̃/√ṽ = lr·sign(g): 1 − 0.5
+@pytest.mark.parametrize("make, expected", [(lambda ps: optim.SGD(ps, lr=0.5), 0.0),
+                                            (lambda ps: optim.Adam(ps, lr=0.5), 0.5)])
+def test_step_updates_a_read_only_parameter_array(make, expected):
+    # e.g. a parameter made from np.broadcast_to or a read-only buffer: numpy's
+    # "output array is read-only" named nothing; the step now updates a copy.
+    base = np.ones(3, dtype=np.float32)
+    base.flags.writeable = False
+    p = tg.nn.Parameter(base)
+    (p * 2.0).sum().backward()
+    make([p]).step()
+    assert p.data.flags.writeable and not np.shares_memory(p.data, base)
+    np.testing.assert_allclose(p.data, np.full(3, expected), atol=1e-6)
+    np.testing.assert_array_equal(base, np.ones(3))
