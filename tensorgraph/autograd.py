@@ -177,6 +177,10 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
             vjps = op.vjps
             variadic = op.variadic
             attrs = node.attrs
+            if op.saves:
+                # On Tensors (create_graph) the VJP recomputes what forward saved,
+                # so that it is differentiated as well.
+                attrs = {**attrs, "saved": None if create_graph else node.saved}
             edge: Optional[list[Any]] = [] if retain_graph else None
             for i, p in enumerate(parents):
                 if not p.requires_grad:
@@ -215,6 +219,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 # Freed: nothing the walk computed is kept (a training loop would
                 # otherwise hold a second copy of every activation's gradient).
                 node.edge_grads = None
+                node.saved = None
                 node.freed = True
     finally:
         if gc_was_enabled:

@@ -98,25 +98,27 @@ def squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:
 # Softmax cross-entropy: one fused op, so that the forward never takes the log
 # of an underflowed probability and the backward is the simple softmax − t.
 
-def _lse(z: np.ndarray) -> np.ndarray:
-    """log Σ_c e^{z_c} over the last axis, without overflow: m + log Σ e^{z − m}."""
-    m = np.max(z, axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    return (np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True)) + m)[..., 0]
-
-
-def _ce_forward(z: np.ndarray, t: np.ndarray, reduction: str) -> np.ndarray:
-    lse = _lse(z)
+def _ce_forward(z: np.ndarray, t: np.ndarray, reduction: str) -> tuple[np.ndarray, np.ndarray]:
+    # One pass of exponentials serves the loss (via logsumexp) and, saved, the
+    # gradient (softmax), as a hand-written training loop would do.
+    m = z.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)           # rows of -inf/inf: no nan from inf - inf
+    e = np.exp(z - m)
+    s = e.sum(axis=-1, keepdims=True)
+    lse = (np.log(s) + m)[..., 0]
+    probs = e / s
     if t.dtype.kind in "iu":
-        loss = lse - np.take_along_axis(z, t[..., None], axis=-1)[..., 0]
+        C = z.shape[-1]
+        picked = z.reshape(-1, C)[np.arange(t.size), t.reshape(-1)].reshape(t.shape)
+        loss = lse - picked
     else:
         # −Σ_c t_c log softmax(z)_c = lse·Σ_c t_c − Σ_c t_c z_c (= lse − t·z for one-hot rows)
         loss = lse * t.sum(axis=-1) - (t * z).sum(axis=-1)
     if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+        loss = loss.sum() / loss.size if loss.size else loss.mean()   # empty: nan, as numpy
+    elif reduction == "sum":
+        loss = loss.sum()
+    return loss, probs
 
 
 def _ce_scale(g: Any, z: Any, reduction: str) -> Any:
@@ -128,10 +130,18 @@ def _ce_scale(g: Any, z: Any, reduction: str) -> Any:
     return g
 
 
-def _ce_vjp_logits(g: Any, out: Any, z: Any, t: Any, reduction: str) -> Any:
+def _ce_vjp_logits(g: Any, out: Any, z: Any, t: Any, reduction: str, saved: Any) -> Any:
     # ∂loss/∂z = softmax(z)·Σ_c t_c − t: softmax(z) − onehot(t) for class indices.
-    # Written with ops and operators only, so it also runs on Tensors (create_graph).
-    p = SOFTMAX(z, axis=-1)
+    if saved is not None and t.dtype.kind in "iu":
+        # Plain backward: the softmax saved by forward, minus 1 at each target.
+        d = saved.copy()
+        C = d.shape[-1]
+        d.reshape(-1, C)[np.arange(t.size), t.reshape(-1)] -= 1
+        d *= _ce_scale(g, z, reduction)
+        return d
+    # Otherwise written with ops and operators only, so it also runs on Tensors
+    # (create_graph, where softmax must be recomputed to be differentiated).
+    p = SOFTMAX(z, axis=-1) if saved is None else saved
     if t.dtype.kind in "iu":
         d = p - np.eye(z.shape[-1], dtype=z.dtype)[np.asarray(t)]
     else:
@@ -139,12 +149,12 @@ def _ce_vjp_logits(g: Any, out: Any, z: Any, t: Any, reduction: str) -> Any:
     return _ce_scale(g, z, reduction) * d
 
 
-def _ce_vjp_targets(g: Any, out: Any, z: Any, t: Any, reduction: str) -> Any:
+def _ce_vjp_targets(g: Any, out: Any, z: Any, t: Any, reduction: str, saved: Any) -> Any:
     # ∂loss/∂t_c = lse − z_c = −log softmax(z)_c (probability targets only).
     return -_ce_scale(g, z, reduction) * LOG_SOFTMAX(z, axis=-1)
 
 
-CROSS_ENTROPY = defop("cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_targets)
+CROSS_ENTROPY = defop("cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_targets, saves=True)
 
 
 def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean") -> Tensor:

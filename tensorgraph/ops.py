@@ -38,15 +38,16 @@ class Op:
     """One entry of the op table. Calling it records on Tensors and computes
     plain numpy on arrays, which is what lets VJPs serve both modes."""
 
-    __slots__ = ("name", "forward", "vjps", "differentiable", "variadic", "__weakref__")
+    __slots__ = ("name", "forward", "vjps", "differentiable", "variadic", "saves", "__weakref__")
 
     def __init__(self, name: str, forward: Callable[..., Any], vjps: tuple[Any, ...],
-                 differentiable: bool, variadic: bool) -> None:
+                 differentiable: bool, variadic: bool, saves: bool = False) -> None:
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.differentiable = differentiable
         self.variadic = variadic
+        self.saves = saves
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         for a in args:
@@ -54,7 +55,8 @@ class Op:
                 like = a
                 break
         else:
-            return self.forward(*args, **attrs)
+            out = self.forward(*args, **attrs)
+            return out[0] if self.saves else out
         return record(self, tuple(_operand(x, like, self.name) for x in args), attrs)
 
     def error(self, e: Exception, args: Sequence[Tensor], attrs: dict[str, Any]) -> Exception:
@@ -72,14 +74,20 @@ class Op:
 
 
 def defop(name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
-          differentiable: bool = True, variadic: bool = False) -> Op:
+          differentiable: bool = True, variadic: bool = False, saves: bool = False) -> Op:
     """Register an op. Give one VJP per input (None for inputs that can never
-    require grad), or, with `variadic=True`, one VJP taking the input index."""
+    require grad), or, with `variadic=True`, one VJP taking the input index.
+
+    With `saves=True` the forward returns `(out, saved)`: an array computed on
+    the way that the VJPs reuse (they get it as `saved=`; None when the VJPs
+    run on Tensors for create_graph, where they must recompute it so that it
+    is differentiated too). It is freed by a backward that does not retain
+    the graph."""
     if name in OPS:
         raise ValueError(f"defop: op {name!r} is already registered")
     if differentiable and not vjps:
         raise ValueError(f"defop: differentiable op {name!r} needs VJPs")
-    op = Op(name, forward, tuple(vjps), differentiable, variadic)
+    op = Op(name, forward, tuple(vjps), differentiable, variadic, saves)
     OPS[name] = op
     return op
 

@@ -140,6 +140,8 @@ class Node:
     attrs    the op's non-tensor arguments (axis, shape, ...)
     shape, dtype  of the output
     scope    the name-scope stack active when it was made (outermost first)
+    saved    an array the op computed in forward for its VJP (ops registered
+             with saves=True only); freed by a backward that does not retain
     edge_grads  after `backward(retain_graph=True)`: the gradient sent to each
              parent (None where the parent needs none); the backward view draws it
     freed    set by a backward that did not retain the graph
@@ -147,7 +149,7 @@ class Node:
     """
 
     __slots__ = ("op", "parents", "attrs", "shape", "dtype", "scope",
-                 "edge_grads", "freed", "trace")
+                 "edge_grads", "freed", "trace", "saved")
 
     def __init__(self, op: Any, parents: tuple["Tensor", ...], attrs: dict[str, Any],
                  shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -160,6 +162,7 @@ class Node:
         self.edge_grads: Optional[tuple[Any, ...]] = None
         self.freed = False
         self.trace: Optional[str] = None
+        self.saved: Any = None
 
     @property
     def name(self) -> str:
@@ -438,6 +441,9 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
             out = op.forward(*[a._data for a in args], **attrs)
     except (ValueError, IndexError, TypeError) as e:
         raise op.error(e, args, attrs) from None
+    saved = None
+    if op.saves:
+        out, saved = out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     t = _new(out)
@@ -445,7 +451,8 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
         for a in args:
             if a.requires_grad:
                 t.requires_grad = True
-                t.node = Node(op, args, attrs, out.shape, out.dtype)
+                t.node = node = Node(op, args, attrs, out.shape, out.dtype)
+                node.saved = saved
                 break
     if _anomaly:
         trace = _user_frame()

@@ -316,3 +316,28 @@ def test_max_norm_constraint():
         losses.max_norm_(layer, 0)
     with pytest.raises(ValueError, match=r"weights must be 1-D \(a neuron\) or 2-D"):
         losses.max_norm_([t64(np.ones((2, 2, 2)))], 1.0)
+
+
+def test_cross_entropy_saves_its_softmax_for_backward_and_frees_it():
+    # forward saves softmax(z) for the VJP; a plain backward frees it (weakref),
+    # a retained graph keeps it intact for a second, identical backward.
+    import gc
+    import weakref
+
+    z = tg.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    t = np.array([0, 2, 1, 2])
+    loss = tg.losses.cross_entropy(z, t)
+    saved = loss.node.saved
+    e = np.exp(z.data - z.data.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(saved, e / e.sum(axis=1, keepdims=True))
+    expected = (saved - np.eye(3)[t]) / 4
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
+    np.testing.assert_allclose(z.grad.data, 2 * expected, rtol=1e-12)
+    np.testing.assert_allclose(loss.node.saved, e / e.sum(axis=1, keepdims=True))
+    ref = weakref.ref(saved)
+    del saved
+    loss.backward()
+    gc.collect()
+    assert loss.node.saved is None and ref() is None
+    np.testing.assert_allclose(z.grad.data, 3 * expected, rtol=1e-12)
