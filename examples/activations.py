@@ -108,9 +108,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
               f"|z| (f′(4) = {sig[D4]:.3f} and {tanh[D4]:.4f}); ReLU's derivative is a step, "
               f"0 for z < 0 and 1 for z > 0. Every point matches the closed forms to within "
               f"{worst:.0e}.")
-    ex.finish()
-    return {"figures": [{"file": f, "caption": ex.captions.get(f, "")} for f in ex.figures],
-            "results": ex.results, "reproduces": REPRODUCES}
+    return ex.finish()
 
 
 def main() -> None:

@@ -129,9 +129,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
               f"Cross-entropy loss and accuracy on the four XOR examples per epoch of "
               f"full-batch gradient descent (learning rate {LR}): the loss falls to "
               f"{history['loss'][-1]:.3f} and the accuracy reaches {acc:.0%}.")
-    ex.finish()
-    return {"figures": [{"file": f, "caption": ex.captions.get(f, "")} for f in ex.figures],
-            "results": ex.results, "reproduces": REPRODUCES}
+    return ex.finish()
 
 
 def main() -> None:

@@ -84,9 +84,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
               f"its output shape, value and gradient after y.backward(). The output is "
               f"y = σ({z:.2f}) = {y.item():.4f}, and the gradients reaching the weights are "
               f"σ(z)(1 − σ(z))·x, as the chain rule says.")
-    ex.finish()
-    return {"figures": [{"file": f, "caption": ex.captions.get(f, "")} for f in ex.figures],
-            "results": ex.results, "reproduces": REPRODUCES}
+    return ex.finish()
 
 
 def main() -> None:

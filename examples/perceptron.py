@@ -127,9 +127,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
               f"θ₀ = {theta0:.2f}, and outputs −1 below zero and +1 otherwise. The step is "
               f"flat wherever it has a derivative, so backward sends it zero gradient: it "
               f"is trained by the perceptron rule, not by gradient descent.")
-    ex.finish()
-    return {"figures": [{"file": f, "caption": ex.captions.get(f, "")} for f in ex.figures],
-            "results": ex.results, "reproduces": REPRODUCES}
+    return ex.finish()
 
 
 def main() -> None:

@@ -150,9 +150,7 @@ def run(out: Path, quick: bool = False, data: Optional[Path] = None) -> dict[str
               f"gradient descent on the cross-entropy ({accuracy:.0%} of the {len(X)} points "
               f"classified correctly); the boundaries between classes are straight lines, "
               f"where two logits are equal.")
-    ex.finish()
-    return {"figures": [{"file": f, "caption": ex.captions.get(f, "")} for f in ex.figures],
-            "results": ex.results, "reproduces": REPRODUCES}
+    return ex.finish()
 
 
 def main() -> None:
