@@ -16,6 +16,8 @@ import pathlib
 import re
 from typing import Any, Mapping, Optional, Sequence, Union
 
+from .draw_labels import XML_FORBIDDEN
+
 __all__ = ["draw_history", "Chart"]
 
 PANEL_W, PANEL_H = 420, 290
@@ -23,7 +25,7 @@ MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 34, 44
 TRAIN, VAL = "#2563eb", "#ea580c"
 FONT = "Helvetica, Arial, sans-serif"
 SKIP = ("lr", "epoch", "epochs", "time")   # bookkeeping, not learning curves
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_INVALID_XML = re.compile(f"[{XML_FORBIDDEN}]")
 
 
 class Chart:

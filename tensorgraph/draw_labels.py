@@ -41,8 +41,10 @@ MAX_TEXT = 60          # longest single line of user text before it is cut
 SMALL_TENSOR = 8       # tensors with at most this many elements are shown in full
 
 # Control characters, lone surrogates (not encodable as UTF-8) and U+FFFE/U+FFFF:
-# none may appear in the XML of an SVG.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# none may appear in the XML of an SVG (draw_history uses the same set).
+XML_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+# Labels also replace DEL, a control character with no glyph.
+_CONTROL = re.compile(f"[{XML_FORBIDDEN}\x7f]")
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
