@@ -707,6 +707,16 @@ def _as_input(x: Any, dtype: Optional[np.dtype]) -> Tensor:
     return Tensor(x)
 
 
+def _unit_input(x: Any, unit: "Module", who: str) -> Tensor:
+    """The input of a single unit (Neuron, LinearPerceptron): one example of
+    shape (n_inputs,) or a batch (batch, n_inputs), in the unit's dtype."""
+    x = _as_input(x, unit.weight.dtype)
+    n = unit.n_inputs
+    if x.ndim not in (1, 2) or x.shape[-1] != n:
+        raise ValueError(f"{who}: expected input of shape ({n},) or (batch, {n}), got {x.shape}")
+    return x
+
+
 def _rng(seed: Seed, what: str) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator) or (
             isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
@@ -742,10 +752,7 @@ class Neuron(Module):
         self.bias = Parameter(np.zeros((), dtype=dt))
 
     def forward(self, x: ArrayLike) -> Tensor:
-        x = _as_input(x, self.weight.dtype)
-        if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs:
-            raise ValueError(f"Neuron {self.scope_name!r}: expected input of shape "
-                             f"({self.n_inputs},) or (batch, {self.n_inputs}), got {x.shape}")
+        x = _unit_input(x, self, f"Neuron {self.scope_name!r}")
         return ACTIVATIONS[self.activation](x @ self.weight + self.bias)
 
     def extra_repr(self) -> str:
@@ -784,10 +791,7 @@ class LinearPerceptron(Module):
         self.bias = Parameter(np.zeros((), dtype=dt))
 
     def forward(self, x: ArrayLike) -> Tensor:
-        x = _as_input(x, self.weight.dtype)
-        if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs:
-            raise ValueError(f"LinearPerceptron: expected input of shape ({self.n_inputs},) or "
-                             f"(batch, {self.n_inputs}), got {x.shape}")
+        x = _unit_input(x, self, "LinearPerceptron")
         return STEP(x @ self.weight + self.bias)
 
     def fit(self, X: ArrayLike, t: ArrayLike, epochs: int = 100, lr: float = 1.0,
