@@ -164,7 +164,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
             if node.freed:
                 raise RuntimeError(
                     f"backward: trying to backward through the graph a second time (op "
-                    f"'{node.op.name}'{_where(node, node.scope, node.trace)}); its saved values "
+                    f"'{node.op.name}'{_where(node.scope, node.trace)}); its saved values "
                     "were freed by the first backward. Pass retain_graph=True to the first call.")
             op = node.op
             parents = node.parents
@@ -201,7 +201,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                     if not np.isfinite(a).all():
                         raise AnomalyError(
                             f"detect_anomaly: backward of op '{op.name}'"
-                            f"{_where(node, node.scope, node.trace)} produced "
+                            f"{_where(node.scope, node.trace)} produced "
                             f"{_nonfinite(a)} in the gradient for its input {i} "
                             f"(shape {p.shape})")
                 if edge is not None:

@@ -423,7 +423,7 @@ class AnomalyError(RuntimeError):
     """Raised in `detect_anomaly` mode at the first non-finite value."""
 
 
-def _where(node_or_op: Any, scope: tuple[str, ...], trace: Optional[str]) -> str:
+def _where(scope: tuple[str, ...], trace: Optional[str]) -> str:
     s = f" in scope '{'/'.join(scope)}'" if scope else " (no scope)"
     return s + (f", created at {trace}" if trace else "")
 
@@ -459,7 +459,7 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
         if t.node is not None:
             t.node.trace = trace
         if out.dtype.kind in "fc" and not np.isfinite(out).all():
-            raise AnomalyError(f"detect_anomaly: forward of op '{op.name}'{_where(op, _scope, trace)} "
+            raise AnomalyError(f"detect_anomaly: forward of op '{op.name}'{_where(_scope, trace)} "
                                f"produced {_nonfinite(out)} (output shape {out.shape})")
     return t
 
