@@ -14,6 +14,15 @@ from .ops import (OPS, Op, abs, add, argmax, argmin, astype, broadcast_to, clip,
                   mean, min, minimum, multiply, negative, not_equal, one_hot, outer, pad, power,
                   relu, reshape, sigmoid, sign, softmax, softplus, split, sqrt, squeeze, stack,
                   subtract, sum, swapaxes, take, tanh, transpose, var, where)
+from .ops_math import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, around, ceil,
+                       cos, cosh, cumsum, exp2, expm1, floor, floor_divide, fmax, fmin, hypot,
+                       log1p, log2, log10, logaddexp, mod, prod, reciprocal, remainder, round, sin,
+                       sinc, sinh, square, std, tan)
+from .ops_arrays import diag, diagonal, repeat, roll, sort, tile
+from .ops_linalg import cross, einsum, inner, norm, svdvals, trace
+from .creation import (arange, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
+                       randn, zeros, zeros_like)
+from . import ops_numpy as _ops_numpy  # noqa: F401 - installs methods and numpy dispatch
 from .gradcheck import GradcheckError, gradcheck
 from . import data, io, optim, train
 from .io import load, save

@@ -1,0 +1,190 @@
+"""Constructors: zeros, ones, full, eye, arange, linspace, rand, randn, *_like.
+
+They make leaf tensors. Names and arguments follow numpy (`shape`, `dtype`,
+`N, M, k`, `start, stop, num`); the dtype default follows PyTorch: float32
+for floating-point values, int64 for integers (numpy would give float64).
+Every constructor takes `requires_grad=` (floating-point dtypes only).
+
+Randomness: `rand` and `randn` draw from a `numpy.random.Generator`. Give
+`seed=` (an int, or a Generator to draw from; `generator=` is accepted as in
+PyTorch) for a reproducible draw, or call `tg.manual_seed(n)` once to reseed
+the generator they share otherwise.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from .tensor import ArrayLike, Tensor
+
+Seed = Union[None, int, np.random.Generator]
+ShapeArg = Union[int, Sequence[int]]
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator that `rand`/`randn` use when given no `seed`;
+    returns it. The same seed gives the same sequence of draws."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def _shape(shape: tuple[Any, ...], fn: str) -> tuple[int, ...]:
+    """numpy's `zeros((2, 3))` and PyTorch's `zeros(2, 3)` both work."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    out = []
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{fn}: shape entries must be ints, got {s!r} in {shape!r}")
+        if s < 0:
+            raise ValueError(f"{fn}: negative dimension {s} in shape {shape!r}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def _dtype(dtype: Any, default: Any = np.float32) -> np.dtype:
+    return np.dtype(default if dtype is None else dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: zeros(2, 3) or zeros((2, 3)); float32 by default."""
+    return _leaf(np.zeros(_shape(shape, "zeros"), _dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ones(2, 3) or ones((2, 3)); float32 by default."""
+    return _leaf(np.ones(_shape(shape, "ones"), _dtype(dtype)), requires_grad)
+
+
+def _value_dtype(v: Any) -> np.dtype:
+    """PyTorch's rule for a fill value: bool → bool, int → int64, float → float32."""
+    if isinstance(v, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(v, (int, np.integer)):
+        return np.dtype(np.int64)
+    if isinstance(v, np.floating):
+        return v.dtype
+    return np.dtype(np.float32)
+
+
+def full(shape: ShapeArg, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `shape` filled with `fill_value`; the dtype follows the
+    value (float → float32, int → int64, bool → bool) unless given."""
+    if isinstance(fill_value, Tensor):
+        if fill_value.requires_grad:
+            raise TypeError("full: fill_value is a Tensor that requires grad; its gradient would "
+                            "be lost (use tg.broadcast_to(value, shape) to keep it)")
+        fill_value = fill_value.data
+    if isinstance(fill_value, np.ndarray) and fill_value.ndim == 0:
+        fill_value = fill_value[()]
+    if not isinstance(fill_value, (bool, int, float, np.generic)):
+        raise TypeError(f"full: fill_value must be a scalar, got {type(fill_value).__name__}")
+    shp = _shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    dt = _value_dtype(fill_value) if dtype is None else np.dtype(dtype)
+    return _leaf(np.full(shp, fill_value, dt), requires_grad)
+
+
+def eye(N: int, M: Optional[int] = None, k: int = 0, dtype: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """The N×M matrix (M = N by default) with ones on the k-th diagonal."""
+    return _leaf(np.eye(int(N), None if M is None else int(M), int(k), _dtype(dtype)), requires_grad)
+
+
+def arange(start: Union[int, float], stop: Union[None, int, float] = None,
+           step: Union[int, float] = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop) with `step` (arange(n) is 0..n-1),
+    as numpy.arange; int64 if every argument is an int, else float32."""
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+               for v in (start, stop, step))
+    dt = _dtype(dtype, np.int64 if ints else np.float32)
+    # Computed in float64 and then cast, so float32 does not drift.
+    arr = np.arange(start, stop, step, dtype=None if ints else np.float64)
+    return _leaf(arr.astype(dt), requires_grad)
+
+
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """`num` evenly spaced values from start to stop (stop included unless
+    endpoint=False), as numpy.linspace; float32 by default."""
+    if int(num) < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    arr = np.linspace(float(start), float(stop), int(num), endpoint=endpoint)
+    return _leaf(arr.astype(_dtype(dtype)), requires_grad)
+
+
+def _generator(seed: Seed, generator: Seed, fn: str) -> np.random.Generator:
+    if seed is not None and generator is not None:
+        raise TypeError(f"{fn}: give seed= or generator=, not both")
+    s = seed if seed is not None else generator
+    if s is None:
+        return _rng
+    if isinstance(s, np.random.Generator):
+        return s
+    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+        return np.random.default_rng(int(s))
+    raise TypeError(f"{fn}: seed must be an int or a numpy.random.Generator, got "
+                    f"{type(s).__name__}")
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
+         generator: Seed = None) -> Tensor:
+    """Uniform samples from [0, 1): rand(2, 3) or rand((2, 3)); float32 by
+    default. `seed` (int or Generator) makes the draw reproducible; without
+    it the shared generator is used (see `manual_seed`)."""
+    dt = _dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"rand: dtype must be floating-point, got {dt}")
+    rng = _generator(seed, generator, "rand")
+    return _leaf(rng.random(_shape(shape, "rand")).astype(dt), requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
+          generator: Seed = None) -> Tensor:
+    """Standard normal samples: randn(2, 3) or randn((2, 3)); float32 by
+    default. `seed` as for `rand`."""
+    dt = _dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"randn: dtype must be floating-point, got {dt}")
+    rng = _generator(seed, generator, "randn")
+    return _leaf(rng.standard_normal(_shape(shape, "randn")).astype(dt), requires_grad)
+
+
+def _like(x: Any) -> tuple[tuple[int, ...], np.dtype]:
+    if isinstance(x, (Tensor, np.ndarray)):
+        return x.shape, x.dtype
+    a = Tensor(x)       # the same dtype policy as tg.tensor: Python floats → float32
+    return a.shape, a.dtype
+
+
+def zeros_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with x's shape and (unless given) dtype."""
+    shape, dt = _like(x)
+    return _leaf(np.zeros(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
+
+
+def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with x's shape and (unless given) dtype."""
+    shape, dt = _like(x)
+    return _leaf(np.ones(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
+
+
+def full_like(x: ArrayLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """`fill_value` with x's shape and (unless given) dtype."""
+    shape, dt = _like(x)
+    return full(shape, fill_value, dt if dtype is None else dtype, requires_grad)
+
+
+__all__ = ["zeros", "ones", "full", "eye", "arange", "linspace", "rand", "randn", "zeros_like",
+           "ones_like", "full_like", "manual_seed"]

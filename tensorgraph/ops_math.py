@@ -1,0 +1,351 @@
+"""numpy's elementwise functions and the reductions a numpy user reaches for.
+
+Each op is its forward (a numpy function) beside one VJP per input. The VJPs
+are written with operators, numpy functions that dispatch to tensorgraph and
+the `Op` objects of this file, so they run on arrays (a plain backward) and on
+Tensors (`create_graph=True`): every op here has second derivatives.
+
+floor, ceil, round, floor_divide are piecewise constant: their gradient is 0
+(as HIPS autograd and PyTorch define it), not an error, so they can sit inside
+a differentiable computation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from .ops import FLIP, Axis, _as_tensor, _ax, _axes, _binary, _count, _keep, _unary, defop
+from .tensor import ArrayLike, Tensor, _new
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+
+def _zeros(g: Any) -> Any:
+    """A zero gradient of g's shape and dtype (g * 0 would turn inf into nan)."""
+    if isinstance(g, Tensor):
+        return _new(np.zeros_like(g._data))
+    return np.zeros_like(g)
+
+
+def _zero_vjp(g: Any, out: Any, *xs: Any, **attrs: Any) -> Any:
+    return _zeros(g)
+
+
+def _safe(d: Any) -> Any:
+    """d with its zeros replaced by 1, for a division guarded by a where()."""
+    return np.where(d == 0, 1, d)
+
+
+# ---------------------------------------------------------------------------
+# Trigonometric and hyperbolic functions
+
+SIN = defop("sin", np.sin, lambda g, out, x: g * COS(x))
+COS = defop("cos", np.cos, lambda g, out, x: -g * SIN(x))
+TAN = defop("tan", np.tan, lambda g, out, x: g * (1 + out * out))          # sec² = 1 + tan²
+SINH = defop("sinh", np.sinh, lambda g, out, x: g * COSH(x))
+COSH = defop("cosh", np.cosh, lambda g, out, x: g * SINH(x))
+ARCSIN = defop("arcsin", np.arcsin, lambda g, out, x: g / np.sqrt(1 - x * x))
+ARCCOS = defop("arccos", np.arccos, lambda g, out, x: -g / np.sqrt(1 - x * x))
+ARCTAN = defop("arctan", np.arctan, lambda g, out, x: g / (1 + x * x))
+ARCSINH = defop("arcsinh", np.arcsinh, lambda g, out, x: g / np.sqrt(x * x + 1))
+ARCCOSH = defop("arccosh", np.arccosh, lambda g, out, x: g / np.sqrt(x * x - 1))
+ARCTANH = defop("arctanh", np.arctanh, lambda g, out, x: g / (1 - x * x))
+ARCTAN2 = defop("arctan2", np.arctan2,
+                lambda g, out, y, x: g * x / (x * x + y * y),
+                lambda g, out, y, x: -g * y / (x * x + y * y))
+
+
+def _sinc_vjp(g: Any, out: Any, x: Any) -> Any:
+    # sinc(x) = sin(πx)/(πx): d/dx = (cos(πx) - sinc(x))/x, and 0 at x = 0
+    # (the limit; its own derivative there is taken as 0 too).
+    return g * np.where(x == 0, 0, (COS(math.pi * x) - out) / _safe(x))
+
+
+SINC = defop("sinc", np.sinc, _sinc_vjp)
+
+
+def sin(x: ArrayLike) -> Tensor:
+    """sin x. d/dx = cos x."""
+    return _unary(SIN, x)
+
+
+def cos(x: ArrayLike) -> Tensor:
+    """cos x. d/dx = -sin x."""
+    return _unary(COS, x)
+
+
+def tan(x: ArrayLike) -> Tensor:
+    """tan x. d/dx = 1 + tan² x."""
+    return _unary(TAN, x)
+
+
+def sinh(x: ArrayLike) -> Tensor:
+    """sinh x = (e^x - e^-x)/2. d/dx = cosh x."""
+    return _unary(SINH, x)
+
+
+def cosh(x: ArrayLike) -> Tensor:
+    """cosh x = (e^x + e^-x)/2. d/dx = sinh x."""
+    return _unary(COSH, x)
+
+
+def arcsin(x: ArrayLike) -> Tensor:
+    """arcsin x on [-1, 1]. d/dx = 1/√(1 - x²) (inf at ±1, nan outside, as numpy)."""
+    return _unary(ARCSIN, x)
+
+
+def arccos(x: ArrayLike) -> Tensor:
+    """arccos x on [-1, 1]. d/dx = -1/√(1 - x²)."""
+    return _unary(ARCCOS, x)
+
+
+def arctan(x: ArrayLike) -> Tensor:
+    """arctan x. d/dx = 1/(1 + x²)."""
+    return _unary(ARCTAN, x)
+
+
+def arcsinh(x: ArrayLike) -> Tensor:
+    """arcsinh x = log(x + √(x² + 1)). d/dx = 1/√(x² + 1)."""
+    return _unary(ARCSINH, x)
+
+
+def arccosh(x: ArrayLike) -> Tensor:
+    """arccosh x for x >= 1. d/dx = 1/√(x² - 1)."""
+    return _unary(ARCCOSH, x)
+
+
+def arctanh(x: ArrayLike) -> Tensor:
+    """arctanh x on (-1, 1). d/dx = 1/(1 - x²)."""
+    return _unary(ARCTANH, x)
+
+
+def arctan2(y: ArrayLike, x: ArrayLike) -> Tensor:
+    """The angle of the point (x, y), in (-π, π], broadcasting.
+    ∂/∂y = x/(x² + y²), ∂/∂x = -y/(x² + y²)."""
+    return _binary(ARCTAN2, y, x)
+
+
+def sinc(x: ArrayLike) -> Tensor:
+    """numpy's normalised sinc: sin(πx)/(πx), 1 at x = 0.
+    d/dx = (cos(πx) - sinc(x))/x, 0 at x = 0."""
+    return _unary(SINC, x)
+
+
+# ---------------------------------------------------------------------------
+# Exponentials, logarithms, powers
+
+LOG2 = defop("log2", np.log2, lambda g, out, x: g / (x * LN2))
+LOG10 = defop("log10", np.log10, lambda g, out, x: g / (x * LN10))
+LOG1P = defop("log1p", np.log1p, lambda g, out, x: g / (1 + x))
+EXP2 = defop("exp2", np.exp2, lambda g, out, x: g * out * LN2)
+EXPM1 = defop("expm1", np.expm1, lambda g, out, x: g * (out + 1))
+SQUARE = defop("square", np.square, lambda g, out, x: g * 2 * x)
+RECIPROCAL = defop("reciprocal", np.reciprocal, lambda g, out, x: -g * out * out)
+LOGADDEXP = defop("logaddexp", np.logaddexp,
+                  lambda g, out, a, b: g * np.exp(a - out),
+                  lambda g, out, a, b: g * np.exp(b - out))
+# ∂/∂a = a/√(a² + b²); taken as 0 at a = b = 0 (any value in [-1, 1] is a subgradient).
+HYPOT = defop("hypot", np.hypot,
+              lambda g, out, a, b: np.where(out == 0, 0, g * a / _safe(out)),
+              lambda g, out, a, b: np.where(out == 0, 0, g * b / _safe(out)))
+
+
+def log2(x: ArrayLike) -> Tensor:
+    """log₂ x. d/dx = 1/(x ln 2)."""
+    return _unary(LOG2, x)
+
+
+def log10(x: ArrayLike) -> Tensor:
+    """log₁₀ x. d/dx = 1/(x ln 10)."""
+    return _unary(LOG10, x)
+
+
+def log1p(x: ArrayLike) -> Tensor:
+    """log(1 + x), accurate for small x. d/dx = 1/(1 + x)."""
+    return _unary(LOG1P, x)
+
+
+def exp2(x: ArrayLike) -> Tensor:
+    """2^x. d/dx = 2^x ln 2."""
+    return _unary(EXP2, x)
+
+
+def expm1(x: ArrayLike) -> Tensor:
+    """e^x - 1, accurate for small x. d/dx = e^x."""
+    return _unary(EXPM1, x)
+
+
+def square(x: ArrayLike) -> Tensor:
+    """x². d/dx = 2x."""
+    return _unary(SQUARE, x)
+
+
+def reciprocal(x: ArrayLike) -> Tensor:
+    """1/x. d/dx = -1/x²."""
+    return _unary(RECIPROCAL, x)
+
+
+def logaddexp(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """log(e^a + e^b), computed stably, broadcasting.
+    ∂/∂a = e^(a - out), ∂/∂b = e^(b - out) (a softmax of the two)."""
+    return _binary(LOGADDEXP, a, b)
+
+
+def hypot(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """√(a² + b²) without overflow, broadcasting. ∂/∂a = a/out, ∂/∂b = b/out
+    (0 where a = b = 0)."""
+    return _binary(HYPOT, a, b)
+
+
+# ---------------------------------------------------------------------------
+# Rounding and integer division: gradient 0 (mod has a real one).
+
+FLOOR = defop("floor", np.floor, _zero_vjp)
+CEIL = defop("ceil", np.ceil, _zero_vjp)
+ROUND = defop("round", lambda x, decimals: np.round(x, decimals), _zero_vjp)
+FLOOR_DIVIDE = defop("floor_divide", np.floor_divide, _zero_vjp, _zero_vjp)
+# a mod b = a - floor(a/b)·b, with the sign of b (numpy's and Python's %).
+MOD = defop("mod", np.mod,
+            lambda g, out, a, b: g,
+            lambda g, out, a, b: -g * FLOOR(a / b))
+
+
+def floor(x: ArrayLike) -> Tensor:
+    """The largest integer <= x (as a float for float x). Gradient 0."""
+    return _unary(FLOOR, x)
+
+
+def ceil(x: ArrayLike) -> Tensor:
+    """The smallest integer >= x. Gradient 0."""
+    return _unary(CEIL, x)
+
+
+def round(x: ArrayLike, decimals: int = 0) -> Tensor:  # noqa: A001 - numpy's name
+    """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
+    return _unary(ROUND, x, decimals=int(decimals))
+
+
+around = round
+
+
+def floor_divide(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """a // b = floor(a/b), broadcasting (the `//` operator). Gradient 0."""
+    return _binary(FLOOR_DIVIDE, a, b)
+
+
+def mod(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """a mod b = a - floor(a/b)·b: the result has the sign of b, as numpy's
+    `mod` and Python's `%` (not C's fmod). ∂/∂a = 1, ∂/∂b = -floor(a/b)."""
+    return _binary(MOD, a, b)
+
+
+remainder = mod
+
+
+# ---------------------------------------------------------------------------
+# NaN-ignoring maximum and minimum
+
+def _fmax_vjp(g: Any, out: Any, a: Any, b: Any) -> Any:
+    # a wins where it is larger or b is NaN (fmax ignores NaN); ties split.
+    return np.where((a > b) | (b != b), g, np.where(a == b, g * 0.5, 0))
+
+
+def _fmin_vjp(g: Any, out: Any, a: Any, b: Any) -> Any:
+    return np.where((a < b) | (b != b), g, np.where(a == b, g * 0.5, 0))
+
+
+FMAX = defop("fmax", np.fmax, _fmax_vjp, lambda g, out, a, b: _fmax_vjp(g, out, b, a))
+FMIN = defop("fmin", np.fmin, _fmin_vjp, lambda g, out, a, b: _fmin_vjp(g, out, b, a))
+
+
+def fmax(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Elementwise max ignoring NaN (the other value wins), broadcasting.
+    The gradient goes to the larger value; ties split it evenly."""
+    return _binary(FMAX, a, b)
+
+
+def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Elementwise min ignoring NaN, broadcasting; ties split the gradient."""
+    return _binary(FMIN, a, b)
+
+
+# ---------------------------------------------------------------------------
+# Reductions: std, prod, cumsum
+
+def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
+    # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof)
+    n = _count(x.shape, axis)
+    denom = (n - ddof) * _keep(out, x.shape, axis, keepdims)
+    return _keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
+
+
+STD = defop("std", lambda x, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
+            _std_vjp)
+
+
+def _others(x: Any, n: int) -> Any:
+    """For x of shape (..., n): the product of the *other* elements of each
+    row, exactly (no division, so zeros in x are fine)."""
+    if isinstance(x, Tensor):
+        # Differentiable (create_graph): a row repeated n times with its
+        # diagonal replaced by 1, multiplied out. O(n²), as second derivatives are.
+        m = np.where(np.eye(n, dtype=bool), 1, x.reshape(x.shape[:-1] + (1, n)))
+        return PROD(m, axis=-1, keepdims=False)
+    ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return left * right
+
+
+def _prod_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    # ∂(Π x)/∂x_i = Π_{j≠i} x_j: move the reduced axes last, flatten them.
+    red = _axes(axis, x.ndim)
+    keep = [i for i in range(x.ndim) if i not in red]
+    perm = tuple(keep + list(red))
+    rest = tuple(x.shape[i] for i in keep)
+    n = _count(x.shape, axis)
+    xt = x.transpose(perm).reshape(rest + (n,))
+    gt = g.reshape(rest + (1,)) * _others(xt, n)
+    return gt.reshape(tuple(x.shape[i] for i in perm)).transpose(tuple(np.argsort(perm)))
+
+
+PROD = defop("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp)
+
+
+def _cumsum_vjp(g: Any, out: Any, x: Any, axis: Optional[int]) -> Any:
+    # Each x_i feeds every later output: the gradient is a reversed cumsum.
+    ax = 0 if axis is None else axis
+    back = FLIP(CUMSUM(FLIP(g, axis=ax), axis=ax), axis=ax)
+    return back.reshape(x.shape)
+
+
+CUMSUM = defop("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
+
+
+def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
+    default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+    return _unary(STD, x, axis=_ax(axis), ddof=int(ddof), keepdims=keepdims)
+
+
+def prod(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Π over `axis`. ∂/∂x_i = Π_{j≠i} x_j, computed without dividing by x_i,
+    so it is right where x has zeros."""
+    return _unary(PROD, x, axis=_ax(axis), keepdims=keepdims)
+
+
+def cumsum(x: ArrayLike, axis: Optional[int] = None) -> Tensor:
+    """Running sum along `axis` (of the flattened x when None, as numpy)."""
+    x = _as_tensor(x, "cumsum")
+    if axis is not None:
+        (axis,) = _axes(axis, x.ndim, f"cumsum (input shape {x.shape})")
+    return _unary(CUMSUM, x, axis=axis)
+
+
+__all__ = ["sin", "cos", "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arctan2",
+           "arcsinh", "arccosh", "arctanh", "sinc", "log2", "log10", "log1p", "exp2", "expm1",
+           "square", "reciprocal", "logaddexp", "hypot", "floor", "ceil", "round", "around",
+           "floor_divide", "mod", "remainder", "fmax", "fmin", "std", "prod", "cumsum"]
