@@ -42,6 +42,8 @@ def repeat(x: ArrayLike, repeats: Union[int, Sequence[int]], axis: Optional[int]
     if axis is not None:
         (axis,) = _axes(axis, x.ndim, f"repeat (input shape {x.shape})")
     r = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
+    if r.size == 0:
+        r = r.astype(np.int64)       # [] is float64 to numpy
     if r.dtype.kind not in "iu" or (r < 0).any() or r.ndim > 1:
         raise ValueError(f"repeat: repeats must be a non-negative int or 1-D sequence of them, "
                          f"got {repeats!r}")

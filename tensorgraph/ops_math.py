@@ -302,6 +302,8 @@ def _others(x: Any, n: int) -> Any:
 
 def _prod_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
     # ∂(Π x)/∂x_i = Π_{j≠i} x_j: move the reduced axes last, flatten them.
+    if x.size == 0:
+        return _zeros(x)
     red = _axes(axis, x.ndim)
     keep = [i for i in range(x.ndim) if i not in red]
     perm = tuple(keep + list(red))
