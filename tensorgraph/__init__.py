@@ -8,12 +8,8 @@ Read the package in this order: `tensor` (the Tensor and the recorded Node),
 from .tensor import (AnomalyError, Node, Tensor, current_scope, enable_grad, is_grad_enabled,
                      name_scope, no_grad, set_grad_enabled, tensor)
 from .autograd import backward, detect_anomaly, grad, unbroadcast, walk
-from .ops import (OPS, Op, abs, add, argmax, argmin, astype, broadcast_to, clip, concat, defop,
-                  divide, dot, equal, exp, expand_dims, flip, getitem, greater, greater_equal,
-                  leaky_relu, less, less_equal, log, log_softmax, logsumexp, matmul, max, maximum,
-                  mean, min, minimum, multiply, negative, not_equal, one_hot, outer, pad, power,
-                  relu, reshape, sigmoid, sign, softmax, softplus, split, sqrt, squeeze, stack,
-                  subtract, sum, swapaxes, take, tanh, transpose, var, where)
+from .ops import OPS, Op, all_ops, defop
+from .ops._exports import *  # noqa: F401,F403 - every public op function (generated list)
 from .gradcheck import GradcheckError, gradcheck
 from . import data, io, optim, train
 from .io import load, save
