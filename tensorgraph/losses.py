@@ -23,7 +23,7 @@ from typing import Any, Iterable, Union
 import numpy as np
 
 from . import ops
-from .ops import LOG_SOFTMAX, SOFTMAX, defop
+from .ops import LOG_SOFTMAX, SOFTMAX, OpTable, defop
 from .tensor import ArrayLike, Tensor, no_grad
 
 __all__ = ["mse", "squared_error", "cross_entropy", "binary_cross_entropy", "hinge",
@@ -154,7 +154,10 @@ def _ce_vjp_targets(g: Any, out: Any, z: Any, t: Any, reduction: str, saved: Any
     return -_ce_scale(g, z, reduction) * LOG_SOFTMAX(z, axis=-1)
 
 
-CROSS_ENTROPY = defop("cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_targets, saves=True)
+# The fused loss ops live in their own table (tg.all_ops() lists it beside the core's).
+LOSS_OPS = OpTable("losses")
+CROSS_ENTROPY = defop("cross_entropy", _ce_forward, _ce_vjp_logits, _ce_vjp_targets, saves=True,
+                      table=LOSS_OPS)
 
 
 def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean") -> Tensor:

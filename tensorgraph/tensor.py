@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from ._tensor_api import TensorMethods
+
 __all__ = [
     "Tensor", "Node", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "name_scope", "current_scope",
@@ -205,7 +207,7 @@ def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
                         f"got dtype {dtype} (give float data or dtype='float32')")
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array that records the ops applied to it.
 
     `.data` is the numpy array (readable and assignable). `.grad` is a Tensor,
@@ -376,7 +378,19 @@ class Tensor:
         from . import autograd
         autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
-    # Operators and methods are installed by `ops` (one table, one place).
+    # The methods, properties and operators declared with the ops come from
+    # TensorMethods (tensorgraph/_tensor_api.py, generated from the declarations).
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from .ops.indexing import index_key
+        if self.requires_grad or self.node is not None:
+            raise RuntimeError("__setitem__: in-place assignment into a tensor that is part of "
+                               "a graph would make its gradients wrong; build a new tensor "
+                               "(tg.where, tg.concat) or assign to .data of a leaf")
+        self._data[index_key(key)] = value._data if isinstance(value, Tensor) else value
 
 
 class _HookHandle:

@@ -42,9 +42,12 @@ def test_matmul_of_a_scalar():
         tg.matmul(tg.tensor(2.0), leaf(3))
 
 
-def test_dot_of_batches():
-    with pytest.raises(ValueError, match=r"dot: only 0-, 1- and 2-D.*\(2, 2, 2\) and \(2,\)"):
-        tg.dot(leaf(2, 2, 2), leaf(2))
+def test_dot_of_misaligned_operands():
+    # N-D operands follow numpy.dot (issue 8); misaligned ones name both shapes.
+    with pytest.raises(ValueError, match=r"dot: shapes \(2, 2, 3\) and \(2,\) not aligned"):
+        tg.dot(leaf(2, 2, 3), leaf(2))
+    with pytest.raises(ValueError, match=r"dot: shapes \(2, 3\) and \(4, 2, 5\) not aligned"):
+        tg.dot(leaf(2, 3), leaf(4, 2, 5))
 
 
 @pytest.mark.parametrize("op, fn", [

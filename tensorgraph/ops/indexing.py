@@ -1,0 +1,79 @@
+"""Indexing. The backward of a gather is a scatter-add, so repeated indices
+accumulate; `index_add` is that scatter, and its own VJP is the gather."""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Optional
+
+import numpy as np
+
+from ..tensor import ArrayLike, Tensor
+from .registry import OPS, axes, as_tensor, unary
+
+defop, public = OPS.defop, OPS.public
+
+
+def _is_basic(index: tuple[Any, ...]) -> bool:
+    return builtins.all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
+                        and not isinstance(i, (bool, np.bool_)) for i in index)
+
+
+def _index_add(g: np.ndarray, shape: tuple[int, ...], index: tuple[Any, ...]) -> np.ndarray:
+    z = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        z[index] = g          # basic indexing never repeats an element
+    else:
+        np.add.at(z, index, g)
+    return z
+
+
+GETITEM = defop("getitem", lambda x, index: x[index],
+                lambda g, out, x, index: INDEX_ADD(g, shape=x.shape, index=index))
+INDEX_ADD = defop("index_add", _index_add,
+                  lambda g, out, src, shape, index: GETITEM(g, index=index))
+
+
+def index_key(key: Any) -> tuple[Any, ...]:
+    """A numpy index tuple from a key that may hold Tensors and lists."""
+    key = key if isinstance(key, tuple) else (key,)
+    out = []
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k._data
+        elif isinstance(k, list):
+            k = np.asarray(k)
+        out.append(k)
+    return tuple(out)
+
+
+@public(GETITEM, method="__getitem__")
+def getitem(x: ArrayLike, key: Any) -> Tensor:
+    """x[key] with ints, slices, None, Ellipsis, boolean masks and integer
+    arrays, as numpy. The backward scatter-adds, so repeated indices accumulate."""
+    return unary(GETITEM, x, index=index_key(key))
+
+
+@public(None, method=True, numpy=np.take)
+def take(x: ArrayLike, indices: ArrayLike, axis: Optional[int] = None) -> Tensor:
+    """Elements at `indices` along `axis` (of the flattened x when None)."""
+    x = as_tensor(x, "take", 0)
+    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"take: indices must be integers, got dtype {idx.dtype}")
+    if axis is None:
+        return getitem(x.reshape(-1), (idx,))
+    (ax,) = axes(axis, x.ndim, f"take (input shape {x.shape})")
+    return getitem(x, (slice(None),) * ax + (idx,))
+
+
+@public(None)
+def one_hot(indices: ArrayLike, num_classes: Optional[int] = None, dtype: Any = "float32") -> Tensor:
+    """Rows of the identity: one_hot([2, 0], 3) = [[0,0,1],[1,0,0]]. Not differentiable."""
+    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    n = int(idx.max()) + 1 if num_classes is None and idx.size else int(num_classes or 0)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"one_hot: indices must lie in [0, {n}), got min {idx.min()} and "
+                         f"max {idx.max()}")
+    return Tensor(np.eye(n, dtype=dtype)[idx])
