@@ -20,6 +20,7 @@ _op_abs: Any = None
 _op_add: Any = None
 _op_div: Any = None
 _op_equal: Any = None
+_op_floor_divide: Any = None
 _op_greater: Any = None
 _op_greater_equal: Any = None
 _op_less: Any = None
@@ -28,6 +29,7 @@ _op_logical_and: Any = None
 _op_logical_not: Any = None
 _op_logical_or: Any = None
 _op_matmul: Any = None
+_op_mod: Any = None
 _op_mul: Any = None
 _op_neg: Any = None
 _op_not_equal: Any = None
@@ -311,3 +313,213 @@ swaps two axes: that is `swapaxes` here.)"""
     def flip(self, axis: Axis = None) -> Tensor:
         """Reverse the order of elements along `axis` (all axes when None)."""
         return _f.flip(self, axis)
+
+    def sin(self) -> Tensor:
+        """sin x. d/dx = cos x."""
+        return _f.sin(self)
+
+    def cos(self) -> Tensor:
+        """cos x. d/dx = -sin x."""
+        return _f.cos(self)
+
+    def tan(self) -> Tensor:
+        """tan x. d/dx = 1 + tan² x."""
+        return _f.tan(self)
+
+    def sinh(self) -> Tensor:
+        """sinh x = (e^x - e^-x)/2. d/dx = cosh x."""
+        return _f.sinh(self)
+
+    def cosh(self) -> Tensor:
+        """cosh x = (e^x + e^-x)/2. d/dx = sinh x."""
+        return _f.cosh(self)
+
+    def arcsin(self) -> Tensor:
+        """arcsin x on [-1, 1]. d/dx = 1/√(1 - x²) (inf at ±1, nan outside, as numpy)."""
+        return _f.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        """arccos x on [-1, 1]. d/dx = -1/√(1 - x²)."""
+        return _f.arccos(self)
+
+    def arctan(self) -> Tensor:
+        """arctan x. d/dx = 1/(1 + x²)."""
+        return _f.arctan(self)
+
+    def arcsinh(self) -> Tensor:
+        """arcsinh x = log(x + √(x² + 1)). d/dx = 1/√(x² + 1)."""
+        return _f.arcsinh(self)
+
+    def arccosh(self) -> Tensor:
+        """arccosh x for x >= 1. d/dx = 1/√(x² - 1)."""
+        return _f.arccosh(self)
+
+    def arctanh(self) -> Tensor:
+        """arctanh x on (-1, 1). d/dx = 1/(1 - x²)."""
+        return _f.arctanh(self)
+
+    def arctan2(self, x: ArrayLike) -> Tensor:
+        """The angle of the point (x, y), in (-π, π], broadcasting.
+∂/∂y = x/(x² + y²), ∂/∂x = -y/(x² + y²)."""
+        return _f.arctan2(self, x)
+
+    def sinc(self) -> Tensor:
+        """numpy's normalised sinc: sin(πx)/(πx), 1 at x = 0.
+d/dx = (cos(πx) - sinc(x))/x, 0 at x = 0."""
+        return _f.sinc(self)
+
+    def log2(self) -> Tensor:
+        """log₂ x. d/dx = 1/(x ln 2)."""
+        return _f.log2(self)
+
+    def log10(self) -> Tensor:
+        """log₁₀ x. d/dx = 1/(x ln 10)."""
+        return _f.log10(self)
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), accurate for small x. d/dx = 1/(1 + x)."""
+        return _f.log1p(self)
+
+    def exp2(self) -> Tensor:
+        """2^x. d/dx = 2^x ln 2."""
+        return _f.exp2(self)
+
+    def expm1(self) -> Tensor:
+        """e^x - 1, accurate for small x. d/dx = e^x."""
+        return _f.expm1(self)
+
+    def square(self) -> Tensor:
+        """x². d/dx = 2x."""
+        return _f.square(self)
+
+    def reciprocal(self) -> Tensor:
+        """1/x. d/dx = -1/x²."""
+        return _f.reciprocal(self)
+
+    def logaddexp(self, b: ArrayLike) -> Tensor:
+        """log(e^a + e^b), computed stably, broadcasting.
+∂/∂a = e^(a - out), ∂/∂b = e^(b - out) (a softmax of the two)."""
+        return _f.logaddexp(self, b)
+
+    def hypot(self, b: ArrayLike) -> Tensor:
+        """√(a² + b²) without overflow, broadcasting. ∂/∂a = a/out, ∂/∂b = b/out
+(0 where a = b = 0)."""
+        return _f.hypot(self, b)
+
+    def floor(self) -> Tensor:
+        """The largest integer <= x (as a float for float x). Gradient 0."""
+        return _f.floor(self)
+
+    def ceil(self) -> Tensor:
+        """The smallest integer >= x. Gradient 0."""
+        return _f.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
+        return _f.round(self, decimals)
+
+    def __round__(self, decimals: int = 0) -> Tensor:
+        """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
+        return _f.round(self, decimals)
+
+    def __floordiv__(self, other: ArrayLike) -> Tensor:
+        return _record(_op_floor_divide, (self, other) if type(other) is _Tensor else _with_scalar(_op_floor_divide, self, other, False), {})
+
+    def __rfloordiv__(self, other: ArrayLike) -> Tensor:
+        return _record(_op_floor_divide, (other, self) if type(other) is _Tensor else _with_scalar(_op_floor_divide, self, other, True), {})
+
+    def __mod__(self, other: ArrayLike) -> Tensor:
+        return _record(_op_mod, (self, other) if type(other) is _Tensor else _with_scalar(_op_mod, self, other, False), {})
+
+    def __rmod__(self, other: ArrayLike) -> Tensor:
+        return _record(_op_mod, (other, self) if type(other) is _Tensor else _with_scalar(_op_mod, self, other, True), {})
+
+    def remainder(self, b: ArrayLike) -> Tensor:
+        """The same as `mod` (numpy's and PyTorch's other name for it)."""
+        return _f.remainder(self, b)
+
+    def fmax(self, b: ArrayLike) -> Tensor:
+        """Elementwise max ignoring NaN (the other value wins), broadcasting.
+The gradient goes to the larger value; ties split it evenly."""
+        return _f.fmax(self, b)
+
+    def fmin(self, b: ArrayLike) -> Tensor:
+        """Elementwise min ignoring NaN, broadcasting; ties split the gradient."""
+        return _f.fmin(self, b)
+
+    def std(self, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
+        """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
+default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+        return _f.std(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
+
+    def prod(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
+        """Π over `axis`. ∂/∂x_i = Π_{j≠i} x_j, computed without dividing by x_i,
+so it is right where x has zeros."""
+        return _f.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+        """Running sum along `axis` (of the flattened x when None, as numpy).
+The gradient is the reversed running sum of g."""
+        return _f.cumsum(self, axis, dim=dim)
+
+    def repeat(self, repeats: Union[int, Sequence[int]], axis: Optional[int] = None) -> Tensor:
+        """Repeat each element `repeats` times along `axis` (of the flattened x
+when None), as numpy.repeat: repeat([1, 2], 2) = [1, 1, 2, 2]. (PyTorch's
+Tensor.repeat is numpy's tile; use tg.tile for that.) The gradient sums
+the copies of each element."""
+        return _f.repeat(self, repeats, axis)
+
+    def tile(self, reps: Union[int, Sequence[int]]) -> Tensor:
+        """x repeated `reps` times along each axis, as numpy.tile (PyTorch's
+Tensor.repeat): tile([1, 2], 2) = [1, 2, 1, 2]. The gradient sums the tiles."""
+        return _f.tile(self, reps)
+
+    def roll(self, shift: Union[int, Sequence[int]], axis: Any = None) -> Tensor:
+        """Shift elements cyclically by `shift` along `axis` (of the flattened x
+when None), as numpy.roll; shift and axis may be tuples (each shift on its
+axis). The gradient rolls back by -shift."""
+        return _f.roll(self, shift, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal x[i, i + offset] of the axes (axis1, axis2), appended as
+the last axis, as numpy.diagonal (a copy here, not a read-only view).
+The gradient is g on that diagonal and 0 elsewhere."""
+        return _f.diagonal(self, offset, axis1, axis2)
+
+    def diag(self, k: int = 0) -> Tensor:
+        """numpy.diag: for a vector, the square matrix with v on its k-th
+diagonal; for a matrix, its k-th diagonal (as diagonal(v, k))."""
+        return _f.diag(self, k)
+
+    def sort(self, axis: Optional[int] = -1) -> Tensor:
+        """The values sorted ascending along `axis` (of the flattened x when None),
+as numpy.sort, with a stable order: equal values keep their order. The
+gradient goes back to where each value came from (with ties, to the
+element the stable order put there)."""
+        return _f.sort(self, axis)
+
+    def inner(self, b: ArrayLike) -> Tensor:
+        """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
+shape a.shape[:-1] + b.shape[:-1] (a scalar operand multiplies)."""
+        return _f.inner(self, b)
+
+    def cross(self, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: Optional[int] = None) -> Tensor:
+        """The cross product of 3-vectors along the given axes (the last by
+default; `axis` sets all three), broadcasting the other axes, as
+numpy.cross. ∂/∂a = b × g, ∂/∂b = g × a."""
+        return _f.cross(self, b, axisa, axisb, axisc, axis)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """Σ_i x[i, i + offset] over the axes (axis1, axis2), as numpy.trace:
+the sum of `diagonal`."""
+        return _f.trace(self, offset, axis1, axis2)
+
+    def norm(self, ord: Union[None, int, float, str] = None, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """numpy.linalg.norm. Over one axis (or a 1-D x) a vector norm:
+ord None/2 → √Σx², 1 → Σ|x|, inf → max|x|, -inf → min|x|, 0 → the count
+of nonzeros, p → (Σ|x|^p)^(1/p). Over two axes (or a 2-D x) a matrix
+norm: None/'fro' → √Σx², 'nuc' → Σσ, 1/-1 → max/min column sum of |x|,
+inf/-inf → max/min row sum, 2/-2 → largest/smallest singular value σ.
+With axis=None and ord=None, the 2-norm of all elements whatever the ndim.
+The gradient of √Σx² is x/‖x‖ (0 at x = 0)."""
+        return _f.norm(self, ord, axis, keepdims)

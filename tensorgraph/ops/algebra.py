@@ -13,11 +13,15 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .ops import (Axis, _as_tensor, _axes, _keep, _tensors, defop, expand_dims, max, min, multiply,
-                  record, squeeze, sum, transpose)
-from .ops import abs as _abs
-from .ops_arrays import diagonal
-from .tensor import ArrayLike, Tensor
+from ..tensor import ArrayLike, Tensor, record
+from .arrays import diagonal
+from .elementwise import abs as _abs
+from .elementwise import multiply
+from .reductions import max, min, sum
+from .registry import OPS, Axis, as_tensor, axes, keep
+from .shape import _tensors, expand_dims, squeeze, transpose
+
+defop, public = OPS.defop, OPS.public
 
 # ---------------------------------------------------------------------------
 # einsum
@@ -97,6 +101,7 @@ EINSUM = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, opti
                _einsum_vjp, variadic=True)
 
 
+@public(EINSUM, numpy=np.einsum)
 def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     """Einstein summation, as numpy.einsum: "ij,jk->ik" is a matrix product,
     "ii" a trace, "ij->ji" a transpose, "...ij,...jk" a batched product.
@@ -111,10 +116,11 @@ def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     return record(EINSUM, xs, {"subscripts": explicit})
 
 
+@public(None, method=True, numpy=np.inner)
 def inner(a: ArrayLike, b: ArrayLike) -> Tensor:
     """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
     shape a.shape[:-1] + b.shape[:-1] (a scalar operand multiplies)."""
-    a, b = _as_tensor(a, "inner"), _as_tensor(b, "inner")
+    a, b = as_tensor(a, "inner"), as_tensor(b, "inner")
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
     if a.shape[-1] != b.shape[-1]:
@@ -135,18 +141,19 @@ CROSS = defop("cross", lambda a, b: np.cross(a, b),
 
 
 def _move_last(x: Tensor, axis: int) -> Tensor:
-    (ax,) = _axes(axis, x.ndim, f"cross (input shape {x.shape})")
+    (ax,) = axes(axis, x.ndim, f"cross (input shape {x.shape})")
     if ax == x.ndim - 1:
         return x
     return transpose(x, [a for a in range(x.ndim) if a != ax] + [ax])
 
 
+@public(CROSS, method=True, numpy=np.cross)
 def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: int = -1,
           axis: Optional[int] = None) -> Tensor:
     """The cross product of 3-vectors along the given axes (the last by
     default; `axis` sets all three), broadcasting the other axes, as
     numpy.cross. ∂/∂a = b × g, ∂/∂b = g × a."""
-    a, b = _as_tensor(a, "cross"), _as_tensor(b, "cross")
+    a, b = as_tensor(a, "cross"), as_tensor(b, "cross")
     if axis is not None:
         axisa = axisb = axisc = axis
     if a.ndim == 0 or b.ndim == 0:
@@ -156,7 +163,7 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
         raise ValueError(f"cross: only 3-vectors are supported, got vectors of sizes "
                          f"{a.shape[-1]} and {b.shape[-1]}")
     out = record(CROSS, (a, b), {})
-    (c,) = _axes(axisc, out.ndim, f"cross (output shape {out.shape})")
+    (c,) = axes(axisc, out.ndim, f"cross (output shape {out.shape})")
     if c != out.ndim - 1:
         perm = list(range(out.ndim - 1))
         perm.insert(c, out.ndim - 1)
@@ -164,6 +171,7 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
     return out
 
 
+@public(None, method=True, numpy=np.trace)
 def trace(x: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """Σ_i x[i, i + offset] over the axes (axis1, axis2), as numpy.trace:
     the sum of `diagonal`."""
@@ -175,8 +183,8 @@ def trace(x: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tens
 
 def _norm_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
     # ∂‖x‖/∂x = x/‖x‖; at x = 0 the subgradient 0 (as PyTorch).
-    o = _keep(out, x.shape, axis, keepdims)
-    return _keep(g, x.shape, axis, keepdims) * np.where(o == 0, 0, x / np.where(o == 0, 1, o))
+    o = keep(out, x.shape, axis, keepdims)
+    return keep(g, x.shape, axis, keepdims) * np.where(o == 0, 0, x / np.where(o == 0, 1, o))
 
 
 NORM = defop("norm", lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)),
@@ -195,11 +203,12 @@ def _svdvals_vjp(g: Any, out: Any, x: Any) -> Any:
 SVDVALS = defop("svdvals", lambda x: np.linalg.svd(x, compute_uv=False), _svdvals_vjp)
 
 
+@public(SVDVALS)
 def svdvals(x: ArrayLike) -> Tensor:
     """The singular values of the matrices in the last two axes, descending
     (numpy.linalg.svd(x, compute_uv=False)). dL/dX = U diag(g) Vᵀ, correct
     where the singular values are distinct; first derivatives only."""
-    x = _as_tensor(x, "svdvals")
+    x = as_tensor(x, "svdvals")
     if x.ndim < 2:
         raise ValueError(f"svdvals: needs a matrix (at least 2 dimensions), got shape {x.shape}")
     return record(SVDVALS, (x,), {})
@@ -209,6 +218,7 @@ _VECTOR_ORDS = "None, 2, 1, inf, -inf, 0 or any other number"
 _MATRIX_ORDS = "None, 'fro', 'nuc', 1, -1, 2, -2, inf, -inf"
 
 
+@public(NORM, method=True, numpy=np.linalg.norm)
 def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = None,
          keepdims: bool = False) -> Tensor:
     """numpy.linalg.norm. Over one axis (or a 1-D x) a vector norm:
@@ -218,7 +228,7 @@ def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = No
     inf/-inf → max/min row sum, 2/-2 → largest/smallest singular value σ.
     With axis=None and ord=None, the 2-norm of all elements whatever the ndim.
     The gradient of √Σx² is x/‖x‖ (0 at x = 0)."""
-    x = _as_tensor(x, "norm")
+    x = as_tensor(x, "norm")
     if axis is None:
         if ord is None:
             return record(NORM, (x,), {"axis": None, "keepdims": keepdims}) if not keepdims \
@@ -226,18 +236,18 @@ def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = No
         if x.ndim not in (1, 2):
             raise ValueError(f"norm: with ord={ord!r} and axis=None the input must be 1-D or "
                              f"2-D, got shape {x.shape}")
-        axes = tuple(range(x.ndim))
+        ax = tuple(range(x.ndim))
     else:
-        axes = _axes(axis, x.ndim, f"norm (input shape {x.shape})")
-        if len(set(axes)) != len(axes):
+        ax = axes(axis, x.ndim, f"norm (input shape {x.shape})")
+        if len(set(ax)) != len(ax):
             raise ValueError(f"norm: duplicate axes {axis!r}")
-    if len(axes) == 1:
-        res = _vector_norm(x, ord, axes[0])
-    elif len(axes) == 2:
-        res = _matrix_norm(x, ord, axes[0], axes[1])
+    if len(ax) == 1:
+        res = _vector_norm(x, ord, ax[0])
+    elif len(ax) == 2:
+        res = _matrix_norm(x, ord, ax[0], ax[1])
     else:
         raise ValueError(f"norm: axis must be an int or a pair of ints, got {axis!r}")
-    return res if keepdims else squeeze(res, axis=axes)
+    return res if keepdims else squeeze(res, axis=ax)
 
 
 def _vector_norm(x: Tensor, ord: Any, ax: int) -> Tensor:
@@ -277,4 +287,3 @@ def _matrix_norm(x: Tensor, ord: Any, row: int, col: int) -> Tensor:
     raise ValueError(f"norm: invalid ord {ord!r} for a matrix norm (one of {_MATRIX_ORDS})")
 
 
-__all__ = ["einsum", "inner", "cross", "trace", "norm", "svdvals"]

@@ -16,8 +16,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .ops import FLIP, Axis, _as_tensor, _ax, _axes, _binary, _count, _keep, _unary, defop
-from .tensor import ArrayLike, Tensor, _new
+from ..tensor import ArrayLike, Tensor, _new
+from .registry import OPS, Axis, as_tensor, axes, binary, count, keep, norm_axis, torch_alias, unary
+from .shape import FLIP
+
+defop, public = OPS.defop, OPS.public
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -67,71 +70,84 @@ def _sinc_vjp(g: Any, out: Any, x: Any) -> Any:
 SINC = defop("sinc", np.sinc, _sinc_vjp)
 
 
+@public(SIN, method=True, numpy=np.sin)
 def sin(x: ArrayLike) -> Tensor:
     """sin x. d/dx = cos x."""
-    return _unary(SIN, x)
+    return unary(SIN, x)
 
 
+@public(COS, method=True, numpy=np.cos)
 def cos(x: ArrayLike) -> Tensor:
     """cos x. d/dx = -sin x."""
-    return _unary(COS, x)
+    return unary(COS, x)
 
 
+@public(TAN, method=True, numpy=np.tan)
 def tan(x: ArrayLike) -> Tensor:
     """tan x. d/dx = 1 + tan² x."""
-    return _unary(TAN, x)
+    return unary(TAN, x)
 
 
+@public(SINH, method=True, numpy=np.sinh)
 def sinh(x: ArrayLike) -> Tensor:
     """sinh x = (e^x - e^-x)/2. d/dx = cosh x."""
-    return _unary(SINH, x)
+    return unary(SINH, x)
 
 
+@public(COSH, method=True, numpy=np.cosh)
 def cosh(x: ArrayLike) -> Tensor:
     """cosh x = (e^x + e^-x)/2. d/dx = sinh x."""
-    return _unary(COSH, x)
+    return unary(COSH, x)
 
 
+@public(ARCSIN, method=True, numpy=np.arcsin)
 def arcsin(x: ArrayLike) -> Tensor:
     """arcsin x on [-1, 1]. d/dx = 1/√(1 - x²) (inf at ±1, nan outside, as numpy)."""
-    return _unary(ARCSIN, x)
+    return unary(ARCSIN, x)
 
 
+@public(ARCCOS, method=True, numpy=np.arccos)
 def arccos(x: ArrayLike) -> Tensor:
     """arccos x on [-1, 1]. d/dx = -1/√(1 - x²)."""
-    return _unary(ARCCOS, x)
+    return unary(ARCCOS, x)
 
 
+@public(ARCTAN, method=True, numpy=np.arctan)
 def arctan(x: ArrayLike) -> Tensor:
     """arctan x. d/dx = 1/(1 + x²)."""
-    return _unary(ARCTAN, x)
+    return unary(ARCTAN, x)
 
 
+@public(ARCSINH, method=True, numpy=np.arcsinh)
 def arcsinh(x: ArrayLike) -> Tensor:
     """arcsinh x = log(x + √(x² + 1)). d/dx = 1/√(x² + 1)."""
-    return _unary(ARCSINH, x)
+    return unary(ARCSINH, x)
 
 
+@public(ARCCOSH, method=True, numpy=np.arccosh)
 def arccosh(x: ArrayLike) -> Tensor:
     """arccosh x for x >= 1. d/dx = 1/√(x² - 1)."""
-    return _unary(ARCCOSH, x)
+    return unary(ARCCOSH, x)
 
 
+@public(ARCTANH, method=True, numpy=np.arctanh)
 def arctanh(x: ArrayLike) -> Tensor:
     """arctanh x on (-1, 1). d/dx = 1/(1 - x²)."""
-    return _unary(ARCTANH, x)
+    return unary(ARCTANH, x)
 
 
+@public(ARCTAN2, method=True, numpy=np.arctan2)
 def arctan2(y: ArrayLike, x: ArrayLike) -> Tensor:
     """The angle of the point (x, y), in (-π, π], broadcasting.
     ∂/∂y = x/(x² + y²), ∂/∂x = -y/(x² + y²)."""
-    return _binary(ARCTAN2, y, x)
+    return binary(ARCTAN2, y, x)
 
 
+@public(SINC, method=True, numpy=np.sinc)
 def sinc(x: ArrayLike) -> Tensor:
     """numpy's normalised sinc: sin(πx)/(πx), 1 at x = 0.
     d/dx = (cos(πx) - sinc(x))/x, 0 at x = 0."""
-    return _unary(SINC, x)
+    return unary(SINC, x)
 
 
 # ---------------------------------------------------------------------------
@@ -153,51 +169,60 @@ HYPOT = defop("hypot", np.hypot,
               lambda g, out, a, b: np.where(out == 0, 0, g * b / _safe(out)))
 
 
+@public(LOG2, method=True, numpy=np.log2)
 def log2(x: ArrayLike) -> Tensor:
     """log₂ x. d/dx = 1/(x ln 2)."""
-    return _unary(LOG2, x)
+    return unary(LOG2, x)
 
 
+@public(LOG10, method=True, numpy=np.log10)
 def log10(x: ArrayLike) -> Tensor:
     """log₁₀ x. d/dx = 1/(x ln 10)."""
-    return _unary(LOG10, x)
+    return unary(LOG10, x)
 
 
+@public(LOG1P, method=True, numpy=np.log1p)
 def log1p(x: ArrayLike) -> Tensor:
     """log(1 + x), accurate for small x. d/dx = 1/(1 + x)."""
-    return _unary(LOG1P, x)
+    return unary(LOG1P, x)
 
 
+@public(EXP2, method=True, numpy=np.exp2)
 def exp2(x: ArrayLike) -> Tensor:
     """2^x. d/dx = 2^x ln 2."""
-    return _unary(EXP2, x)
+    return unary(EXP2, x)
 
 
+@public(EXPM1, method=True, numpy=np.expm1)
 def expm1(x: ArrayLike) -> Tensor:
     """e^x - 1, accurate for small x. d/dx = e^x."""
-    return _unary(EXPM1, x)
+    return unary(EXPM1, x)
 
 
+@public(SQUARE, method=True, numpy=np.square)
 def square(x: ArrayLike) -> Tensor:
     """x². d/dx = 2x."""
-    return _unary(SQUARE, x)
+    return unary(SQUARE, x)
 
 
+@public(RECIPROCAL, method=True, numpy=np.reciprocal)
 def reciprocal(x: ArrayLike) -> Tensor:
     """1/x. d/dx = -1/x²."""
-    return _unary(RECIPROCAL, x)
+    return unary(RECIPROCAL, x)
 
 
+@public(LOGADDEXP, method=True, numpy=np.logaddexp)
 def logaddexp(a: ArrayLike, b: ArrayLike) -> Tensor:
     """log(e^a + e^b), computed stably, broadcasting.
     ∂/∂a = e^(a - out), ∂/∂b = e^(b - out) (a softmax of the two)."""
-    return _binary(LOGADDEXP, a, b)
+    return binary(LOGADDEXP, a, b)
 
 
+@public(HYPOT, method=True, numpy=np.hypot)
 def hypot(a: ArrayLike, b: ArrayLike) -> Tensor:
     """√(a² + b²) without overflow, broadcasting. ∂/∂a = a/out, ∂/∂b = b/out
     (0 where a = b = 0)."""
-    return _binary(HYPOT, a, b)
+    return binary(HYPOT, a, b)
 
 
 # ---------------------------------------------------------------------------
@@ -206,6 +231,8 @@ def hypot(a: ArrayLike, b: ArrayLike) -> Tensor:
 FLOOR = defop("floor", np.floor, _zero_vjp)
 CEIL = defop("ceil", np.ceil, _zero_vjp)
 ROUND = defop("round", lambda x, decimals: np.round(x, decimals), _zero_vjp)
+# numpy 2 keeps np.around as a separate (older) name of np.round.
+_ROUND_NUMPY = tuple({np.round, getattr(np, "around", np.round)})
 FLOOR_DIVIDE = defop("floor_divide", np.floor_divide, _zero_vjp, _zero_vjp)
 # a mod b = a - floor(a/b)·b, with the sign of b (numpy's and Python's %).
 MOD = defop("mod", np.mod,
@@ -213,36 +240,41 @@ MOD = defop("mod", np.mod,
             lambda g, out, a, b: -g * FLOOR(a / b))
 
 
+@public(FLOOR, method=True, numpy=np.floor)
 def floor(x: ArrayLike) -> Tensor:
     """The largest integer <= x (as a float for float x). Gradient 0."""
-    return _unary(FLOOR, x)
+    return unary(FLOOR, x)
 
 
+@public(CEIL, method=True, numpy=np.ceil)
 def ceil(x: ArrayLike) -> Tensor:
     """The smallest integer >= x. Gradient 0."""
-    return _unary(CEIL, x)
+    return unary(CEIL, x)
 
 
+@public(ROUND, method=("round", "__round__"), numpy=_ROUND_NUMPY)
 def round(x: ArrayLike, decimals: int = 0) -> Tensor:  # noqa: A001 - numpy's name
     """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
-    return _unary(ROUND, x, decimals=int(decimals))
+    return unary(ROUND, x, decimals=int(decimals))
 
 
-around = round
-
-
+@public(FLOOR_DIVIDE, operator=("__floordiv__", "__rfloordiv__"), numpy=np.floor_divide)
 def floor_divide(a: ArrayLike, b: ArrayLike) -> Tensor:
     """a // b = floor(a/b), broadcasting (the `//` operator). Gradient 0."""
-    return _binary(FLOOR_DIVIDE, a, b)
+    return binary(FLOOR_DIVIDE, a, b)
 
 
+@public(MOD, operator=("__mod__", "__rmod__"), numpy=np.remainder)
 def mod(a: ArrayLike, b: ArrayLike) -> Tensor:
     """a mod b = a - floor(a/b)·b: the result has the sign of b, as numpy's
     `mod` and Python's `%` (not C's fmod). ∂/∂a = 1, ∂/∂b = -floor(a/b)."""
-    return _binary(MOD, a, b)
+    return binary(MOD, a, b)
 
 
-remainder = mod
+@public(MOD, method=True)
+def remainder(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """The same as `mod` (numpy's and PyTorch's other name for it)."""
+    return binary(MOD, a, b)
 
 
 # ---------------------------------------------------------------------------
@@ -261,15 +293,17 @@ FMAX = defop("fmax", np.fmax, _fmax_vjp, lambda g, out, a, b: _fmax_vjp(g, out, 
 FMIN = defop("fmin", np.fmin, _fmin_vjp, lambda g, out, a, b: _fmin_vjp(g, out, b, a))
 
 
+@public(FMAX, method=True, numpy=np.fmax)
 def fmax(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Elementwise max ignoring NaN (the other value wins), broadcasting.
     The gradient goes to the larger value; ties split it evenly."""
-    return _binary(FMAX, a, b)
+    return binary(FMAX, a, b)
 
 
+@public(FMIN, method=True, numpy=np.fmin)
 def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Elementwise min ignoring NaN, broadcasting; ties split the gradient."""
-    return _binary(FMIN, a, b)
+    return binary(FMIN, a, b)
 
 
 # ---------------------------------------------------------------------------
@@ -277,9 +311,9 @@ def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
 
 def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
     # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof)
-    n = _count(x.shape, axis)
-    denom = (n - ddof) * _keep(out, x.shape, axis, keepdims)
-    return _keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
+    n = count(x.shape, axis)
+    denom = (n - ddof) * keep(out, x.shape, axis, keepdims)
+    return keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
 
 
 STD = defop("std", lambda x, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
@@ -304,11 +338,11 @@ def _prod_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
     # ∂(Π x)/∂x_i = Π_{j≠i} x_j: move the reduced axes last, flatten them.
     if x.size == 0:
         return _zeros(x)
-    red = _axes(axis, x.ndim)
+    red = axes(axis, x.ndim)
     keep = [i for i in range(x.ndim) if i not in red]
     perm = tuple(keep + list(red))
     rest = tuple(x.shape[i] for i in keep)
-    n = _count(x.shape, axis)
+    n = count(x.shape, axis)
     xt = x.transpose(perm).reshape(rest + (n,))
     gt = g.reshape(rest + (1,)) * _others(xt, n)
     return gt.reshape(tuple(x.shape[i] for i in perm)).transpose(tuple(np.argsort(perm)))
@@ -327,27 +361,32 @@ def _cumsum_vjp(g: Any, out: Any, x: Any, axis: Optional[int]) -> Any:
 CUMSUM = defop("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
 
 
-def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+@public(STD, method=True, numpy=np.std)
+def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *,
+        dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
     default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
-    return _unary(STD, x, axis=_ax(axis), ddof=int(ddof), keepdims=keepdims)
+    axis, keepdims = torch_alias("std", axis, keepdims, dim, keepdim)
+    return unary(STD, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
 
 
-def prod(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+@public(PROD, method=True, numpy=np.prod)
+def prod(x: ArrayLike, axis: Axis = None, keepdims: bool = False, *,
+         dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """Π over `axis`. ∂/∂x_i = Π_{j≠i} x_j, computed without dividing by x_i,
     so it is right where x has zeros."""
-    return _unary(PROD, x, axis=_ax(axis), keepdims=keepdims)
+    axis, keepdims = torch_alias("prod", axis, keepdims, dim, keepdim)
+    return unary(PROD, x, axis=norm_axis(axis), keepdims=keepdims)
 
 
-def cumsum(x: ArrayLike, axis: Optional[int] = None) -> Tensor:
-    """Running sum along `axis` (of the flattened x when None, as numpy)."""
-    x = _as_tensor(x, "cumsum")
+@public(CUMSUM, method=True, numpy=np.cumsum)
+def cumsum(x: ArrayLike, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """Running sum along `axis` (of the flattened x when None, as numpy).
+    The gradient is the reversed running sum of g."""
+    axis, _ = torch_alias("cumsum", axis, False, dim, None)
+    x = as_tensor(x, "cumsum")
     if axis is not None:
-        (axis,) = _axes(axis, x.ndim, f"cumsum (input shape {x.shape})")
-    return _unary(CUMSUM, x, axis=axis)
+        (axis,) = axes(axis, x.ndim, f"cumsum (input shape {x.shape})")
+    return unary(CUMSUM, x, axis=axis)
 
 
-__all__ = ["sin", "cos", "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arctan2",
-           "arcsinh", "arccosh", "arctanh", "sinc", "log2", "log10", "log1p", "exp2", "expm1",
-           "square", "reciprocal", "logaddexp", "hypot", "floor", "ceil", "round", "around",
-           "floor_divide", "mod", "remainder", "fmax", "fmin", "std", "prod", "cumsum"]

@@ -16,7 +16,10 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .tensor import ArrayLike, Tensor
+from ..tensor import ArrayLike, Tensor
+from .registry import OPS
+
+public = OPS.public
 
 Seed = Union[None, int, np.random.Generator]
 ShapeArg = Union[int, Sequence[int]]
@@ -24,6 +27,7 @@ ShapeArg = Union[int, Sequence[int]]
 _rng = np.random.default_rng()
 
 
+@public(None)
 def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the generator that `rand`/`randn` use when given no `seed`;
     returns it. The same seed gives the same sequence of draws."""
@@ -54,11 +58,13 @@ def _dtype(dtype: Any, default: Any = np.float32) -> np.dtype:
     return np.dtype(default if dtype is None else dtype)
 
 
+@public(None)
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: zeros(2, 3) or zeros((2, 3)); float32 by default."""
     return _leaf(np.zeros(_shape(shape, "zeros"), _dtype(dtype)), requires_grad)
 
 
+@public(None)
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones: ones(2, 3) or ones((2, 3)); float32 by default."""
     return _leaf(np.ones(_shape(shape, "ones"), _dtype(dtype)), requires_grad)
@@ -75,6 +81,7 @@ def _value_dtype(v: Any) -> np.dtype:
     return np.dtype(np.float32)
 
 
+@public(None)
 def full(shape: ShapeArg, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` filled with `fill_value`; the dtype follows the
     value (float → float32, int → int64, bool → bool) unless given."""
@@ -92,12 +99,14 @@ def full(shape: ShapeArg, fill_value: Any, dtype: Any = None, requires_grad: boo
     return _leaf(np.full(shp, fill_value, dt), requires_grad)
 
 
+@public(None)
 def eye(N: int, M: Optional[int] = None, k: int = 0, dtype: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The N×M matrix (M = N by default) with ones on the k-th diagonal."""
     return _leaf(np.eye(int(N), None if M is None else int(M), int(k), _dtype(dtype)), requires_grad)
 
 
+@public(None)
 def arange(start: Union[int, float], stop: Union[None, int, float] = None,
            step: Union[int, float] = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop) with `step` (arange(n) is 0..n-1),
@@ -114,6 +123,7 @@ def arange(start: Union[int, float], stop: Union[None, int, float] = None,
     return _leaf(arr.astype(dt), requires_grad)
 
 
+@public(None)
 def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
              requires_grad: bool = False) -> Tensor:
     """`num` evenly spaced values from start to stop (stop included unless
@@ -138,6 +148,7 @@ def _generator(seed: Seed, generator: Seed, fn: str) -> np.random.Generator:
                     f"{type(s).__name__}")
 
 
+@public(None)
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
          generator: Seed = None) -> Tensor:
     """Uniform samples from [0, 1): rand(2, 3) or rand((2, 3)); float32 by
@@ -150,6 +161,7 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed
     return _leaf(rng.random(_shape(shape, "rand")).astype(dt), requires_grad)
 
 
+@public(None)
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
           generator: Seed = None) -> Tensor:
     """Standard normal samples: randn(2, 3) or randn((2, 3)); float32 by
@@ -168,23 +180,24 @@ def _like(x: Any) -> tuple[tuple[int, ...], np.dtype]:
     return a.shape, a.dtype
 
 
+@public(None)
 def zeros_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with x's shape and (unless given) dtype."""
     shape, dt = _like(x)
     return _leaf(np.zeros(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
 
 
+@public(None)
 def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with x's shape and (unless given) dtype."""
     shape, dt = _like(x)
     return _leaf(np.ones(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
 
 
+@public(None)
 def full_like(x: ArrayLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """`fill_value` with x's shape and (unless given) dtype."""
     shape, dt = _like(x)
     return full(shape, fill_value, dt if dtype is None else dtype, requires_grad)
 
 
-__all__ = ["zeros", "ones", "full", "eye", "arange", "linspace", "rand", "randn", "zeros_like",
-           "ones_like", "full_like", "manual_seed"]

@@ -11,8 +11,12 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .ops import INDEX_ADD, TRANSPOSE, _as_tensor, _axes, _unary, defop
-from .tensor import ArrayLike, Tensor
+from ..tensor import ArrayLike, Tensor
+from .indexing import INDEX_ADD
+from .registry import OPS, as_tensor, axes, unary
+from .shape import TRANSPOSE
+
+defop, public = OPS.defop, OPS.public
 
 
 def _repeat_index(x_shape: tuple[int, ...], repeats: Any, axis: Optional[int]) -> tuple[Any, ...]:
@@ -33,14 +37,15 @@ def _repeat_vjp(g: Any, out: Any, x: Any, repeats: Any, axis: Optional[int]) -> 
 REPEAT = defop("repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis), _repeat_vjp)
 
 
+@public(REPEAT, method=True, numpy=np.repeat)
 def repeat(x: ArrayLike, repeats: Union[int, Sequence[int]], axis: Optional[int] = None) -> Tensor:
     """Repeat each element `repeats` times along `axis` (of the flattened x
     when None), as numpy.repeat: repeat([1, 2], 2) = [1, 1, 2, 2]. (PyTorch's
     Tensor.repeat is numpy's tile; use tg.tile for that.) The gradient sums
     the copies of each element."""
-    x = _as_tensor(x, "repeat")
+    x = as_tensor(x, "repeat")
     if axis is not None:
-        (axis,) = _axes(axis, x.ndim, f"repeat (input shape {x.shape})")
+        (axis,) = axes(axis, x.ndim, f"repeat (input shape {x.shape})")
     r = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
     if r.size == 0:
         r = r.astype(np.int64)       # [] is float64 to numpy
@@ -51,7 +56,7 @@ def repeat(x: ArrayLike, repeats: Union[int, Sequence[int]], axis: Optional[int]
     if r.ndim == 1 and r.size not in (1, n):
         raise ValueError(f"repeat: {r.size} repeats for {n} elements along axis {axis} "
                          f"(input shape {x.shape})")
-    return _unary(REPEAT, x, repeats=int(r) if r.ndim == 0 else tuple(int(v) for v in r), axis=axis)
+    return unary(REPEAT, x, repeats=int(r) if r.ndim == 0 else tuple(int(v) for v in r), axis=axis)
 
 
 def _tile_vjp(g: Any, out: Any, x: Any, reps: tuple[int, ...]) -> Any:
@@ -65,15 +70,16 @@ def _tile_vjp(g: Any, out: Any, x: Any, reps: tuple[int, ...]) -> Any:
 TILE = defop("tile", lambda x, reps: np.tile(x, reps), _tile_vjp)
 
 
+@public(TILE, method=True, numpy=np.tile)
 def tile(x: ArrayLike, reps: Union[int, Sequence[int]]) -> Tensor:
     """x repeated `reps` times along each axis, as numpy.tile (PyTorch's
     Tensor.repeat): tile([1, 2], 2) = [1, 2, 1, 2]. The gradient sums the tiles."""
-    x = _as_tensor(x, "tile")
+    x = as_tensor(x, "tile")
     r = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(v) for v in reps)
     if any(v < 0 for v in r):
         raise ValueError(f"tile: reps must be non-negative, got {reps!r}")
     r = (1,) * (x.ndim - len(r)) + r          # numpy: fewer reps than axes count from the right
-    return _unary(TILE, x, reps=r)
+    return unary(TILE, x, reps=r)
 
 
 def _roll_vjp(g: Any, out: Any, x: Any, shift: Any, axis: Any) -> Any:
@@ -84,15 +90,16 @@ def _roll_vjp(g: Any, out: Any, x: Any, shift: Any, axis: Any) -> Any:
 ROLL = defop("roll", lambda x, shift, axis: np.roll(x, shift, axis), _roll_vjp)
 
 
+@public(ROLL, method=True, numpy=np.roll)
 def roll(x: ArrayLike, shift: Union[int, Sequence[int]], axis: Any = None) -> Tensor:
     """Shift elements cyclically by `shift` along `axis` (of the flattened x
     when None), as numpy.roll; shift and axis may be tuples (each shift on its
     axis). The gradient rolls back by -shift."""
-    x = _as_tensor(x, "roll")
+    x = as_tensor(x, "roll")
     s = int(shift) if isinstance(shift, (int, np.integer)) else tuple(int(v) for v in shift)
     ax = axis
     if axis is not None:
-        ax = _axes(axis, x.ndim, f"roll (input shape {x.shape})")
+        ax = axes(axis, x.ndim, f"roll (input shape {x.shape})")
         if isinstance(axis, (int, np.integer)):
             ax = ax[0]
         if isinstance(s, tuple) and isinstance(ax, tuple) and len(s) != len(ax) and len(s) != 1 \
@@ -100,7 +107,7 @@ def roll(x: ArrayLike, shift: Union[int, Sequence[int]], axis: Any = None) -> Te
             raise ValueError(f"roll: {len(s)} shifts for {len(ax)} axes")
     elif isinstance(s, tuple):
         raise ValueError(f"roll: a tuple of shifts {s} needs a tuple of axes")
-    return _unary(ROLL, x, shift=s, axis=ax)
+    return unary(ROLL, x, shift=s, axis=ax)
 
 
 def _diagonal_index(shape: tuple[int, ...], offset: int) -> tuple[Any, ...]:
@@ -124,29 +131,31 @@ DIAGONAL = defop("diagonal", lambda x, offset, axis1, axis2:
                  np.diagonal(x, offset, axis1, axis2).copy(), _diagonal_vjp)
 
 
+@public(DIAGONAL, method=True, numpy=np.diagonal)
 def diagonal(x: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """The diagonal x[i, i + offset] of the axes (axis1, axis2), appended as
     the last axis, as numpy.diagonal (a copy here, not a read-only view).
     The gradient is g on that diagonal and 0 elsewhere."""
-    x = _as_tensor(x, "diagonal")
+    x = as_tensor(x, "diagonal")
     if x.ndim < 2:
         raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
-    a1, a2 = _axes((axis1, axis2), x.ndim, f"diagonal (input shape {x.shape})")
+    a1, a2 = axes((axis1, axis2), x.ndim, f"diagonal (input shape {x.shape})")
     if a1 == a2:
         raise ValueError(f"diagonal: axis1 and axis2 cannot be the same axis ({axis1}, {axis2})")
-    return _unary(DIAGONAL, x, offset=int(offset), axis1=a1, axis2=a2)
+    return unary(DIAGONAL, x, offset=int(offset), axis1=a1, axis2=a2)
 
 
 DIAG = defop("diag", lambda v, k: np.diag(v, k),
              lambda g, out, v, k: DIAGONAL(g, offset=k, axis1=0, axis2=1))
 
 
+@public(DIAG, method=True, numpy=np.diag)
 def diag(v: ArrayLike, k: int = 0) -> Tensor:
     """numpy.diag: for a vector, the square matrix with v on its k-th
     diagonal; for a matrix, its k-th diagonal (as diagonal(v, k))."""
-    v = _as_tensor(v, "diag")
+    v = as_tensor(v, "diag")
     if v.ndim == 1:
-        return _unary(DIAG, v, k=int(k))
+        return unary(DIAG, v, k=int(k))
     if v.ndim == 2:
         return diagonal(v, offset=k)
     raise ValueError(f"diag: input must be 1-D or 2-D, got shape {v.shape}")
@@ -172,21 +181,21 @@ def _sort_vjp(g: Any, out: Any, x: Any, axis: Optional[int], saved: Any = None) 
 SORT = defop("sort", _sort, _sort_vjp, saves=True)
 
 
+@public(SORT, method=True, numpy=np.sort)
 def sort(x: ArrayLike, axis: Optional[int] = -1) -> Tensor:
     """The values sorted ascending along `axis` (of the flattened x when None),
     as numpy.sort, with a stable order: equal values keep their order. The
     gradient goes back to where each value came from (with ties, to the
     element the stable order put there)."""
-    x = _as_tensor(x, "sort")
+    x = as_tensor(x, "sort")
     if axis is not None:
         if x.ndim == 0:
             raise _axis_error(f"sort: axis {axis} is out of bounds for a 0-d tensor")
-        (axis,) = _axes(axis, x.ndim, f"sort (input shape {x.shape})")
-    return _unary(SORT, x, axis=axis)
+        (axis,) = axes(axis, x.ndim, f"sort (input shape {x.shape})")
+    return unary(SORT, x, axis=axis)
 
 
 def _axis_error(msg: str) -> Exception:
     return (np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError)(msg)  # type: ignore[attr-defined]
 
 
-__all__ = ["repeat", "tile", "roll", "diagonal", "diag", "sort"]
