@@ -336,6 +336,13 @@ def _step_op() -> Any:
     return op
 
 
+# numpy's functions (tensorgraph/ops/math.py, arrays.py, algebra.py): tests/op_specs_numpy.py
+from op_specs_numpy import NUMPY_SPECS  # noqa: E402
+
+for _name, _build in NUMPY_SPECS.items():
+    spec(_name)(lambda data, build=_build: Case(*build(data)))
+
+
 # Ops that exist outside every table for now (their module has no table yet).
 UNLISTED = {"step"}
 
