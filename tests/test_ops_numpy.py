@@ -639,6 +639,8 @@ EINSUM_CASES = [
     ("i...->...", [(3, 2, 2)]),
     ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
     ("ij,kj->ikj", [(1, 3), (2, 3)]),           # size-1 letter broadcasts
+    ("ij,ij", [(2, 3), (1, 3)]),                # ... and comes back stretched
+    ("ij,ij->i", [(1, 3), (2, 1)]),
     ("a,b,c", [(2,), (3,), (1,)]),
     ("Ab,bC->AC", [(2, 3), (3, 2)]),
 ]

@@ -94,7 +94,12 @@ def _einsum_vjp(i: int, g: Any, out: Any, *xs: Any, subscripts: str) -> Any:
             sub_terms.append(c)
             operands.append(np.ones(n, dtype=g.dtype))
         target.append(c)
-    return EINSUM(*operands, subscripts=",".join(sub_terms) + "->" + "".join(target))
+    gx = EINSUM(*operands, subscripts=",".join(sub_terms) + "->" + "".join(target))
+    # A letter of size n in x_i and 1 elsewhere (einsum broadcasts it) comes
+    # out of size 1: stretch it back (the engine sums the other way round).
+    if gx.shape != x.shape:
+        gx = np.broadcast_to(gx, np.broadcast_shapes(gx.shape, x.shape))
+    return gx
 
 
 EINSUM = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 2),
