@@ -18,10 +18,13 @@ from .arrays import diagonal
 from .elementwise import abs as _abs
 from .elementwise import multiply
 from .reductions import max, min, sum
-from .registry import OPS, Axis, as_tensor, axes, keep
+from .registry import OPS, Axis, Op, as_tensor, axes, keep
 from .shape import _tensors, expand_dims, squeeze, transpose
 
 defop, public = OPS.defop, OPS.public
+
+__all__ = ['EINSUM', 'CROSS', 'NORM', 'SVDVALS', 'einsum', 'inner', 'cross', 'trace', 'svdvals',
+           'norm']
 
 # ---------------------------------------------------------------------------
 # einsum
@@ -102,7 +105,7 @@ def _einsum_vjp(i: int, g: Any, out: Any, *xs: Any, subscripts: str) -> Any:
     return gx
 
 
-EINSUM = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 2),
+EINSUM: Op = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 2),
                _einsum_vjp, variadic=True)
 
 
@@ -140,7 +143,7 @@ def inner(a: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 # L = g·(a × b) = a·(b × g) = b·(g × a)
-CROSS = defop("cross", lambda a, b: np.cross(a, b),
+CROSS: Op = defop("cross", lambda a, b: np.cross(a, b),
               lambda g, out, a, b: CROSS(b, g),
               lambda g, out, a, b: CROSS(g, a))
 

@@ -18,6 +18,9 @@ from .shape import TRANSPOSE
 
 defop, public = OPS.defop, OPS.public
 
+__all__ = ['REPEAT', 'TILE', 'ROLL', 'DIAGONAL', 'DIAG', 'SORT', 'repeat', 'tile', 'roll',
+           'diagonal', 'diag', 'sort']
+
 
 def _repeat_index(x_shape: tuple[int, ...], repeats: Any, axis: Optional[int]) -> tuple[Any, ...]:
     """The gather that `repeat` is: x.reshape(-1)[idx] or x[..., idx, ...]."""

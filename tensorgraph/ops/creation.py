@@ -21,6 +21,9 @@ from .registry import OPS
 
 public = OPS.public
 
+__all__ = ['manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
+           'zeros_like', 'ones_like', 'full_like']
+
 Seed = Union[None, int, np.random.Generator]
 ShapeArg = Union[int, Sequence[int]]
 

@@ -17,10 +17,19 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, _new
-from .registry import OPS, Axis, as_tensor, axes, binary, count, keep, norm_axis, torch_alias, unary
+from .registry import OPS, Axis, Op, as_tensor, axes, binary, count, keep, norm_axis, torch_alias, unary
 from .shape import FLIP
 
 defop, public = OPS.defop, OPS.public
+
+__all__ = ['SIN', 'COS', 'TAN', 'SINH', 'COSH', 'ARCSIN', 'ARCCOS', 'ARCTAN', 'ARCSINH',
+           'ARCCOSH', 'ARCTANH', 'ARCTAN2', 'SINC', 'LOG2', 'LOG10', 'LOG1P', 'EXP2', 'EXPM1',
+           'SQUARE', 'RECIPROCAL', 'LOGADDEXP', 'HYPOT', 'FLOOR', 'CEIL', 'ROUND', 'FLOOR_DIVIDE',
+           'MOD', 'FMAX', 'FMIN', 'STD', 'PROD', 'CUMSUM', 'sin', 'cos', 'tan', 'sinh', 'cosh',
+           'arcsin', 'arccos', 'arctan', 'arcsinh', 'arccosh', 'arctanh', 'arctan2', 'sinc',
+           'log2', 'log10', 'log1p', 'exp2', 'expm1', 'square', 'reciprocal', 'logaddexp',
+           'hypot', 'floor', 'ceil', 'round', 'floor_divide', 'mod', 'remainder', 'fmax', 'fmin',
+           'std', 'prod', 'cumsum']
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -45,6 +54,8 @@ def _safe(d: Any) -> Any:
 # ---------------------------------------------------------------------------
 # Trigonometric and hyperbolic functions
 
+COS: Op        # declared below; the VJPs of sin and sinh use them
+COSH: Op
 SIN = defop("sin", np.sin, lambda g, out, x: g * COS(x))
 COS = defop("cos", np.cos, lambda g, out, x: -g * SIN(x))
 TAN = defop("tan", np.tan, lambda g, out, x: g * (1 + out * out))          # sec² = 1 + tan²
