@@ -491,12 +491,14 @@ The gradient is g on that diagonal and 0 elsewhere."""
 diagonal; for a matrix, its k-th diagonal (as diagonal(v, k))."""
         return _f.diag(self, k)
 
-    def sort(self, axis: Optional[int] = -1) -> Tensor:
+    def sort(self, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
         """The values sorted ascending along `axis` (of the flattened x when None),
 as numpy.sort, with a stable order: equal values keep their order. The
 gradient goes back to where each value came from (with ties, to the
-element the stable order put there)."""
-        return _f.sort(self, axis)
+element the stable order put there). `kind` (numpy's choice of
+algorithm) is accepted and changes nothing: every kind sorts to the same
+values."""
+        return _f.sort(self, axis, kind)
 
     def inner(self, b: ArrayLike) -> Tensor:
         """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has

@@ -374,6 +374,11 @@ def test_prod_gradient_with_zeros() -> None:
     check_grads(lambda t: tg.prod(t), np.array([0.0, 2.0, -3.0]))
 
 
+def test_prod_second_derivative_without_zeros() -> None:
+    check_second(lambda t: tg.prod(t, axis=(0, 2), keepdims=True),
+                 np.array([[[0.5, 1.5], [2.0, -0.7]], [[-1.0, 3.0], [1.2, 0.9]]]))
+
+
 def test_prod_second_derivative_with_zeros() -> None:
     # ∂²(x0 x1 x2)/∂x0∂x1 = x2: nonzero even where x0 = 0.
     x = leaf([0.0, 2.0, 3.0])
@@ -606,6 +611,13 @@ def test_sort_with_ties_sends_each_gradient_to_one_element() -> None:
     np.testing.assert_array_equal(x.grad.data, [[40.0, 10.0, 50.0, 20.0, 30.0]])
 
 
+def test_sort_accepts_numpys_kind() -> None:
+    x = leaf([2.0, -1.0, 0.5])
+    np.testing.assert_array_equal(np.sort(x, kind="quicksort").data, [-1.0, 0.5, 2.0])
+    with pytest.raises(ValueError, match="sort: unknown kind 'bogus'"):
+        tg.sort(x, kind="bogus")
+
+
 def test_sort_method_returns_a_new_tensor() -> None:
     # numpy's ndarray.sort sorts in place; a recorded tensor is never changed
     # in place, so Tensor.sort returns the sorted copy (np.sort's meaning).
@@ -643,6 +655,7 @@ EINSUM_CASES = [
     ("ij,ij->i", [(1, 3), (2, 1)]),
     ("a,b,c", [(2,), (3,), (1,)]),
     ("Ab,bC->AC", [(2, 3), (3, 2)]),
+    ("aB,Ab", [(2, 3), (4, 3)]),                # implicit: ASCII order, "ABab"
 ]
 
 
@@ -657,6 +670,12 @@ def test_einsum(subscripts: str, shapes: list[S.Shape], data: st.DataObject) -> 
         assert_forward(out, expected, rtol=1e-10, atol=1e-14)
         assert op_name(out) == "einsum"
         check_grads(fn, *arrays)
+
+
+def test_einsum_accepts_numpys_optimize() -> None:
+    a = leaf(np.arange(6.0).reshape(2, 3))
+    out = np.einsum("ij,kj,k->i", a, a, np.ones(2), optimize=True)
+    np.testing.assert_allclose(out.data, np.einsum("ij,kj,k->i", a.data, a.data, np.ones(2)))
 
 
 def test_einsum_errors_name_the_op() -> None:

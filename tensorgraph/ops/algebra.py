@@ -110,12 +110,14 @@ EINSUM: Op = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, 
 
 
 @public(EINSUM, numpy=np.einsum)
-def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
+def einsum(subscripts: str, *operands: ArrayLike, optimize: Any = False) -> Tensor:
     """Einstein summation, as numpy.einsum: "ij,jk->ik" is a matrix product,
     "ii" a trace, "ij->ji" a transpose, "...ij,...jk" a batched product.
     Without '->' the output is the letters used once, in alphabetical order.
     Letters that appear in the inputs and not in the output are summed over.
-    The gradient for one operand is the einsum of g with the others."""
+    The gradient for one operand is the einsum of g with the others.
+    (`optimize`, numpy's contraction-order option, is accepted; with three or
+    more operands the order is always optimised.)"""
     if not isinstance(subscripts, str):
         raise TypeError("einsum: give the subscripts as a string first (numpy's sublist "
                         "form is not supported)")

@@ -185,11 +185,15 @@ SORT = defop("sort", _sort, _sort_vjp, saves=True)
 
 
 @public(SORT, method=True, numpy=np.sort)
-def sort(x: ArrayLike, axis: Optional[int] = -1) -> Tensor:
+def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
     """The values sorted ascending along `axis` (of the flattened x when None),
     as numpy.sort, with a stable order: equal values keep their order. The
     gradient goes back to where each value came from (with ties, to the
-    element the stable order put there)."""
+    element the stable order put there). `kind` (numpy's choice of
+    algorithm) is accepted and changes nothing: every kind sorts to the same
+    values."""
+    if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
+        raise ValueError(f"sort: unknown kind {kind!r}")
     x = as_tensor(x, "sort")
     if axis is not None:
         if x.ndim == 0:

@@ -335,8 +335,12 @@ def _others(x: Any, n: int) -> Any:
     """For x of shape (..., n): the product of the *other* elements of each
     row, exactly (no division, so zeros in x are fine)."""
     if isinstance(x, Tensor):
-        # Differentiable (create_graph): a row repeated n times with its
-        # diagonal replaced by 1, multiplied out. O(n²), as second derivatives are.
+        # Differentiable (create_graph). Without zeros, Πx / x_i (a function
+        # of x near x, so its own derivative is right too); with zeros, each
+        # row repeated n times with its diagonal replaced by 1, multiplied out
+        # (O(n²) memory, only then).
+        if (x._data != 0).all():
+            return PROD(x, axis=-1, keepdims=True) / x
         m = np.where(np.eye(n, dtype=bool), 1, x.reshape(x.shape[:-1] + (1, n)))
         return PROD(m, axis=-1, keepdims=False)
     ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
