@@ -139,6 +139,12 @@ UNARY: dict[str, tuple[Callable[..., Any], Callable[..., Any], Any, str]] = {
 }
 
 
+def _primary(name: str) -> bool:
+    """The tg.<name> spelling of an op; numpy's, the method and the operator
+    record the same op (checked), so its gradient is checked once."""
+    return name.isidentifier() or "(" in name and not name.startswith(".")
+
+
 @pytest.mark.parametrize("name", list(UNARY))
 @SOME
 @given(data=st.data())
@@ -148,7 +154,8 @@ def test_unary(name: str, data: st.DataObject) -> None:
     out = fn(leaf(a))
     assert_forward(out, ref(a), rtol=1e-10, atol=1e-15)
     assert op_name(out) == recorded
-    check_grads(fn, a)
+    if _primary(name):          # the other spellings record the same op
+        check_grads(fn, a)
 
 
 @pytest.mark.parametrize("name", ["floor", "ceil", "round"])
@@ -252,7 +259,8 @@ def test_binary(name: str, data: st.DataObject) -> None:
     # An ndarray on either side, and the reflected operators.
     assert_forward(fn(a, leaf(b)), expected)
     assert_forward(fn(leaf(a), b), expected)
-    check_grads(fn, a, b)
+    if _primary(name):
+        check_grads(fn, a, b)
 
 
 def test_mod_follows_numpys_sign_convention() -> None:
@@ -342,7 +350,8 @@ def test_std(spelling: str, data: st.DataObject) -> None:
     out = fn(leaf(a))
     assert_forward(out, np.std(a, axis=axis, ddof=ddof, keepdims=keepdims), rtol=1e-10)
     assert op_name(out) == "std"
-    check_grads(fn, a)
+    if spelling == "tg":        # the others record the same op
+        check_grads(fn, a)
 
 
 @pytest.mark.parametrize("spelling", ["tg", "method", "numpy"])
@@ -358,7 +367,8 @@ def test_prod(spelling: str, data: st.DataObject) -> None:
     out = fn(leaf(a))
     assert_forward(out, np.prod(a, axis=axis, keepdims=keepdims), rtol=1e-10)
     assert op_name(out) == "prod"
-    check_grads(fn, a)
+    if spelling == "tg":        # the others record the same op
+        check_grads(fn, a)
 
 
 def test_prod_gradient_with_zeros() -> None:
@@ -402,7 +412,8 @@ def test_cumsum(spelling: str, data: st.DataObject) -> None:
     out = fn(leaf(a))
     assert_forward(out, np.cumsum(a, axis=axis), rtol=1e-12, atol=1e-14)
     assert op_name(out) == "cumsum"
-    check_grads(fn, a)
+    if spelling == "tg":        # the others record the same op
+        check_grads(fn, a)
 
 
 # ---------------------------------------------------------------------------
@@ -669,7 +680,7 @@ def test_einsum(subscripts: str, shapes: list[S.Shape], data: st.DataObject) -> 
         out = fn(*[leaf(a) for a in arrays])
         assert_forward(out, expected, rtol=1e-10, atol=1e-14)
         assert op_name(out) == "einsum"
-        check_grads(fn, *arrays)
+    check_grads(lambda *xs: tg.einsum(subscripts, *xs), *arrays)
 
 
 def test_einsum_accepts_numpys_optimize() -> None:
@@ -700,7 +711,7 @@ def test_inner(sa: S.Shape, sb: S.Shape, data: st.DataObject) -> None:
     for fn in (tg.inner, np.inner, lambda x, y: x.inner(y)):
         out = fn(leaf(a), leaf(b))
         assert_forward(out, np.inner(a, b), rtol=1e-10, atol=1e-14)
-        check_grads(fn, a, b)
+    check_grads(tg.inner, a, b)
 
 
 def test_inner_checks_the_last_axes() -> None:
@@ -719,7 +730,7 @@ def test_cross(data: st.DataObject) -> None:
         out = fn(leaf(a), leaf(b))
         assert_forward(out, np.cross(a, b), rtol=1e-10, atol=1e-14)
         assert op_name(out) == "cross"
-        check_grads(fn, a, b)
+    check_grads(tg.cross, a, b)
 
 
 def test_cross_along_other_axes() -> None:
