@@ -182,6 +182,11 @@ wherever it exists, and nothing useful flows through it)."""
     def __invert__(self) -> Tensor:
         return _record(_op_logical_not, (self,), {})
 
+    def clone(self) -> Tensor:
+        """A copy of x that stays in the graph (the gradient passes unchanged),
+as PyTorch's clone; modify the copy in place without touching x."""
+        return _f.clone(self)
+
     def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
         """Σ over `axis` (an int, a tuple, or None for all)."""
         return _f.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -313,6 +318,59 @@ swaps two axes: that is `swapaxes` here.)"""
     def flip(self, axis: Axis = None) -> Tensor:
         """Reverse the order of elements along `axis` (all axes when None)."""
         return _f.flip(self, axis)
+
+    def __iadd__(self, other: ArrayLike) -> Tensor:
+        """self += other, in place (see tensorgraph/ops/inplace.py)."""
+        return _f._iadd(self, other)
+
+    def __isub__(self, other: ArrayLike) -> Tensor:
+        """self -= other, in place."""
+        return _f._isub(self, other)
+
+    def __imul__(self, other: ArrayLike) -> Tensor:
+        """self *= other, in place."""
+        return _f._imul(self, other)
+
+    def __itruediv__(self, other: ArrayLike) -> Tensor:
+        """self /= other, in place."""
+        return _f._itruediv(self, other)
+
+    def add_(self, other: ArrayLike, *, alpha: float = 1) -> Tensor:
+        """self += alpha * other, in place; returns self (PyTorch's add_)."""
+        return _f._add_(self, other, alpha=alpha)
+
+    def sub_(self, other: ArrayLike, *, alpha: float = 1) -> Tensor:
+        """self -= alpha * other, in place; returns self."""
+        return _f._sub_(self, other, alpha=alpha)
+
+    def mul_(self, other: ArrayLike) -> Tensor:
+        """self *= other, in place; returns self."""
+        return _f._mul_(self, other)
+
+    def div_(self, other: ArrayLike) -> Tensor:
+        """self /= other, in place; returns self."""
+        return _f._div_(self, other)
+
+    def clamp_(self, min: Optional[ArrayLike] = None, max: Optional[ArrayLike] = None) -> Tensor:
+        """Limit self to [min, max], in place; returns self."""
+        return _f._clamp_(self, min, max)
+
+    def fill_(self, value: ArrayLike) -> Tensor:
+        """Set every element to `value`, in place; returns self."""
+        return _f._fill_(self, value)
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0, in place; returns self."""
+        return _f._zero_(self)
+
+    def copy_(self, src: ArrayLike) -> Tensor:
+        """Copy `src` (broadcast to self's shape, converted to self's dtype) into
+self, in place; returns self. The gradient flows to src."""
+        return _f._copy_(self, src)
+
+    def __setitem__(self, key: Any, value: ArrayLike) -> None:
+        """self[key] = value, in place (numpy's indexing; see `getitem`)."""
+        return _f._setitem(self, key, value)
 
     def sin(self) -> Tensor:
         """sin x. d/dx = cos x."""

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from .tensor import (AnomalyError, ArrayLike, Tensor, _new, _nonfinite, _where, is_anomaly_enabled,
                      set_anomaly_enabled, set_grad_enabled)
+
+# The module (the package's `tensor` attribute is the function tg.tensor): its
+# `_epoch` is read live on every backward.
+_tensor = sys.modules[Tensor.__module__]
 
 __all__ = ["backward", "grad", "walk", "unbroadcast", "detect_anomaly", "AnomalyError"]
 
@@ -56,13 +61,19 @@ def _topological(roots: Sequence[Tensor], grad_only: bool) -> list[Tensor]:
     return order
 
 
-def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+def unbroadcast(g: Any, shape: tuple[int, ...], what: str = "unbroadcast") -> Any:
     """Sum `g` over the axes that broadcasting added or stretched, so that it
     has `shape` again. The only place in tensorgraph that undoes broadcasting;
-    works on arrays and (for create_graph) on Tensors alike."""
+    works on arrays and (for create_graph) on Tensors alike.
+
+    `shape` must broadcast to g's shape (each of its axes, aligned from the
+    right, is 1 or g's size there): anything else is a wrong gradient, never
+    reshaped or summed into place. `what` names the op and input in the error."""
     lead = g.ndim - len(shape)
-    if lead < 0:
-        raise RuntimeError(f"unbroadcast: gradient of shape {g.shape} cannot reduce to {shape}")
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+        raise RuntimeError(f"{what}: gradient of shape {tuple(g.shape)} does not match the "
+                           f"input's shape {tuple(shape)} (the input cannot have been "
+                           "broadcast to it)")
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if axes:
@@ -107,6 +118,25 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
     return g
 
 
+def _check_versions(node: Any, t: Tensor) -> None:
+    """Raise if an input or the output of `node` was modified in place after
+    the node was recorded (its VJP would use the new values)."""
+    for i, p in enumerate(node.parents):
+        if getattr(p, "_version", 0) > node.epoch:
+            _modified(node, p, f"its input {i}")
+    if getattr(t, "_version", 0) > node.epoch:
+        _modified(node, t, "its output")
+
+
+def _modified(node: Any, p: Tensor, which: str) -> None:
+    label = f"{p.name!r} " if p.name else ""
+    raise RuntimeError(
+        f"backward: tensor {label}(shape {p.shape}, {which} of op '{node.op.name}'"
+        f"{_where(node.scope, node.trace)}) was modified in place after the op saved it, so "
+        "its gradient would be computed from the new values. Modify a copy (t.clone()), or "
+        "run backward before changing it.")
+
+
 def _store_grad(t: Tensor, g: Any, stored: set[int]) -> None:
     """Accumulate into `t.grad` (a fresh array each time: never in place,
     because the same gradient array may be shared by several tensors).
@@ -114,7 +144,16 @@ def _store_grad(t: Tensor, g: Any, stored: set[int]) -> None:
     `.grad` in this pass: `a + b` sends one array to both, and `.grad`s that
     share memory would let `a.grad.data *= 0.5` change `b.grad` too."""
     if isinstance(g, Tensor):
-        t.grad = g if t.grad is None else t.grad + g
+        if t.grad is not None:
+            t.grad = t.grad + g
+        elif id(g) in stored:
+            # a + b sends one gradient Tensor to both: each leaf gets its own
+            # (recorded, so it can still be differentiated).
+            from .ops.elementwise import CLONE
+            t.grad = CLONE(g)
+        else:
+            stored.add(id(g))
+            t.grad = g
         return
     g = np.asarray(g)
     if t.grad is None:
@@ -140,6 +179,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
     found: dict[int, Any] = {}
     stored: set[int] = set()
     anomaly = is_anomaly_enabled()
+    epoch = _tensor._epoch
     ctx = set_grad_enabled(create_graph)
     ctx.__enter__()
     # The walk creates no reference cycles, so the cyclic collector has nothing
@@ -168,6 +208,8 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                     "were freed by the first backward. Pass retain_graph=True to the first call.")
             op = node.op
             parents = node.parents
+            if node.epoch != epoch:   # something was modified in place since it was recorded
+                _check_versions(node, t)
             if create_graph:
                 xs: Any = parents
                 out: Any = t
@@ -193,7 +235,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                     gi = vjps[i](g, out, *xs, **attrs)
                 pd = p._data
                 if gi.shape != pd.shape:
-                    gi = unbroadcast(gi, pd.shape)
+                    gi = unbroadcast(gi, pd.shape, f"backward of op '{op.name}', input {i}")
                 if gi.dtype != pd.dtype:  # numpy 2 promotion guard
                     gi = gi.astype(pd.dtype)
                 if anomaly:
@@ -221,6 +263,12 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 node.edge_grads = None
                 node.saved = None
                 node.freed = True
+                # Nothing needs these values any more: `.data` is writable again.
+                for p in parents:
+                    if p._saves:
+                        p._saves -= 1
+                if t._saves:
+                    t._saves -= 1
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -236,6 +284,11 @@ def backward(root: Tensor, gradient: Optional[ArrayLike] = None, retain_graph: b
     each node keeps the gradient it sent along each edge (`node.edge_grads`),
     which the renderer's backward view draws; otherwise both are dropped."""
     if not root.requires_grad:
+        cut = getattr(root, "_made_by", None)
+        if cut is not None:
+            raise RuntimeError(f"backward: the tensor was made by op '{cut}', which is not "
+                               "differentiable (its result has no gradient); nothing can flow "
+                               "back through it")
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(did you make it under no_grad, or from leaves without "
                            "requires_grad=True?)")

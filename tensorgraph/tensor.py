@@ -39,6 +39,12 @@ ArrayLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence[A
 _grad_enabled = True
 _scope: tuple[str, ...] = ()
 _anomaly = False
+# In-place modification tracking (PyTorch's version counters, made cheap): every
+# in-place change through tensorgraph (`+=`, `add_`, `t[i] = v`, `.data = a`)
+# advances this epoch and stamps the tensor's `_version` with it; a node keeps the
+# epoch at which it was recorded, so backward need only look at a node's inputs
+# when the epoch moved since (one int comparison per node otherwise).
+_epoch = 0
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -148,10 +154,11 @@ class Node:
              parent (None where the parent needs none); the backward view draws it
     freed    set by a backward that did not retain the graph
     trace    `file:line: code` of the user code that made it (anomaly mode only)
+    epoch    the in-place epoch when it was recorded (see `bump_version`)
     """
 
     __slots__ = ("op", "parents", "attrs", "shape", "dtype", "scope",
-                 "edge_grads", "freed", "trace", "saved")
+                 "edge_grads", "freed", "trace", "saved", "epoch")
 
     def __init__(self, op: Any, parents: tuple["Tensor", ...], attrs: dict[str, Any],
                  shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -165,6 +172,7 @@ class Node:
         self.freed = False
         self.trace: Optional[str] = None
         self.saved: Any = None
+        self.epoch = _epoch
 
     @property
     def name(self) -> str:
@@ -178,10 +186,17 @@ class Node:
 
 
 def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """The dtype policy: numpy arrays keep theirs; Python floats (and lists of
-    them) become float32 as in PyTorch; ints int64; bools bool."""
+    """The dtype policy (PyTorch's where it differs from numpy's):
+    - numpy arrays keep their dtype; Python floats (and lists of them) become
+      float32, the default float dtype; Python ints int64; bools bool;
+    - in ops, Python and numpy scalars are weak: they take the Tensor
+      operand's dtype when of the same kind (float32 * 2.0 is float32);
+    - an integer or boolean Tensor with a Python float gives float32
+      (`tg.tensor([1, 2]) * 0.5` is float32; numpy would give float64)."""
     if isinstance(data, Tensor):
         data = data._data
+    elif isinstance(data, (list, tuple)):
+        _refuse_graph_in_list(data, "Tensor")
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, np.generic):
@@ -207,6 +222,28 @@ def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
                         f"got dtype {dtype} (give float data or dtype='float32')")
 
 
+def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> None:
+    """A list holding a Tensor that carries a gradient cannot become a plain
+    array without cutting the graph: refuse, naming where it is."""
+    for i, v in enumerate(data):
+        if isinstance(v, Tensor):
+            if v.requires_grad:
+                where = "".join(f"[{k}]" for k in path + (i,))
+                raise TypeError(f"{fn}: the list holds a Tensor that requires grad at {where}; "
+                                "a plain array would drop its gradient. Use tg.stack (or "
+                                "tg.tensor, which stacks Tensors recorded)")
+        elif isinstance(v, (list, tuple)):
+            _refuse_graph_in_list(v, fn, path + (i,))
+
+
+def bump_version(t: "Tensor") -> None:
+    """Mark `t` as modified in place now: backward through a node recorded
+    before, that needs t's values, will raise instead of using the new ones."""
+    global _epoch
+    _epoch += 1
+    t._version = _epoch
+
+
 class Tensor(TensorMethods):
     """An n-dimensional array that records the ops applied to it.
 
@@ -217,7 +254,12 @@ class Tensor(TensorMethods):
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "node", "name", "_hooks",
-                 "_retain", "__weakref__")
+                 "_retain", "_saves", "_version", "_made_by", "__weakref__")
+    # Left unset until needed (reading them goes through getattr with a default),
+    # so that making a tensor costs nothing more:
+    # _version  the in-place epoch of the last in-place change (see bump_version)
+    # _made_by  the name of the non-differentiable op that made this tensor from
+    #           inputs that require grad, so that backward can say why there is no graph
     # numpy must defer to us: `ndarray + Tensor` calls Tensor.__array_ufunc__.
     __array_priority__ = 1000.0
 
@@ -231,6 +273,7 @@ class Tensor(TensorMethods):
         self.name = name
         self._hooks: Optional[list[Callable[[Tensor], Optional[Tensor]]]] = None
         self._retain = False
+        self._saves = 0
         if requires_grad:
             _check_can_require_grad(arr.dtype, "tensor")
             self.requires_grad = True
@@ -239,7 +282,19 @@ class Tensor(TensorMethods):
     @property
     def data(self) -> np.ndarray:
         """The underlying numpy array (no copy). Assigning replaces it
-        without recording anything, as `p.data = ...` does in PyTorch."""
+        without recording anything, as `p.data = ...` does in PyTorch.
+
+        While a recorded graph still needs these values for its backward
+        pass, the array is handed out read-only (numpy refuses writes):
+        writing into it would silently change that graph's gradients. Once
+        the graph is freed by backward, it is writable again. To change the
+        values anyway, use an in-place op (`t.copy_(v)`, `t[i] = v`, `t -= d`
+        under no_grad) or assign `.data`: backward through the old graph then
+        raises, naming the op and the tensor."""
+        if self._saves:
+            view = self._data.view()
+            view.flags.writeable = False
+            return view
         return self._data
 
     @data.setter
@@ -248,6 +303,10 @@ class Tensor(TensorMethods):
         if self.requires_grad:
             _check_can_require_grad(arr.dtype, "data")
         self._data = arr
+        # The old array is no longer this tensor's: graphs that saved it see a
+        # version change (their backward raises), and the new one is writable.
+        self._saves = 0
+        bump_version(self)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -271,8 +330,13 @@ class Tensor(TensorMethods):
         return self.node is None
 
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (shared, not copied)."""
-        return self._data
+        """The data as a numpy array (shared, not copied; read-only while a
+        recorded graph still needs it, see `.data`)."""
+        return self.data
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name for `.size`)."""
+        return self._data.size
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
@@ -289,7 +353,7 @@ class Tensor(TensorMethods):
             return self._data.astype(dtype)
         if copy:
             return self._data.copy()
-        return self._data
+        return self.data
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -384,13 +448,6 @@ class Tensor(TensorMethods):
     def __pos__(self) -> "Tensor":
         return self
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        from .ops.indexing import index_key
-        if self.requires_grad or self.node is not None:
-            raise RuntimeError("__setitem__: in-place assignment into a tensor that is part of "
-                               "a graph would make its gradients wrong; build a new tensor "
-                               "(tg.where, tg.concat) or assign to .data of a leaf")
-        self._data[index_key(key)] = value._data if isinstance(value, Tensor) else value
 
 
 class _HookHandle:
@@ -404,6 +461,9 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
+_object_new = object.__new__
+
+
 def _new(data: np.ndarray) -> Tensor:
     """A bare tensor around an ndarray, without the checks of __init__ (hot path)."""
     t = object.__new__(Tensor)
@@ -414,6 +474,7 @@ def _new(data: np.ndarray) -> Tensor:
     t.name = None
     t._hooks = None
     t._retain = False
+    t._saves = 0
     return t
 
 
@@ -427,7 +488,26 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
     """
     if isinstance(data, Tensor):
         data = data._data.copy()
+    elif isinstance(data, (list, tuple)) and _holds_grad(data):
+        # Stack, recorded: tg.tensor([x, 3 * x]) keeps the gradient flowing to x.
+        if requires_grad:
+            raise TypeError("tensor: requires_grad=True makes a leaf, but the list holds "
+                            "Tensors that require grad; the result already carries their graph")
+        from .ops.registry import as_tensor
+        t = as_tensor(data, "tensor")
+        if dtype is not None and t.dtype != np.dtype(dtype):
+            t = t.astype(dtype)
+        return t
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def _holds_grad(data: Any) -> bool:
+    for v in data:
+        if isinstance(v, Tensor) and v.requires_grad:
+            return True
+        if isinstance(v, (list, tuple)) and _holds_grad(v):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -460,13 +540,37 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
         out, saved = out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    t = _new(out)
+    # _new(out), inlined: this is the hot path of every op.
+    t = _object_new(Tensor)
+    t._data = out
+    t.grad = None
+    t.requires_grad = False
+    t.node = None
+    t.name = None
+    t._hooks = None
+    t._retain = False
+    t._saves = 0
     if _grad_enabled and op.differentiable and out.dtype.kind == "f":
         for a in args:
             if a.requires_grad:
                 t.requires_grad = True
                 t.node = node = Node(op, args, attrs, out.shape, out.dtype)
-                node.saved = saved
+                if saved is not None:
+                    node.saved = saved
+                # The node needs its inputs' and output's values until backward
+                # frees it: `.data` hands them out read-only meanwhile.
+                if n == 2:
+                    args[0]._saves += 1
+                    args[1]._saves += 1
+                else:
+                    for a in args:
+                        a._saves += 1
+                t._saves = 1
+                break
+    elif _grad_enabled and not op.differentiable:
+        for a in args:
+            if a.requires_grad:
+                t._made_by = op.name
                 break
     if _anomaly:
         trace = _user_frame()

@@ -75,6 +75,7 @@ UNARY = {
     "softplus": (tg.softplus, lambda a: np.log1p(np.exp(a)), S.arrays),
     "sign": (tg.sign, np.sign, S.nonzero_arrays),
     "astype": (lambda x: tg.astype(x, np.float32), lambda a: a.astype(np.float32), S.arrays),
+    "clone": (lambda x: x.clone(), np.copy, S.arrays),
 }
 for _name, (_fn, _ref, _values) in UNARY.items():
     spec(_name)(lambda data, fn=_fn, ref=_ref, values=_values:

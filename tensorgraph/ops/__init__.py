@@ -17,6 +17,7 @@ from .reductions import *  # noqa: F401,F403,E402
 from .indexing import *  # noqa: F401,F403,E402
 from .linalg import *  # noqa: F401,F403,E402
 from .shape import *  # noqa: F401,F403,E402
+from .inplace import *  # noqa: F401,F403,E402
 # >>> new op files go here, e.g. `from .trigonometric import *  # noqa: F401,F403,E402`
 from .math import *  # noqa: F401,F403,E402
 from .arrays import *  # noqa: F401,F403,E402

@@ -370,3 +370,16 @@ LOGICAL_NOT = defop("logical_not", np.logical_not, differentiable=False)
 def logical_not(x: ArrayLike) -> Tensor:
     """not x elementwise (boolean; `~` on Tensors)."""
     return unary(LOGICAL_NOT, x)
+
+
+# ---------------------------------------------------------------------------
+# Copies
+
+CLONE = defop("clone", np.copy, lambda g, out, x: g)
+
+
+@public(CLONE, method=True, numpy=np.copy)
+def clone(x: ArrayLike) -> Tensor:
+    """A copy of x that stays in the graph (the gradient passes unchanged),
+    as PyTorch's clone; modify the copy in place without touching x."""
+    return unary(CLONE, x)
