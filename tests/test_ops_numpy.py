@@ -983,3 +983,21 @@ def test_numpy_functions_on_tensors_record(fn: Any) -> None:
     y.sum().backward()
     assert x.grad is not None and np.isfinite(x.grad.data).all()
 
+
+
+# What tests/test_ops.py and tests/test_tensor.py asserted with np.sin,
+# np.cumsum, np.sort, np.linalg.norm and np.cos (ops now) holds for the
+# numpy functions that are still not ops.
+@pytest.mark.parametrize("fn, shown", [
+    (np.cbrt, r"numpy\.cbrt is not a tensorgraph op"),
+    (np.cumprod, r"numpy\.cumprod is not a tensorgraph op"),
+    (np.median, r"numpy\.median is not a tensorgraph op"),
+    (lambda t: np.linalg.det(t.reshape(2, 2)), r"numpy\.(linalg\.)?det is not a tensorgraph op"),
+])
+def test_numpy_functions_that_are_still_not_ops_raise(fn: Any, shown: str) -> None:
+    x = leaf([0.5, 1.5, 2.5, 3.0])
+    with pytest.raises(TypeError, match=shown) as info:
+        fn(x)
+    assert "cannot carry a gradient" in str(info.value)
+    # without a gradient to lose, numpy just computes
+    np.testing.assert_allclose(np.asarray(fn(tg.tensor(x.data))), fn(x.data))
