@@ -81,8 +81,9 @@ def test_arange_step_zero_is_an_error() -> None:
         tg.arange(0, 3, 0)
 
 
-@pytest.mark.parametrize("args, kw", [((0, 1), {}), ((0, 1, 5), {}), ((-2, 3, 4), {"endpoint": False}),
-                                      ((1, 1, 1), {}), ((0, 1, 0), {})])
+@pytest.mark.parametrize("args, kw", [((0, 1), {}), ((0, 1, 5), {}),
+                                      ((-2, 3, 4), {"endpoint": False}), ((1, 1, 1), {}),
+                                      ((0, 1, 0), {})])
 def test_linspace(args: tuple[Any, ...], kw: dict[str, Any]) -> None:
     t = tg.linspace(*args, **kw)
     assert t.dtype == np.float32

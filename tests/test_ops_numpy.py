@@ -305,7 +305,8 @@ def test_hypot_and_arctan2_broadcast_and_their_gradients() -> None:
     np.testing.assert_allclose(r.data, np.hypot(y.data, x.data))
     (ang.sum() + r.sum()).backward()
     r2 = y.data ** 2 + x.data ** 2
-    np.testing.assert_allclose(y.grad.data, (x.data / r2 + y.data / np.sqrt(r2)).sum(1, keepdims=True))
+    np.testing.assert_allclose(y.grad.data,
+                               (x.data / r2 + y.data / np.sqrt(r2)).sum(1, keepdims=True))
     np.testing.assert_allclose(x.grad.data, (-y.data / r2 + x.data / np.sqrt(r2)).sum(0))
 
 
@@ -518,6 +519,14 @@ def test_roll_negative_and_multiple_shifts() -> None:
     np.testing.assert_array_equal(x.grad.data, np.roll(w, (-1, 1), axis=(0, 1)))
 
 
+def test_roll_shapes_of_shift_and_axis() -> None:
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(tg.roll(x, (1, 2)).data, np.roll(x.data, (1, 2)))
+    np.testing.assert_array_equal(tg.roll(x, 1, axis=(0, 1)).data, np.roll(x.data, 1, (0, 1)))
+    with pytest.raises(ValueError, match=r"roll: 2 shifts for 3 axes \(input shape \(2, 3\)\)"):
+        tg.roll(x, (1, 2), axis=(0, 1, 1))
+
+
 @st.composite
 def _diagonal_args(draw: Any) -> tuple[S.Shape, int, int, int]:
     shape = draw(S.shapes(min_dims=2, allow_zero=True))
@@ -568,7 +577,8 @@ def test_trace_and_diagonal_with_offset() -> None:
 
 
 def test_diagonal_errors_name_the_op() -> None:
-    with pytest.raises(ValueError, match=r"diagonal: needs at least 2 dimensions, got shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"diagonal: needs at least 2 dimensions, got shape \(3,\)"):
         tg.diagonal(tg.ones(3))
     with pytest.raises(ValueError, match="diagonal: axis1 and axis2 cannot be the same"):
         tg.diagonal(tg.ones(2, 2), 0, 1, -1)

@@ -105,7 +105,8 @@ def _einsum_vjp(i: int, g: Any, out: Any, *xs: Any, subscripts: str) -> Any:
     return gx
 
 
-EINSUM: Op = defop("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 2),
+EINSUM: Op = defop("einsum", lambda *xs, subscripts:
+                   np.einsum(subscripts, *xs, optimize=len(xs) > 2),
                _einsum_vjp, variadic=True)
 
 

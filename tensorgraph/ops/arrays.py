@@ -107,9 +107,9 @@ def roll(x: ArrayLike, shift: Union[int, Sequence[int]], axis: Any = None) -> Te
             ax = ax[0]
         if isinstance(s, tuple) and isinstance(ax, tuple) and len(s) != len(ax) and len(s) != 1 \
                 and len(ax) != 1:
-            raise ValueError(f"roll: {len(s)} shifts for {len(ax)} axes")
+            raise ValueError(f"roll: {len(s)} shifts for {len(ax)} axes (input shape {x.shape})")
     elif isinstance(s, tuple):
-        raise ValueError(f"roll: a tuple of shifts {s} needs a tuple of axes")
+        s = sum(s)        # numpy: every shift applies to the flattened x
     return unary(ROLL, x, shift=s, axis=ax)
 
 
@@ -203,6 +203,7 @@ def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> 
 
 
 def _axis_error(msg: str) -> Exception:
-    return (np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError)(msg)  # type: ignore[attr-defined]
+    err = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError  # type: ignore[attr-defined]
+    return err(msg)
 
 

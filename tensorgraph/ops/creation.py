@@ -85,7 +85,8 @@ def _value_dtype(v: Any) -> np.dtype:
 
 
 @public(None)
-def full(shape: ShapeArg, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(shape: ShapeArg, fill_value: Any, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` filled with `fill_value`; the dtype follows the
     value (float → float32, int → int64, bool → bool) unless given."""
     if isinstance(fill_value, Tensor):
@@ -106,7 +107,8 @@ def full(shape: ShapeArg, fill_value: Any, dtype: Any = None, requires_grad: boo
 def eye(N: int, M: Optional[int] = None, k: int = 0, dtype: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The N×M matrix (M = N by default) with ones on the k-th diagonal."""
-    return _leaf(np.eye(int(N), None if M is None else int(M), int(k), _dtype(dtype)), requires_grad)
+    arr = np.eye(int(N), None if M is None else int(M), int(k), _dtype(dtype))
+    return _leaf(arr, requires_grad)
 
 
 @public(None)
@@ -198,7 +200,8 @@ def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> T
 
 
 @public(None)
-def full_like(x: ArrayLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(x: ArrayLike, fill_value: Any, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
     """`fill_value` with x's shape and (unless given) dtype."""
     shape, dt = _like(x)
     return full(shape, fill_value, dt if dtype is None else dtype, requires_grad)

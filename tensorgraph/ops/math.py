@@ -17,7 +17,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, _new
-from .registry import OPS, Axis, Op, as_tensor, axes, binary, count, keep, norm_axis, torch_alias, unary
+from .registry import (OPS, Axis, Op, as_tensor, axes, binary, count, keep, norm_axis, torch_alias,
+                       unary)
 from .shape import FLIP
 
 defop, public = OPS.defop, OPS.public
@@ -327,8 +328,8 @@ def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) ->
     return keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
 
 
-STD = defop("std", lambda x, axis, ddof, keepdims: np.std(x, axis=axis, ddof=ddof, keepdims=keepdims),
-            _std_vjp)
+STD = defop("std", lambda x, axis, ddof, keepdims:
+            np.std(x, axis=axis, ddof=ddof, keepdims=keepdims), _std_vjp)
 
 
 def _others(x: Any, n: int) -> Any:
@@ -354,9 +355,9 @@ def _prod_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
     if x.size == 0:
         return _zeros(x)
     red = axes(axis, x.ndim)
-    keep = [i for i in range(x.ndim) if i not in red]
-    perm = tuple(keep + list(red))
-    rest = tuple(x.shape[i] for i in keep)
+    kept = [i for i in range(x.ndim) if i not in red]
+    perm = tuple(kept + list(red))
+    rest = tuple(x.shape[i] for i in kept)
     n = count(x.shape, axis)
     xt = x.transpose(perm).reshape(rest + (n,))
     gt = g.reshape(rest + (1,)) * _others(xt, n)
