@@ -61,19 +61,24 @@ def _topological(roots: Sequence[Tensor], grad_only: bool) -> list[Tensor]:
     return order
 
 
-def unbroadcast(g: Any, shape: tuple[int, ...], what: str = "unbroadcast") -> Any:
+def unbroadcast(g: Any, shape: tuple[int, ...], what: str = "unbroadcast",
+                out_shape: Optional[tuple[int, ...]] = None) -> Any:
     """Sum `g` over the axes that broadcasting added or stretched, so that it
     has `shape` again. The only place in tensorgraph that undoes broadcasting;
     works on arrays and (for create_graph) on Tensors alike.
 
     `shape` must broadcast to g's shape (each of its axes, aligned from the
-    right, is 1 or g's size there): anything else is a wrong gradient, never
-    reshaped or summed into place. `what` names the op and input in the error."""
+    right, is 1 or g's size there), and g may have no more axes than the
+    input or the op's output (`out_shape`): anything else is a wrong gradient,
+    never reshaped or summed into place. `what` names the op and input."""
     lead = g.ndim - len(shape)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+    too_many = out_shape is not None and lead > 0 and g.ndim > len(out_shape)
+    if lead < 0 or too_many or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
         raise RuntimeError(f"{what}: gradient of shape {tuple(g.shape)} does not match the "
-                           f"input's shape {tuple(shape)} (the input cannot have been "
-                           "broadcast to it)")
+                           f"input's shape {tuple(shape)}" +
+                           (f" (the op's output has shape {tuple(out_shape)})"
+                            if out_shape is not None else
+                            " (the input cannot have been broadcast to it)"))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if axes:
@@ -235,7 +240,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                     gi = vjps[i](g, out, *xs, **attrs)
                 pd = p._data
                 if gi.shape != pd.shape:
-                    gi = unbroadcast(gi, pd.shape, f"backward of op '{op.name}', input {i}")
+                    gi = unbroadcast(gi, pd.shape, f"backward of op '{op.name}', input {i}", node.shape)
                 if gi.dtype != pd.dtype:  # numpy 2 promotion guard
                     gi = gi.astype(pd.dtype)
                 if anomaly:

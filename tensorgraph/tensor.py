@@ -236,12 +236,14 @@ def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> Non
             _refuse_graph_in_list(v, fn, path + (i,))
 
 
-def bump_version(t: "Tensor") -> None:
+def bump_version(t: "Tensor") -> int:
     """Mark `t` as modified in place now: backward through a node recorded
-    before, that needs t's values, will raise instead of using the new ones."""
+    before, that needs t's values, will raise instead of using the new ones.
+    Returns the new epoch."""
     global _epoch
     _epoch += 1
     t._version = _epoch
+    return _epoch
 
 
 class Tensor(TensorMethods):

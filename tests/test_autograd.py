@@ -691,3 +691,75 @@ def test_gradcheck_fails_where_the_numerical_gradient_is_nan():
         assert tg.gradcheck(lambda x: bad(x), [x], raise_exception=False) is False
         with pytest.raises(tg.GradcheckError, match=r"analytical .* vs numerical nan"):
             tg.gradcheck(tg.log, [f64([-1.0, 2.0])])
+
+
+# ---------------------------------------------------------------------------
+# Issue 8: the engine's checks
+
+@pytest.mark.parametrize("in_shape, wrong", [((3, 2), (2, 3)), ((3,), (5, 3)), ((2, 1), (2, 4, 1)),
+                                             ((4,), (4, 2))])
+def test_a_vjp_returning_a_wrong_shape_is_an_error(in_shape, wrong) -> None:
+    # A gradient that the input could not have been broadcast to used to be
+    # silently reshaped or summed into place.
+    bad = tg.defop("wrong_shape", lambda x: x * 2, lambda g, out, x: np.ones(wrong))
+    x = f64(np.ones(in_shape))
+    with pytest.raises(RuntimeError, match=rf"backward of op 'wrong_shape', input 0: gradient of "
+                                           rf"shape {re.escape(str(wrong))} does not match the "
+                                           rf"input's shape {re.escape(str(in_shape))}"):
+        bad(x).backward(np.ones(in_shape))
+
+
+def test_a_vjp_names_the_input_position() -> None:
+    bad = tg.defop("wrong_second", np.add, lambda g, out, a, b: g, lambda g, out, a, b: np.ones((5, 3)))
+    with pytest.raises(RuntimeError, match=r"op 'wrong_second', input 1: gradient of shape \(5, 3\) "
+                                           r"does not match the input's shape \(3,\)"):
+        bad(f64(np.ones(3)), f64(np.ones(3))).sum().backward()
+
+
+def test_unbroadcast_still_sums_broadcast_axes() -> None:
+    g = np.arange(12.0).reshape(2, 3, 2)
+    np.testing.assert_array_equal(tg.unbroadcast(g, (3, 1)), g.sum(axis=(0, 2)).reshape(3, 1))
+    np.testing.assert_array_equal(tg.unbroadcast(g, ()), g.sum())
+
+
+def test_create_graph_gives_each_leaf_its_own_grad() -> None:
+    a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
+    (a + b).sum().backward(create_graph=True)
+    assert a.grad is not b.grad
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    # still differentiable: d(sum(a.grad * a))/da = a.grad
+    a2 = f64([1.0, 2.0])
+    b2 = f64([3.0, 4.0])
+    (a2 * b2 + b2).sum().backward(create_graph=True)
+    (ga,) = tg.grad((a2.grad * a2).sum(), [b2])
+    np.testing.assert_array_equal(ga.data, [1.0, 2.0])
+
+
+def test_backward_of_a_non_differentiable_result_says_so() -> None:
+    x = f64([1.0, 3.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"made by op 'argmax', which is not differentiable"):
+        tg.argmax(x).backward()
+    with pytest.raises(RuntimeError, match=r"op 'greater', which is not differentiable"):
+        (x > 1).backward(np.ones(3))
+    with tg.no_grad():
+        y = x * 2
+    with pytest.raises(RuntimeError, match="did you make it under no_grad"):
+        y.sum().backward()
+
+
+def test_power_second_derivative_at_zero_is_zero() -> None:
+    # d²(x^0)/dx² = 0 everywhere; the guarded first derivative used to give 0·inf = nan at 0.
+    x = f64([0.0, 1.5])
+
+    def dfdx(x: tg.Tensor) -> tg.Tensor:
+        (g,) = tg.grad(tg.power(x, 0.0).sum(), [x], create_graph=True)
+        return g
+    (h,) = tg.grad(dfdx(x).sum(), [x])
+    np.testing.assert_array_equal(h.data, [0.0, 0.0])
+    # and x² keeps its derivatives at 0: 2x, then 2
+    x2 = f64([0.0, 1.5])
+    (g2,) = tg.grad(tg.power(x2, 2.0).sum(), [x2], create_graph=True)
+    (h2,) = tg.grad(g2.sum(), [x2])
+    np.testing.assert_array_equal(g2.data, [0.0, 3.0])
+    np.testing.assert_array_equal(h2.data, [2.0, 2.0])

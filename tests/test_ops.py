@@ -1082,3 +1082,183 @@ def test_clip_with_tensor_bounds() -> None:
     assert tg.clip(tg.tensor([1.0, 2.0]), tg.tensor(np.float64(1.5)), None).dtype == np.float32
     with pytest.raises(TypeError, match=r"clip: bound lo is not differentiable.*shape \(3,\)"):
         tg.clip(leaf(a), leaf(a), None)
+
+
+# ---------------------------------------------------------------------------
+# Issue 8: numpy's and PyTorch's surface
+
+def test_dot_keeps_python_scalars_weak() -> None:
+    t = tg.tensor(np.array([1.0, 2.0], dtype=np.float32))
+    for out in (tg.dot(t, 2.5), tg.dot(2.5, t), t.dot(2.5)):
+        assert out.dtype == np.float32 and out.dtype == (t * 2.5).dtype
+        np.testing.assert_array_equal(out.data, [2.5, 5.0])
+
+
+@FEW
+@given(data=st.data())
+def test_dot_follows_numpy_for_n_d_operands(data: st.DataObject) -> None:
+    k = data.draw(st.integers(1, 3), label="k")
+    a_shape = data.draw(S.shapes(max_dims=2), label="a lead") + (k,)
+    b_lead = data.draw(S.shapes(max_dims=2), label="b lead")
+    b_shape = b_lead + (k, data.draw(st.integers(1, 3))) if data.draw(st.booleans()) else (k,)
+    a, b = data.draw(S.arrays(a_shape), label="a"), data.draw(S.arrays(b_shape), label="b")
+    assert_forward(tg.dot(leaf(a), leaf(b)), np.dot(a, b), rtol=1e-12, atol=1e-14)
+    assert_forward(np.dot(leaf(a), leaf(b)), np.dot(a, b), rtol=1e-12, atol=1e-14)
+    check_grads(tg.dot, a, b)
+
+
+def test_ravel_and_flatten() -> None:
+    a = np.arange(6.0).reshape(2, 3)
+    for out in (np.ravel(leaf(a)), leaf(a).ravel(), tg.ravel(leaf(a)), leaf(a).flatten()):
+        assert_forward(out, a.ravel())
+        assert op_name(out) == "reshape"
+    check_grads(np.ravel, a)
+
+
+def test_np_clip_with_numpy_argument_names() -> None:
+    a = np.array([-1.0, 0.5, 2.0])
+    x = leaf(a)
+    out = np.clip(x, a_min=0.0, a_max=1.0)
+    assert_forward(out, np.clip(a, 0.0, 1.0))
+    assert op_name(out) == "clip"
+    assert_forward(np.clip(leaf(a), None, 1.0), np.clip(a, None, 1.0))
+    assert_forward(np.clip(leaf(a), 0.0, a_max=1.0), np.clip(a, 0.0, 1.0))
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0])
+
+
+def test_clamp_is_clip_with_pytorchs_names() -> None:
+    a = np.array([-1.0, 0.5, 2.0])
+    assert_forward(tg.clamp(leaf(a), min=0.0), np.clip(a, 0.0, None))
+    assert_forward(leaf(a).clamp(max=1.0), np.clip(a, None, 1.0))
+    assert op_name(leaf(a).clamp(0.0, 1.0)) == "clip"
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda t: np.allclose(t, [0.5, 1.5, 2.5]), True),
+    (lambda t: np.isfinite(t).tolist(), [True, True, True]),
+    (lambda t: np.iscomplex(t).tolist(), [False, False, False]),
+    (lambda t: np.shape(t), (3,)),
+    (lambda t: np.ndim(t), 1),
+    (lambda t: np.size(t), 3),
+    (lambda t: np.array_equal(t, t), True),
+    (lambda t: np.isnan(t).any(), False),
+    (lambda t: int(np.count_nonzero(t)), 3),
+])
+def test_numpy_helpers_with_no_float_result_work_on_tensors_that_require_grad(fn, expected) -> None:
+    # Nothing to lose: a boolean, integer or shape result has no gradient.
+    x = leaf([0.5, 1.5, 2.5])
+    assert fn(x) == expected
+
+
+def test_methods_a_user_reaches_for() -> None:
+    a = np.array([[1.0, -2.0], [0.0, 4.0]])
+    x = leaf(a)
+    c = x.clone()
+    assert_forward(c, a)
+    assert op_name(c) == "clone" and c.data is not x.data and not np.shares_memory(c.data, a)
+    check_grads(lambda x: x.clone() * 3.0, a)
+    assert_forward(x.pow(2), a ** 2)
+    assert op_name(x.pow(2)) == "pow"
+    assert x.numel() == 4 == x.size
+    assert_forward(x.any(), np.any(a))
+    assert_forward(x.all(axis=1), np.all(a, axis=1))
+    assert_forward(tg.any(x > 3, dim=0, keepdim=True), np.any(a > 3, axis=0, keepdims=True))
+    assert_forward(np.all(x > -3), np.all(a > -3))
+    assert not x.any().requires_grad
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "logsumexp"])
+def test_dim_and_keepdim_are_aliases(name: str) -> None:
+    a = np.arange(6.0).reshape(2, 3)
+    fn = getattr(tg, name)
+    assert_forward(fn(leaf(a), dim=1, keepdim=True), fn(leaf(a), axis=1, keepdims=True).data)
+    assert_forward(getattr(leaf(a), name)(dim=0), fn(leaf(a), axis=0).data)
+    with pytest.raises(TypeError, match=rf"{name}: give axis= or dim=, not both"):
+        fn(leaf(a), axis=0, dim=0)
+
+
+def test_argmax_dim_and_softmax_dim() -> None:
+    a = np.array([[1.0, 3.0, 2.0], [5.0, 0.0, 1.0]])
+    assert_forward(tg.argmax(leaf(a), dim=1), np.argmax(a, axis=1))
+    assert_forward(tg.softmax(leaf(a), dim=0), tg.softmax(leaf(a), axis=0).data)
+
+
+def test_cat_is_concat() -> None:
+    a, b = np.ones((2, 3)), np.zeros((2, 1))
+    out = tg.cat([leaf(a), leaf(b)], dim=1)
+    assert_forward(out, np.concatenate([a, b], axis=1))
+    assert op_name(out) == "concat"
+
+
+# ---------------------------------------------------------------------------
+# Issue 8: never drop a graph silently
+
+def test_mean_of_a_list_of_tensors_keeps_the_graph() -> None:
+    x = leaf(1.5)
+    m = tg.mean([x, x + 2])
+    assert m.dtype == np.float64 and m.item() == 2.5
+    m.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_tensor_of_a_list_of_tensors_stacks_them_recorded() -> None:
+    x = leaf(2.0)
+    t = tg.tensor([x, 3 * x])
+    assert t.shape == (2,) and op_name(t) == "stack"
+    (t * np.array([0.0, 2.0])).sum().backward()
+    assert x.grad.item() == 6.0
+    with pytest.raises(TypeError, match=r"tensor: requires_grad=True makes a leaf"):
+        tg.tensor([x, x], requires_grad=True)
+    nested = tg.tensor([[x, 1.0], [2.0, x * x]])
+    assert nested.shape == (2, 2) and nested.dtype == np.float64
+    nested.sum().backward()
+    assert x.grad.item() == 6.0 + 1.0 + 4.0
+
+
+def test_concat_with_nested_lists_of_tensors_keeps_the_graph() -> None:
+    a, b, c = leaf(1.0), leaf(2.0), leaf(3.0)
+    stacked = tg.stack([tg.stack([a, b, c])])
+    out = tg.concat([stacked, [[a, b, c]]])
+    assert out.shape == (2, 3)
+    (out * np.array([[1.0, 1.0, 1.0], [2.0, 3.0, 4.0]])).sum().backward()
+    assert (a.grad.item(), b.grad.item(), c.grad.item()) == (3.0, 4.0, 5.0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: tg.exp([x, x]),
+    lambda x: tg.add([x, 1.0], 2.0),
+    lambda x: x + [x, x],
+    lambda x: tg.stack([[x], [x]]),
+    lambda x: tg.where(np.array([True, False]), [x, x], 0.0),
+    lambda x: tg.sum([[x, x], [x, x]], axis=0),
+])
+def test_every_entry_point_keeps_the_graph_of_listed_tensors(call) -> None:
+    x = leaf(1.5)
+    out = call(x)
+    assert out.requires_grad
+    out.sum().backward()
+    assert x.grad is not None and x.grad.item() != 0.0
+
+
+def test_the_tensor_constructor_refuses_to_drop_a_graph() -> None:
+    x = leaf(1.0)
+    with pytest.raises(TypeError, match=r"Tensor: the list holds a Tensor that requires grad at "
+                                        r"\[1\]\[0\]"):
+        tg.Tensor([[1.0], [x]])
+
+
+# ---------------------------------------------------------------------------
+# Issue 8: dtype policy
+
+@pytest.mark.parametrize("fn", [lambda t: t * 0.5, lambda t: 0.5 * t, lambda t: t + 1.5,
+                                lambda t: t / 2.0, lambda t: tg.multiply(t, 0.5),
+                                lambda t: t - np.float64(0.5)])
+def test_an_integer_tensor_with_a_python_float_is_float32(fn) -> None:
+    # PyTorch's rule (default float dtype), not numpy's float64.
+    t = tg.tensor([1, 2, 3])
+    assert t.dtype == np.int64
+    out = fn(t)
+    assert out.dtype == np.float32
+    assert fn(tg.tensor([True, False])).dtype == np.float32
+    assert (t * 2).dtype == np.int64          # an int stays int

@@ -73,6 +73,9 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         self.node = new.node
         self.requires_grad = True
         self._saves = new._saves
+        # the node that made the new value is not "before" the change
+        self.node.epoch = bump_version(self)   # type: ignore[union-attr]
+        return self
     bump_version(self)
     return self
 
