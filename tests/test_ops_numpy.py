@@ -921,6 +921,30 @@ def test_second_derivatives(name: str) -> None:
     check_second(fn, *arrays)
 
 
+THIRD: dict[str, tuple[Callable[..., Any], list[Any]]] = {
+    "tan": (tg.tan, [np.array([0.3, -0.7])]),
+    "arcsin": (tg.arcsin, [np.array([0.3, -0.6])]),
+    "arctanh": (tg.arctanh, [np.array([0.3, -0.6])]),
+    "logaddexp": (tg.logaddexp, [np.array([0.5, -1.0]), np.array([1.5, -0.7])]),
+    "hypot": (tg.hypot, [np.array([0.5, -1.0]), np.array([1.5, -0.7])]),
+    "std": (lambda x: tg.std(x, axis=0), [np.array([[0.5, -1.0], [1.0, 0.2], [0.1, 0.7]])]),
+    "prod": (lambda x: tg.prod(x, axis=0), [np.array([[0.5, -1.0], [1.0, 0.2], [0.1, 0.7]])]),
+    "sinc": (tg.sinc, [np.array([0.3, -1.4])]),
+}
+
+
+@pytest.mark.parametrize("name", list(THIRD))
+def test_third_derivatives(name: str) -> None:
+    # d/dx of the second derivative (Σ of the Hessian's rows, made with
+    # create_graph twice) against finite differences.
+    fn, arrays = THIRD[name]
+
+    def second(*xs: tg.Tensor) -> Any:
+        g = tg.grad(fn(*xs).sum(), list(xs), create_graph=True)
+        return tg.grad(sum(gi.sum() for gi in g), list(xs), create_graph=True)
+    assert tg.gradcheck(second, [leaf(a) for a in arrays])
+
+
 def test_third_derivative_of_sin() -> None:
     x = leaf([0.3, -1.1])
     (d1,) = tg.grad(tg.sin(x).sum(), x, create_graph=True)
