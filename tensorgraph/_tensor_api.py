@@ -558,6 +558,13 @@ algorithm) is accepted and changes nothing: every kind sorts to the same
 values."""
         return _f.sort(self, axis, kind)
 
+    def argsort(self, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+        """The indices that sort x along `axis` (the flattened x when None), as
+numpy.argsort, in the same stable order as `sort` (int64; not
+differentiable). PyTorch's `sort` returns (values, indices): here they
+are `sort(x)` and `argsort(x)`."""
+        return _f.argsort(self, axis, kind)
+
     def inner(self, b: ArrayLike) -> Tensor:
         """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
 shape a.shape[:-1] + b.shape[:-1] (a scalar operand multiplies)."""

@@ -169,6 +169,13 @@ def _sort(data: st.DataObject) -> Spec:
             lambda a: np.sort(a, axis))
 
 
+def _argsort(data: st.DataObject) -> Spec:
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)), label="axis")
+    return (lambda x: tg.argsort(x, axis), [data.draw(S.small_int_arrays(shape), label="x")],
+            lambda a: np.argsort(a, axis, kind="stable"))
+
+
 EINSUMS = [("ij,jk->ik", [(2, 3), (3, 2)]), ("ii->i", [(3, 3)]), ("ij,ij", [(2, 3), (1, 3)]),
            ("...i,i->...", [(2, 2, 3), (3,)]), ("ij->", [(2, 3)]), ("i,j", [(2,), (3,)])]
 
@@ -206,6 +213,6 @@ def _svdvals(data: st.DataObject) -> Spec:
 
 NUMPY_SPECS.update({
     "std": _std, "prod": _prod, "cumsum": _cumsum, "repeat": _repeat, "tile": _tile,
-    "roll": _roll, "diagonal": _diagonal, "diag": _diag, "sort": _sort, "einsum": _einsum,
+    "roll": _roll, "diagonal": _diagonal, "diag": _diag, "sort": _sort, "argsort": _argsort, "einsum": _einsum,
     "cross": _cross, "norm": _norm, "svdvals": _svdvals,
 })

@@ -632,6 +632,27 @@ def test_sort_with_ties_sends_each_gradient_to_one_element() -> None:
     np.testing.assert_array_equal(x.grad.data, [[40.0, 10.0, 50.0, 20.0, 30.0]])
 
 
+@SOME
+@given(data=st.data())
+def test_argsort(data: st.DataObject) -> None:
+    shape = data.draw(S.shapes(allow_zero=True), label="shape")
+    a = data.draw(S.small_int_arrays(shape), label="x")      # many ties: the order is stable
+    axis = data.draw(st.none() if not shape else S.axes(len(shape), allow_tuple=False),
+                     label="axis")
+    for fn in (lambda x: tg.argsort(x, axis), lambda x: x.argsort(axis),
+               lambda x: np.argsort(x, axis)):
+        out = fn(leaf(a))
+        assert_forward(out, np.argsort(a, axis, kind="stable"))
+        assert not out.requires_grad
+    # sort's values are x taken at argsort's indices
+    if axis is None:
+        np.testing.assert_array_equal(tg.sort(leaf(a), None).data,
+                                      a.reshape(-1)[tg.argsort(leaf(a), None).data])
+    else:
+        np.testing.assert_array_equal(tg.sort(leaf(a), axis).data, np.take_along_axis(
+            a, tg.argsort(leaf(a), axis).data, axis))
+
+
 def test_sort_accepts_numpys_kind() -> None:
     x = leaf([2.0, -1.0, 0.5])
     np.testing.assert_array_equal(np.sort(x, kind="quicksort").data, [-1.0, 0.5, 2.0])

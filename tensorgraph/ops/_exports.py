@@ -6,7 +6,7 @@ from .indexing import getitem, take, one_hot  # noqa: F401
 from .linalg import matmul, dot, outer  # noqa: F401
 from .shape import reshape, ravel, transpose, swapaxes, expand_dims, squeeze, broadcast_to, flip, concat, cat, stack, split, pad  # noqa: F401
 from .math import sin, cos, tan, sinh, cosh, arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2, sinc, log2, log10, log1p, exp2, expm1, square, reciprocal, logaddexp, hypot, floor, ceil, round, floor_divide, mod, remainder, fmax, fmin, std, prod, cumsum  # noqa: F401
-from .arrays import repeat, tile, roll, diagonal, diag, sort  # noqa: F401
+from .arrays import repeat, tile, roll, diagonal, diag, sort, argsort  # noqa: F401
 from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import manual_seed, zeros, ones, full, eye, arange, linspace, rand, randn, zeros_like, ones_like, full_like  # noqa: F401
 
@@ -22,7 +22,7 @@ __all__ = [
     'arctanh', 'arctan2', 'sinc', 'log2', 'log10', 'log1p', 'exp2', 'expm1', 'square',
     'reciprocal', 'logaddexp', 'hypot', 'floor', 'ceil', 'round', 'floor_divide', 'mod',
     'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'repeat', 'tile', 'roll', 'diagonal',
-    'diag', 'sort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm', 'manual_seed',
-    'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn', 'zeros_like',
-    'ones_like', 'full_like',
+    'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm',
+    'manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
+    'zeros_like', 'ones_like', 'full_like',
 ]

@@ -18,8 +18,8 @@ from .shape import TRANSPOSE
 
 defop, public = OPS.defop, OPS.public
 
-__all__ = ['REPEAT', 'TILE', 'ROLL', 'DIAGONAL', 'DIAG', 'SORT', 'repeat', 'tile', 'roll',
-           'diagonal', 'diag', 'sort']
+__all__ = ['REPEAT', 'TILE', 'ROLL', 'DIAGONAL', 'DIAG', 'SORT', 'ARGSORT', 'repeat', 'tile',
+           'roll', 'diagonal', 'diag', 'sort', 'argsort']
 
 
 def _repeat_index(x_shape: tuple[int, ...], repeats: Any, axis: Optional[int]) -> tuple[Any, ...]:
@@ -200,6 +200,26 @@ def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> 
             raise _axis_error(f"sort: axis {axis} is out of bounds for a 0-d tensor")
         (axis,) = axes(axis, x.ndim, f"sort (input shape {x.shape})")
     return unary(SORT, x, axis=axis)
+
+
+ARGSORT = defop("argsort", lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
+                differentiable=False)
+
+
+@public(ARGSORT, method=True, numpy=np.argsort)
+def argsort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+    """The indices that sort x along `axis` (the flattened x when None), as
+    numpy.argsort, in the same stable order as `sort` (int64; not
+    differentiable). PyTorch's `sort` returns (values, indices): here they
+    are `sort(x)` and `argsort(x)`."""
+    if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
+        raise ValueError(f"argsort: unknown kind {kind!r}")
+    x = as_tensor(x, "argsort")
+    if axis is not None:
+        if x.ndim == 0:
+            raise _axis_error(f"argsort: axis {axis} is out of bounds for a 0-d tensor")
+        (axis,) = axes(axis, x.ndim, f"argsort (input shape {x.shape})")
+    return unary(ARGSORT, x, axis=axis)
 
 
 def _axis_error(msg: str) -> Exception:
