@@ -262,6 +262,8 @@ class Tensor(TensorMethods):
     # _version  the in-place epoch of the last in-place change (see bump_version)
     # _made_by  the name of the non-differentiable op that made this tensor from
     #           inputs that require grad, so that backward can say why there is no graph
+    _version: int
+    _made_by: str
     # numpy must defer to us: `ndarray + Tensor` calls Tensor.__array_ufunc__.
     __array_priority__ = 1000.0
 
