@@ -2,8 +2,9 @@
 graph you can differentiate and draw.
 
 Read the package in this order: `tensor` (the Tensor and the recorded Node),
-`autograd` (the backward walk), `ops` (the op table: forward beside VJP),
-`gradcheck`.
+`autograd` (the backward walk), `ops/` (`registry`: how an op is declared once,
+forward beside VJP; then the ops by kind), `gradcheck`. `_tensor_api` is
+generated from the op declarations (`python -m tensorgraph.ops.codegen`).
 """
 from .tensor import (AnomalyError, Node, Tensor, current_scope, enable_grad, is_grad_enabled,
                      name_scope, no_grad, set_grad_enabled, tensor)

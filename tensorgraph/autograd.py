@@ -272,8 +272,6 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 for p in parents:
                     if p._saves:
                         p._saves -= 1
-                if t._saves:
-                    t._saves -= 1
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -262,6 +262,8 @@ class Tensor(TensorMethods):
     # _version  the in-place epoch of the last in-place change (see bump_version)
     # _made_by  the name of the non-differentiable op that made this tensor from
     #           inputs that require grad, so that backward can say why there is no graph
+    _version: int
+    _made_by: str
     # numpy must defer to us: `ndarray + Tensor` calls Tensor.__array_ufunc__.
     __array_priority__ = 1000.0
 
@@ -293,7 +295,8 @@ class Tensor(TensorMethods):
         values anyway, use an in-place op (`t.copy_(v)`, `t[i] = v`, `t -= d`
         under no_grad) or assign `.data`: backward through the old graph then
         raises, naming the op and the tensor."""
-        if self._saves:
+        node = self.node
+        if self._saves or node is not None and not node.freed:
             view = self._data.view()
             view.flags.writeable = False
             return view
@@ -489,6 +492,11 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
     require grad.
     """
     if isinstance(data, Tensor):
+        if data.requires_grad:
+            import warnings
+            warnings.warn("tensor: copying a Tensor that requires grad gives a new leaf without "
+                          "its graph; say so with x.detach().clone(), or keep the graph with "
+                          "x.clone()", UserWarning, stacklevel=2)
         data = data._data.copy()
     elif isinstance(data, (list, tuple)) and _holds_grad(data):
         # Stack, recorded: tg.tensor([x, 3 * x]) keeps the gradient flowing to x.
@@ -559,15 +567,15 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
                 t.node = node = Node(op, args, attrs, out.shape, out.dtype)
                 if saved is not None:
                     node.saved = saved
-                # The node needs its inputs' and output's values until backward
-                # frees it: `.data` hands them out read-only meanwhile.
+                # The node needs its inputs' values (and its output's: see
+                # `data`) until backward frees it: `.data` hands them out
+                # read-only meanwhile.
                 if n == 2:
                     args[0]._saves += 1
                     args[1]._saves += 1
                 else:
                     for a in args:
                         a._saves += 1
-                t._saves = 1
                 break
     elif _grad_enabled and not op.differentiable:
         for a in args:

@@ -1082,6 +1082,9 @@ def test_clip_with_tensor_bounds() -> None:
     assert tg.clip(tg.tensor([1.0, 2.0]), tg.tensor(np.float64(1.5)), None).dtype == np.float32
     with pytest.raises(TypeError, match=r"clip: bound lo is not differentiable.*shape \(3,\)"):
         tg.clip(leaf(a), leaf(a), None)
+    with pytest.raises(TypeError, match=r"clip: bound hi is not differentiable.*shape \(2,\)"):
+        tg.clip(leaf([1.0, 2.0]), None, [leaf(1.0), 2.0])
+    assert_forward(tg.clip(leaf(a), [0.0, 0.0, 0.0], None), np.clip(a, 0.0, None))
 
 
 # ---------------------------------------------------------------------------

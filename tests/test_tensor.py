@@ -227,3 +227,30 @@ def test_grad_dtype_equals_tensor_dtype(other):
     ((x * other) + other).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.data, np.broadcast_to(other, (3,)))
+
+
+def test_tensor_of_a_tensor_that_requires_grad_warns_that_the_graph_is_cut():
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.warns(UserWarning, match=r"tensor: copying a Tensor that requires grad gives a "
+                                         r"new leaf without its graph"):
+        u = tg.tensor(x * 2)
+    assert u.is_leaf and not u.requires_grad
+    np.testing.assert_array_equal(u.data, [2.0, 4.0])
+
+
+def test_numel_and_size():
+    t = tg.tensor(np.zeros((2, 3)))
+    assert t.numel() == t.size == 6
+
+
+def test_data_is_read_only_only_while_a_graph_needs_it():
+    w = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert w.data.flags.writeable
+    y = (w * 3.0).sum()
+    assert not w.data.flags.writeable and not w.numpy().flags.writeable
+    assert not y.data.flags.writeable          # its own node still needs it
+    y.backward()
+    assert w.data.flags.writeable and y.data.flags.writeable
+    with tg.no_grad():
+        z = w * 3.0                             # nothing recorded: nothing to protect
+    assert w.data.flags.writeable and z.data.flags.writeable

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import tensorgraph as tg
+from tensorgraph import Tensor
 from conftest import require
 from tensorgraph.ops import codegen
 
@@ -87,3 +88,20 @@ def test_mypy_sees_the_tensor_api(tmp_path: Path) -> None:
                            "--ignore-missing-imports", str(script)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and '"Tensor" has no attribute "sume"' in proc.stdout, proc.stdout
+
+
+def test_codegen_check_names_the_command_when_stale(tmp_path: Path, monkeypatch, capsys) -> None:
+    assert codegen.main(["--check"]) == 0
+    stale = tmp_path / "_tensor_api.py"
+    stale.write_text(codegen.api_source().replace("def relu(", "def relu_old("), encoding="utf-8")
+    monkeypatch.setattr(codegen, "API_FILE", stale)
+    assert codegen.main(["--check"]) == 1
+    assert "python -m tensorgraph.ops.codegen" in capsys.readouterr().err
+
+
+def test_a_method_with_an_unknown_annotation_is_refused() -> None:
+    def f(self: Tensor, n: np.ndarray) -> Tensor:
+        return self
+    import pytest
+    with pytest.raises(ValueError, match=r"annotation 'np\.ndarray' uses 'np\.ndarray'"):
+        codegen._method("f", f)

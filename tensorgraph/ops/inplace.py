@@ -86,7 +86,7 @@ def _detached_identity(self: Tensor) -> Tensor:
     old = _new(self._data)
     old.node = self.node
     old.requires_grad = self.requires_grad
-    old._saves = self._saves
+    old._saves = 0
     old.name = self.name
     return old
 
