@@ -13,7 +13,11 @@ Design notes (why it looks like this):
   cyclic garbage collector.
 - Python scalars are "weak", as in PyTorch and NumPy 2 (NEP 50): `x * 2.0` keeps
   the dtype of `x`. NumPy scalars such as `np.float64(2.0)` are treated the same
-  way, so float32 work stays float32.
+  way, so float32 work stays float32. (The whole dtype policy: `_default_array`.)
+- Values a recorded op needs for its backward cannot change behind its back:
+  `.data`/`.numpy()` are read-only while such a graph is alive, and in-place ops
+  (ops/inplace.py) stamp a version that backward checks (`bump_version`).
+  The bookkeeping is one counter per input and one int per node.
 """
 from __future__ import annotations
 
