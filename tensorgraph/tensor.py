@@ -292,13 +292,15 @@ class Tensor(TensorMethods):
         """The underlying numpy array (no copy). Assigning replaces it
         without recording anything, as `p.data = ...` does in PyTorch.
 
-        While a recorded graph still needs these values for its backward
+        While a recorded graph may still need these values for its backward
         pass, the array is handed out read-only (numpy refuses writes):
         writing into it would silently change that graph's gradients. Once
-        the graph is freed by backward, it is writable again. To change the
-        values anyway, use an in-place op (`t.copy_(v)`, `t[i] = v`, `t -= d`
-        under no_grad) or assign `.data`: backward through the old graph then
-        raises, naming the op and the tensor."""
+        the graph is freed by backward, it is writable again. (A graph dropped
+        without a backward is not tracked, to keep ops cheap: its inputs stay
+        read-only here.) To change the values anyway, use an in-place op
+        (`t.copy_(v)`, `t[i] = v`, `t -= d` under no_grad) or assign `.data`:
+        backward through an old graph that needs them then raises, naming the
+        op and the tensor."""
         node = self.node
         if self._saves or node is not None and not node.freed:
             view = self._data.view()
