@@ -13,7 +13,11 @@ Design notes (why it looks like this):
   cyclic garbage collector.
 - Python scalars are "weak", as in PyTorch and NumPy 2 (NEP 50): `x * 2.0` keeps
   the dtype of `x`. NumPy scalars such as `np.float64(2.0)` are treated the same
-  way, so float32 work stays float32.
+  way, so float32 work stays float32. (The whole dtype policy: `_default_array`.)
+- Values a recorded op needs for its backward cannot change behind its back:
+  `.data`/`.numpy()` are read-only while such a graph is alive, and in-place ops
+  (ops/inplace.py) stamp a version that backward checks (`bump_version`).
+  The bookkeeping is one counter per input and one int per node.
 """
 from __future__ import annotations
 
@@ -288,13 +292,15 @@ class Tensor(TensorMethods):
         """The underlying numpy array (no copy). Assigning replaces it
         without recording anything, as `p.data = ...` does in PyTorch.
 
-        While a recorded graph still needs these values for its backward
+        While a recorded graph may still need these values for its backward
         pass, the array is handed out read-only (numpy refuses writes):
         writing into it would silently change that graph's gradients. Once
-        the graph is freed by backward, it is writable again. To change the
-        values anyway, use an in-place op (`t.copy_(v)`, `t[i] = v`, `t -= d`
-        under no_grad) or assign `.data`: backward through the old graph then
-        raises, naming the op and the tensor."""
+        the graph is freed by backward, it is writable again. (A graph dropped
+        without a backward is not tracked, to keep ops cheap: its inputs stay
+        read-only here.) To change the values anyway, use an in-place op
+        (`t.copy_(v)`, `t[i] = v`, `t -= d` under no_grad) or assign `.data`:
+        backward through an old graph that needs them then raises, naming the
+        op and the tensor."""
         node = self.node
         if self._saves or node is not None and not node.freed:
             view = self._data.view()

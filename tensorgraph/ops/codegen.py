@@ -72,7 +72,10 @@ class TensorMethods:
 '''
 
 
-def _check_annotation(text: str, where: str) -> str:
+def _check_annotation(text: Any, where: str) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"codegen: {where}: annotation {text!r} is not a string: start the op "
+                         "file with `from __future__ import annotations`")
     for name in re.findall(r"[A-Za-z_][A-Za-z_0-9.]*", text):
         if name not in _KNOWN:
             raise ValueError(f"codegen: {where}: annotation {text!r} uses {name!r}; the "
@@ -99,7 +102,7 @@ def _method(name: str, fn: Callable[..., Any]) -> str:
     star = False
     for p in params:
         ann = "" if p.annotation is inspect.Parameter.empty else \
-            ": " + _check_annotation(str(p.annotation), where)
+            ": " + _check_annotation(p.annotation, where)
         dflt = "" if p.default is inspect.Parameter.empty else \
             (" = " if ann else "=") + _default(p.default, where)
         if p.kind is p.VAR_POSITIONAL:
@@ -118,7 +121,7 @@ def _method(name: str, fn: Callable[..., Any]) -> str:
         else:
             parts.append(f"{p.name}{ann}{dflt}")
             call.append(p.name)
-    ret = _check_annotation(str(sig.return_annotation), where)
+    ret = _check_annotation(sig.return_annotation, where)
     doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace('"""', "'''")
     args = ", ".join(["self"] + parts)
     body = f"return _f.{fn.__name__}({', '.join(['self'] + call)})"
