@@ -33,8 +33,9 @@ Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Any]
 
 
 def _subclasses(cls: type) -> list[type]:
-    out = []
-    for c in cls.__subclasses__():
+    out: list[type] = []
+    subs: list[type] = cls.__subclasses__()
+    for c in subs:
         out += [c] + _subclasses(c)
     return out
 
@@ -42,7 +43,7 @@ def _subclasses(cls: type) -> list[type]:
 def _hyper_names(cls: type) -> set[str]:
     """The hyperparameters of an optimizer class: its constructor's arguments
     after `params` (each is a key of its `defaults`)."""
-    return set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    return set(inspect.signature(cls).parameters) - {"params"}
 
 
 class Optimizer:

@@ -115,11 +115,9 @@ class Linear(Module):
         # Drawn in the book's layout (fan_in = in_features there), stored as (out, in).
         w = _init.kaiming_uniform((self.in_features, self.out_features), rng, a=math.sqrt(5)).T
         self.weight = Parameter(np.ascontiguousarray(w, dtype=dt))
-        if bias:
-            bound = 1.0 / math.sqrt(self.in_features)
-            self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dt))
-        else:
-            self.bias = None
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dt)) \
+            if bias else None
 
     def forward(self, x: ArrayLike) -> Tensor:
         x = _as_input(x, self.weight.dtype)

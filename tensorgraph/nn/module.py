@@ -174,6 +174,14 @@ class Module:
     """
 
     training: bool
+    name: Optional[str]
+    # Set in __init__ through __dict__ (bypassing __setattr__); declared for type checkers.
+    _parameters: "OrderedDict[str, Parameter]"
+    _modules: "OrderedDict[str, Module]"
+    _buffers: "OrderedDict[str, Optional[Tensor]]"
+    _non_persistent: set[str]
+    _scope_name: str
+    _paths: Any
 
     def __init__(self, name: Optional[str] = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):

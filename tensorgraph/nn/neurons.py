@@ -114,7 +114,7 @@ class Softmax(_ActivationModule):
         return f"axis={self.axis}"
 
 
-def _unit_input(x: Any, unit: "Module", who: str) -> Tensor:
+def _unit_input(x: Any, unit: Any, who: str) -> Tensor:
     """The input of a single unit (Neuron, LinearPerceptron): one example of
     shape (n_inputs,) or a batch (batch, n_inputs), in the unit's dtype."""
     x = _as_input(x, unit.weight.dtype)
