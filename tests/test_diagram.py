@@ -145,3 +145,10 @@ def test_the_view_asks_and_never_reads_class_names():
 
     src = source(Custom())
     assert "output (2)\\nsigmoid" in src and "shape=circle" in src
+
+
+def test_diagram_arrays_are_copies():
+    layer = nn.Layer(2, 2, seed=0, dtype=np.float64)
+    (u,) = layer.diagram()
+    layer.weight.data[0, 0] += 1.0
+    assert u.weight[0, 0] == layer.weight.data[0, 0] - 1.0

@@ -104,7 +104,8 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _f64(t: Tensor) -> np.ndarray:
-    return np.asarray(t.data, dtype=np.float64)
+    """A float64 copy for a diagram: it must not change when training goes on."""
+    return np.array(t.data, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------
