@@ -21,10 +21,11 @@ layout: (n_in, n_out), as in the book's TensorFlow code, so a batch of rows
 x (batch, n_in) maps to x @ W + b (batch, n_out).
 """
 from . import init
-from .module import (Activation, Box, DiagramPart, IncompatibleKeys, Module, ModuleList,
+from .init import Init, Seed
+from .module import (Activation, Box, DiagramPart, DType, IncompatibleKeys, Module, ModuleList,
                      Parameter, Regularizer, Sequential, Units)
-from .neurons import (ACTIVATIONS, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid, Softmax,
-                      Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
+from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid,
+                      Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 
