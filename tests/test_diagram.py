@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 
 import tensorgraph as tg
+from conftest import require
 from tensorgraph import nn
 from tensorgraph.nn import Activation, Box, Regularizer, Units
 
+try:
+    import graphviz
+except ImportError:  # the drawing tests need it; diagram() itself does not
+    graphviz = None
+
 
 def source(m, **kw):
+    require(graphviz is not None, "the graphviz package is not installed "
+                                  "(pip install 'tensorgraph[draw]')")
     return tg.draw(m, view="network", **kw).source
 
 

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 import tensorgraph as tg
+from conftest import require
 from tensorgraph import nn
+
+try:
+    import graphviz
+except ImportError:
+    graphviz = None
 
 GOLDEN = Path(__file__).parent / "golden" / "network"
 
@@ -104,6 +110,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_network_dot_is_unchanged(case):
+    require(graphviz is not None, "the graphviz package is not installed "
+                                  "(pip install 'tensorgraph[draw]')")
     build, kwargs = CASES[case]
     source = tg.draw(build(), view="network", **kwargs).source
     path = GOLDEN / f"{case}.dot"
