@@ -161,3 +161,11 @@ def test_diagram_arrays_are_copies():
     (u,) = layer.diagram()
     layer.weight.data[0, 0] += 1.0
     assert u.weight[0, 0] == before and layer.weight.data[0, 0] != before
+
+
+def test_boxes_render_with_a_backend():
+    source(nn.Layer(1, 1))                   # graphviz present (or skip)
+    from tensorgraph import backends
+    require(bool(backends.available_backends()), "no Graphviz backend installed")
+    svg = tg.draw(nn.Sequential(nn.Linear(2, 3, seed=0), Pair(name="pair"), nn.ReLU())).svg()
+    assert "layers.1: Pair" in svg and "a.weight (3, 4)" in svg
