@@ -51,55 +51,41 @@ def _arr(p: Any) -> np.ndarray:
     return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
 
 
-def _columns(module: Any) -> list[_Column]:
-    """The layers of a network, in order, from its public structure."""
-    cols: list[_Column] = []
+# What `Module.diagram()` returns (the view asks the modules; nn never imports draw).
+from .nn import Activation, Box, Regularizer, Units  # noqa: E402
 
-    def visit(m: Any, path: str) -> None:
-        kind = type(m).__name__
-        if kind == "Layer":
-            bias = None if getattr(m, "bias", None) is None else _arr(m.bias)
-            cols.append(_Column(path or getattr(m, "scope_name", "layer"), _arr(m.weight),
-                                bias, m.activation))
-        elif kind == "FeedForward":
-            for n, layer in m.layers.named_children():
-                visit(layer, f"{path}.layers.{n}" if path else f"layers.{n}")
-            if m.output is not None and cols:
-                cols[-1].output = m.output
-        elif kind in ("Neuron", "LinearPerceptron"):
-            w = _arr(m.weight).reshape(-1, 1)
-            act = "step" if kind == "LinearPerceptron" else m.activation
-            cols.append(_Column(path or kind.lower(), w, _arr(m.bias).reshape(1), act))
-        elif kind == "Dropout":
-            if cols:
-                cols[-1].dropout = m.p
-        elif hasattr(m, "activation") and isinstance(m.activation, str) and not list(
-                m.named_children()):
-            # An activation module (ReLU(), Softmax(), ...) applies to the layer before it.
+
+def _columns(module: Any) -> list[_Column]:
+    """The layers of a network, in order, from what it says of itself:
+    `module.diagram()` (see `tg.nn.Module.diagram`). Units give columns; an
+    Activation applies to the column before it: named after a container of
+    that column (FeedForward's `output`) it is the column's output function,
+    otherwise (an activation module) it is the column's activation if it had
+    none; a dropout Regularizer annotates the column before it."""
+    cols: list[_Column] = []
+    for part in module.diagram():
+        if isinstance(part, Units):
+            bias = None if part.bias is None else _arr(part.bias).reshape(-1)
+            cols.append(_Column(part.name, _arr(part.weight), bias, part.activation))
+        elif isinstance(part, Regularizer):
+            if cols and part.kind == "dropout":
+                cols[-1].dropout = part.p
+        elif isinstance(part, Activation):
             if not cols:
-                raise ValueError(f"draw(view='network'): activation {kind} at {path!r} comes "
-                                 "before any layer")
+                raise ValueError(f"draw(view='network'): activation {part.function!r} at "
+                                 f"{part.name!r} comes before any layer")
             last = cols[-1]
-            if last.activation in (None, "linear", "identity") and last.output is None:
-                if m.activation == "softmax":
+            owner = not part.name or last.name.startswith(part.name + ".")
+            if not owner and last.activation in (None, "linear", "identity") \
+                    and last.output is None:
+                if part.function == "softmax":
                     last.output = "softmax"
                 else:
-                    last.activation = m.activation
+                    last.activation = part.function
             else:
-                last.output = m.activation
+                last.output = part.function
         else:
-            children = list(m.named_children())
-            if not children and kind in ("Sequential", "ModuleList"):
-                return  # an empty container adds no layer ("has no layers to draw" below)
-            if not children:
-                raise TypeError(f"draw(view='network') cannot draw a {kind} "
-                                f"({path or 'the root'}): it knows Layer, FeedForward, "
-                                "Sequential, Neuron, LinearPerceptron, activation modules and "
-                                "Dropout; draw it with view='modules' and input=...")
-            for n, c in children:
-                visit(c, f"{path}.{n}" if path else n)
-
-    visit(module, "")
+            raise TypeError(f"draw(view='network'): cannot draw {part!r} as a column")
     for a, b in zip(cols, cols[1:]):
         if a.weight.shape[1] != b.weight.shape[0]:
             raise ValueError(f"draw(view='network'): layer {a.name!r} has {a.weight.shape[1]} "
@@ -167,13 +153,39 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     """The Digraph of the network view of `module` and its notes."""
     if not isinstance(cap, int) or cap < 3:
         raise ValueError(f"draw(view='network'): cap must be an int >= 3, got {cap!r}")
-    kind = type(module).__name__
-    if kind in ("Neuron", "LinearPerceptron"):
-        return _unit(module, kind, rankdir, title, cap, weights), []
+    parts = module.diagram()
+    if len(parts) == 1 and isinstance(parts[0], Units) and parts[0].kind in ("neuron",
+                                                                               "perceptron"):
+        return _unit(parts[0], rankdir, title, cap, weights), []
+    if any(isinstance(p, Box) for p in parts):
+        return _boxes(parts, rankdir, title), []
     cols = _columns(module)
     if not cols:
-        raise TypeError(f"draw(view='network'): {kind} has no layers to draw")
+        raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
     return _network(cols, rankdir, title, cap, weights)
+
+
+def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
+    """A network with a module the view cannot open (a `Box`): every part as
+    one labelled box, in order: name and type with parameter shapes, or a
+    layer's sizes and activation."""
+    g = _base(rankdir)
+    _heading(g, title, [" → ".join(p.name for p in parts)])
+    for k, p in enumerate(parts):
+        if isinstance(p, Box):
+            lines = [f"{p.name}: {p.type_name}"] + [f"{n} {s}" for n, s in p.parameters]
+        elif isinstance(p, Units):
+            lines = [f"{p.name}: {p.weight.shape[0]} → {p.weight.shape[1]}",
+                     p.activation or "linear"]
+        elif isinstance(p, Activation):
+            lines = [f"{p.name}: {p.function}"]
+        else:
+            lines = [f"{p.name}: {p.kind} p={fmt_number(p.p)}"]
+        g.node(f"b{k}", label=label(*lines), shape="box", style="rounded,filled",
+               fillcolor="#f3f4f6" if isinstance(p, Box) else "#fef3c7", color="#6b7280")
+        if k:
+            g.edge(f"b{k - 1}", f"b{k}", color="#374151")
+    return g
 
 
 def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
@@ -277,14 +289,14 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
     return g, notes
 
 
-def _unit(m: Any, kind: str, rankdir: str, title: Optional[str], cap: int,
+def _unit(m: Units, rankdir: str, title: Optional[str], cap: int,
           weights: Optional[bool]) -> graphviz.Digraph:
     """The book's diagram of one neuron or one linear perceptron."""
     g = _base(rankdir)
     g.attr("graph", ranksep="1.6", nodesep="0.3", splines="line")
     w = _arr(m.weight).reshape(-1)
-    b = float(_arr(m.bias).reshape(-1)[0])
-    perceptron = kind == "LinearPerceptron"
+    b = 0.0 if m.bias is None else float(_arr(m.bias).reshape(-1)[0])
+    perceptron = m.kind == "perceptron"
     wname = "θ" if perceptron else "w"
     if perceptron:
         formula = "h(x, θ) = −1 if x·θ + θ₀ < 0, else +1"

@@ -18,6 +18,7 @@ Notation (the book's): θ the parameters, g = ∂E/∂θ the gradient of the los
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -31,6 +32,20 @@ __all__ = ["Optimizer", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Any]
 
 
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    subs: list[type] = cls.__subclasses__()
+    for c in subs:
+        out += [c] + _subclasses(c)
+    return out
+
+
+def _hyper_names(cls: type) -> set[str]:
+    """The hyperparameters of an optimizer class: its constructor's arguments
+    after `params` (each is a key of its `defaults`)."""
+    return set(inspect.signature(cls).parameters) - {"params"}
+
+
 class Optimizer:
     """Base class: parameter groups, per-parameter state, `zero_grad`,
     `step`, `state_dict` / `load_state_dict` (PyTorch's layout).
@@ -40,6 +55,9 @@ class Optimizer:
     `"params"` and optional per-group overrides of the hyperparameters:
     `SGD([{"params": body}, {"params": head, "lr": 0.1}], lr=0.01)`.
     """
+
+    # The names of the per-parameter buffers a subclass keeps (None: not checked).
+    _state_keys: Optional[frozenset[str]] = None
 
     def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -162,8 +180,10 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore buffers and hyperparameters saved by `state_dict` (the
-        parameters themselves are the model's business). The groups must have
-        the same sizes, and each buffer the shape of its parameter."""
+        parameters themselves are the model's business). The state must come
+        from the same kind of optimizer (the same hyperparameter names and
+        buffers), the groups must have the same sizes, and each buffer the
+        shape of its parameter; nothing changes when one of these fails."""
         name = type(self).__name__
         try:
             saved_groups = list(state_dict["param_groups"])
@@ -172,6 +192,7 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
                              f"'param_groups', got {type(state_dict).__name__} with keys "
                              f"{sorted(state_dict) if isinstance(state_dict, dict) else '-'}") from None
+        self._check_same_kind(saved_groups, saved_state)
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} "
                              f"parameter group(s), the optimizer {len(self.param_groups)}")
@@ -206,6 +227,30 @@ class Optimizer:
                     group[k] = tuple(v) if isinstance(v, list) else v
         self.state = new_state
 
+    def _check_same_kind(self, saved_groups: list[Any], saved_state: dict[Any, Any]) -> None:
+        """Refuse the state of another optimizer: its groups name other
+        hyperparameters, or its per-parameter state other buffers."""
+        name = type(self).__name__
+        own = set(self.defaults)
+        for gi, saved in enumerate(saved_groups):
+            keys = set(saved) - {"params", "initial_lr"}
+            if keys != own:
+                others = [c.__name__ for c in _subclasses(Optimizer)
+                          if c is not type(self) and _hyper_names(c) == keys]
+                whose = f" (it looks like the state of {' or '.join(others)})" if others else ""
+                raise ValueError(
+                    f"{name}.load_state_dict: the state comes from another optimizer{whose}: "
+                    f"group {gi} has hyperparameters {sorted(keys - own)} that {name} has not, "
+                    f"and lacks {sorted(own - keys)}")
+        if self._state_keys is None:
+            return
+        for i, buffers in saved_state.items():
+            extra = sorted(set(buffers) - self._state_keys)
+            if extra:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {i} has "
+                                 f"buffers {extra} that {name} does not keep (its buffers: "
+                                 f"{sorted(self._state_keys)}): a state of another optimizer?")
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
@@ -233,6 +278,8 @@ class SGD(Optimizer):
     look-ahead point θ + m v; the `g + μ b` form is its usual rewriting in
     terms of the current parameters.
     """
+
+    _state_keys = frozenset({"momentum_buffer"})
 
     def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
@@ -275,6 +322,8 @@ class AdaGrad(Optimizer):
     `initial_accumulator_value`.
     """
 
+    _state_keys = frozenset({"step", "sum"})
+
     def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10) -> None:
@@ -312,6 +361,8 @@ class RMSProp(Optimizer):
     moving average of g; `momentum` μ > 0 keeps a buffer
     b ← μ b + g / (δ ⊕ √r) and steps θ ← θ − ε b; weight decay adds λθ to g.
     """
+
+    _state_keys = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})
 
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
@@ -374,6 +425,8 @@ class Adam(Optimizer):
     λθ to g (L2, not AdamW's decoupled decay); `amsgrad=True` divides by the
     running maximum of v instead of v.
     """
+
+    _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -25,13 +26,22 @@ import numpy as np
 from .data import DataLoader, _pair, _whole
 from .tensor import Tensor, no_grad, tensor
 
-__all__ = ["fit", "evaluate", "History", "EarlyStopping", "Callback", "StopTraining", "accuracy"]
+__all__ = ["fit", "evaluate", "History", "EarlyStopping", "Callback", "StopTraining", "accuracy",
+           "NonFiniteLossError", "NonFiniteLossWarning"]
 
 Metric = Union[str, Callable[[np.ndarray, np.ndarray], float]]
 
 
 class StopTraining(Exception):
     """Raise from a callback to end `fit` after the current epoch's bookkeeping."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """`fit` met a loss that is NaN or infinite (`on_nonfinite="raise"`)."""
+
+
+class NonFiniteLossWarning(RuntimeWarning):
+    """`fit` met a loss that is NaN or infinite and stopped (`on_nonfinite="warn"`)."""
 
 
 class Callback:
@@ -299,7 +309,8 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
         epochs: int, val: Any = None, metrics: Optional[Iterable[Metric]] = ("accuracy",),
         early_stopping: Union[None, int, EarlyStopping] = None, batch_size: int = 32,
         shuffle: bool = True, seed: Union[None, int, np.random.Generator] = None,
-        progress: bool = True, callbacks: Sequence[Any] = ()) -> History:
+        progress: bool = True, callbacks: Sequence[Any] = (),
+        on_nonfinite: str = "raise") -> History:
     """Train `model` on `train` = (X, y) for `epochs` epochs of minibatch
     gradient descent and return a `History`.
 
@@ -314,6 +325,13 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
     progress      a tqdm progress bar on a terminal (or notebook); silent if False
     callbacks     `Callback`s (`tg.optim` schedules work too: they step each epoch)
                   or functions `fn(epoch, logs)`
+    on_nonfinite  what a NaN or infinite training loss does (data with NaN, a
+                  diverging learning rate): "raise" (default) stops with a
+                  `NonFiniteLossError` naming the epoch and batch; "warn" issues a
+                  `NonFiniteLossWarning` and returns the history of the completed
+                  epochs, with `stopped_epoch` set (Keras' TerminateOnNaN);
+                  "ignore" trains on. Either way the bad batch's update is not
+                  made, so the weights stay finite.
 
     Ctrl-C (KeyboardInterrupt) ends training cleanly: the history of the
     completed epochs is returned with `interrupted=True`, and the weights are
@@ -321,6 +339,9 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
     restores them).
     """
     X, y = _pair(*_xy(train, "fit: train"), "fit")
+    if on_nonfinite not in ("raise", "warn", "ignore"):
+        raise ValueError(f"fit: on_nonfinite must be 'raise', 'warn' or 'ignore', got "
+                         f"{on_nonfinite!r}")
     if not _whole(epochs) or epochs < 0:
         raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
     if val is not None:
@@ -364,12 +385,24 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
             sums = dict.fromkeys(["loss"] + [n for n, _ in fns], 0.0)
             seen = 0
             bar = _bar(show, len(loader), f"epoch {epoch + 1}/{epochs}")
+            nonfinite = False
             try:
                 for batch, (xb, yb) in enumerate(loader):
                     optimizer.zero_grad()
                     out = model(tensor(xb))
                     value = loss(out, tensor(yb))
                     lv = _scalar_loss(value, "fit")
+                    if not math.isfinite(lv) and on_nonfinite != "ignore":
+                        msg = (f"fit: the loss is {lv} in epoch {epoch + 1} of {epochs}, batch "
+                               f"{batch + 1} of {len(loader)} (1-based); training stopped before "
+                               "that batch's update. Look for NaN or inf in the data, or lower "
+                               "the learning rate")
+                        if on_nonfinite == "raise":
+                            raise NonFiniteLossError(msg + " (on_nonfinite='warn' warns and "
+                                                           "returns the history instead)")
+                        warnings.warn(msg, NonFiniteLossWarning, stacklevel=2)
+                        nonfinite = True
+                        break
                     value.backward()
                     optimizer.step()
                     k = len(xb)
@@ -381,6 +414,9 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
                     bar.set_postfix(loss=f"{sums['loss'] / seen:.4g}", refresh=False)
                     if cbs:
                         hook("on_batch_end", batch, {"loss": lv})
+                if nonfinite:
+                    history.stopped_epoch = epoch
+                    break
                 logs = {k: v / seen for k, v in sums.items()} if seen else \
                     {k: math.nan for k in sums}
                 if val is not None:

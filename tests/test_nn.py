@@ -590,8 +590,38 @@ def test_initializers_seeds_and_statistics():
         nn.Layer(2, 3, init="kaiming")
     with pytest.raises(TypeError, match="seed must be None, an int or a numpy Generator"):
         nn.Layer(2, 3, seed=1.5)
-    with pytest.raises(ValueError, match=r"fan-in and fan-out are defined for 1-D and 2-D"):
-        nn.init.he_normal((2, 2, 2), 0)
+    with pytest.raises(ValueError, match=r"at least one dimension, got shape \(\)"):
+        nn.init.he_normal((), 0)
+
+
+def test_fans_of_weights_of_any_rank():
+    assert nn.init.fans((7,)) == (7, 1)                 # one neuron
+    assert nn.init.fans((3, 5)) == (3, 5)               # the book's (n_in, n_out)
+    # A convolution kernel (out, in, k_1, ..., k_d), as torch.nn.init computes its fans.
+    assert nn.init.fans((8, 3, 5, 5)) == (3 * 25, 8 * 25)
+    assert nn.init.fans((4, 2, 3)) == (6, 12)
+    assert nn.init.fans((2, 6, 1, 2, 3)) == (36, 12)
+    w = nn.init.he_normal((64, 16, 3, 3), 0)
+    assert w.shape == (64, 16, 3, 3) and w.std() == pytest.approx(math.sqrt(2 / 144), rel=0.02)
+    bound = math.sqrt(6 / (16 * 9 + 64 * 9))
+    assert np.abs(nn.init.xavier_uniform((64, 16, 3, 3), 1)).max() <= bound
+    # kaiming_uniform with a = sqrt(5) is PyTorch's dense default U(+-1/sqrt(fan_in)).
+    k = nn.init.kaiming_uniform((400, 30), 2, a=math.sqrt(5))
+    assert np.abs(k).max() <= 1 / 20 and np.abs(k).max() > 0.99 / 20
+    assert nn.init.kaiming_normal((900, 10), 3, nonlinearity="relu").std() == pytest.approx(
+        math.sqrt(2 / 900), rel=0.05)
+    assert nn.init.calculate_gain("tanh") == 5 / 3
+    with pytest.raises(ValueError, match="unknown nonlinearity 'swish'"):
+        nn.init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out', got 'fan'"):
+        nn.init.kaiming_uniform((2, 2), 0, mode="fan")
+
+
+def test_fans_match_torch_for_conv_kernels():
+    torch = pytest.importorskip("torch")
+    for shape in [(8, 3, 5, 5), (4, 2, 3), (2, 6, 1, 2, 3)]:
+        assert nn.init.fans(shape) == torch.nn.init._calculate_fan_in_and_fan_out(
+            torch.empty(shape))
 
 
 # ---------------------------------------------------------------------------

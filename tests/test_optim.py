@@ -6,6 +6,7 @@ are fed in as fixed random arrays so that only the update rule is tested,
 and in float64 so that the comparison is exact up to rounding.
 """
 import math
+import re
 
 import numpy as np
 import pytest
@@ -408,3 +409,69 @@ def test_step_updates_a_read_only_parameter_array(make, expected):
     assert p.data.flags.writeable and not np.shares_memory(p.data, base)
     np.testing.assert_allclose(p.data, np.full(3, expected), atol=1e-6)
     np.testing.assert_array_equal(base, np.ones(3))
+
+
+# ---------------------------------------------------------------------------
+# load_state_dict refuses a state that does not fit (finding 5)
+
+def _stepped(opt, params):
+    for p in params:
+        p.grad = tg.tensor(np.ones(p.shape))
+    opt.step()
+    return opt
+
+
+def test_load_state_dict_refuses_another_optimizers_state():
+    params = make_params()
+    adam = _stepped(optim.Adam(params), params)
+    sgd = optim.SGD(params, lr=0.1, momentum=0.9)
+    before = [dict(g) for g in sgd.param_groups]
+    with pytest.raises(ValueError, match=re.escape(
+            "SGD.load_state_dict: the state comes from another optimizer (it looks like the "
+            "state of Adam): group 0 has hyperparameters ['amsgrad', 'betas', 'eps'] that SGD "
+            "has not, and lacks ['dampening', 'momentum', 'nesterov']")):
+        sgd.load_state_dict(adam.state_dict())
+    assert sgd.param_groups == before and sgd.state == {}        # nothing changed
+    sgd_state = _stepped(optim.SGD(params, lr=0.1, momentum=0.9), params).state_dict()
+    with pytest.raises(ValueError, match=r"RMSProp.load_state_dict: the state comes from another "
+                                         r"optimizer \(it looks like the state of SGD\)"):
+        optim.RMSProp(params).load_state_dict(sgd_state)
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: the state comes from another "
+                                         r"optimizer \(it looks like the state of AdaGrad\)"):
+        optim.Adam(params).load_state_dict(_stepped(optim.AdaGrad(params), params).state_dict())
+    # An unknown set of hyperparameters is refused without a guess.
+    odd = {"state": {}, "param_groups": [{"lr": 0.1, "rho": 0.9, "params": [0, 1]}]}
+    with pytest.raises(ValueError, match=r"another optimizer: group 0 has hyperparameters "
+                                         r"\['rho'\] that SGD has not"):
+        optim.SGD(params, lr=0.1).load_state_dict(odd)
+    # The same hyperparameter names with foreign buffers (e.g. edited by hand).
+    bad = optim.SGD(params, lr=0.1, momentum=0.9).state_dict()
+    bad["state"] = {0: {"exp_avg": np.zeros((3, 4))}}
+    with pytest.raises(ValueError, match=r"the state of parameter 0 has buffers \['exp_avg'\] "
+                                         r"that SGD does not keep"):
+        optim.SGD(params, lr=0.1, momentum=0.9).load_state_dict(bad)
+
+
+def test_load_state_dict_refuses_other_parameter_counts_and_shapes():
+    params = make_params()
+    state = _stepped(optim.SGD(params, lr=0.1, momentum=0.9), params).state_dict()
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: group 0 has 2 parameter\(s\) "
+                                         r"in the state and 3 in the optimizer"):
+        optim.SGD(make_params() + [tg.tensor(np.zeros(2), requires_grad=True)], lr=0.1,
+                  momentum=0.9).load_state_dict(state)
+    other = [tg.tensor(np.zeros(p.shape[::-1] if p.ndim == 2 else (7,)), requires_grad=True)
+             for p in make_params()]
+    fresh = optim.SGD(other, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: buffer 'momentum_buffer' of "
+                                         r"parameter 0 has shape \(3, 4\), the parameter \(4, 3\)"):
+        fresh.load_state_dict(state)
+    assert fresh.state == {}
+    two = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.2}], lr=0.1,
+                    momentum=0.9)
+    with pytest.raises(ValueError, match=r"the state has 1 parameter group\(s\), the optimizer 2"):
+        two.load_state_dict(state)
+    # and the matching state loads and continues
+    same = optim.SGD(params, lr=0.1, momentum=0.9)
+    same.load_state_dict(state)
+    np.testing.assert_array_equal(same.state[params[0]]["momentum_buffer"],
+                                  state["state"][0]["momentum_buffer"])

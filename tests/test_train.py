@@ -333,3 +333,76 @@ def test_bad_epochs_patience_min_delta_name_the_argument(bad):
     if not isinstance(bad, float):
         with pytest.raises(ValueError, match=f"min_delta must be >= 0, got {bad!r}"):
             train.EarlyStopping(min_delta=bad)
+
+
+# -- a non-finite loss stops training (finding 6) ----------------------------------------
+
+def _nan_data():
+    X, t = np.ones((12, 1)), np.ones(12)
+    X[9, 0] = np.nan                        # in the third batch of 4 (no shuffling)
+    return X, t
+
+
+def test_fit_stops_at_the_first_nonfinite_loss_naming_epoch_and_batch():
+    X, t = _nan_data()
+    model = Scale([0.0])
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(train.NonFiniteLossError, match=(
+            r"fit: the loss is nan in epoch 1 of 3, batch 3 of 3 \(1-based\); training stopped "
+            r"before that batch's update\. Look for NaN or inf in the data")):
+        train.fit(model, mean_sq, opt, (X, t), epochs=3, metrics=(), batch_size=4,
+                  shuffle=False, progress=False)
+    # Two updates were made (batches 1 and 2), the NaN batch's was not: w = 0.2, then 0.36.
+    assert model.w.data[0] == pytest.approx(0.36, rel=1e-12)
+    assert model.training                   # the mode is restored
+    assert issubclass(train.NonFiniteLossError, FloatingPointError)
+    # An infinite loss in a later epoch: clean data, then a learning rate that diverges.
+    X2, t2 = np.ones((4, 1)), np.ones(4)
+    big = Scale([0.0])
+    with np.errstate(over="ignore"), pytest.raises(
+            train.NonFiniteLossError, match=r"the loss is inf in epoch \d+ of 400, batch 1 of 1"):
+        train.fit(big, mean_sq, optim.SGD(big.parameters(), lr=10.0), (X2, t2), epochs=400,
+                  metrics=(), batch_size=4, progress=False)
+
+
+def test_fit_on_nonfinite_warn_returns_the_history_so_far():
+    X, t = np.ones((12, 1)), np.ones(12)
+    model = Scale([0.0])
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    hist = train.fit(model, mean_sq, opt, (X, t), epochs=2, metrics=(), batch_size=4,
+                     shuffle=False, progress=False)
+    assert len(hist) == 2 and hist.stopped_epoch is None
+    # Data with an inf in the second batch: a warning, the history so far, no bad update.
+    Xbad = X.copy()
+    Xbad[5, 0] = np.inf
+    w = model.w.data.copy()
+    with pytest.warns(train.NonFiniteLossWarning, match=r"fit: the loss is inf in epoch 1 of 5, "
+                                                        r"batch 2 of 3 \(1-based\)"):
+        hist = train.fit(model, mean_sq, opt, (Xbad, t), epochs=5, metrics=(), batch_size=4,
+                         shuffle=False, progress=False, on_nonfinite="warn")
+    assert hist.epochs == [] and hist.stopped_epoch == 0 and not hist.interrupted
+    assert np.isfinite(model.w.data).all() and model.w.data[0] > w[0]    # batch 1 was applied
+    # A loss that turns non-finite in a later epoch (a callback spoils the weight).
+    def spoil(epoch, logs):
+        if epoch == 1:
+            model.w.data[0] = np.inf
+
+    with pytest.warns(train.NonFiniteLossWarning, match=r"the loss is inf in epoch 3 of 5, "
+                                                        r"batch 1 of 3"):
+        hist = train.fit(model, mean_sq, opt, (X, t), epochs=5, metrics=(), batch_size=4,
+                         shuffle=False, progress=False, on_nonfinite="warn", callbacks=[spoil])
+    assert hist.epochs == [0, 1] and hist.stopped_epoch == 2
+    assert np.isfinite(hist["loss"]).all()
+
+
+def test_fit_on_nonfinite_ignore_trains_on_and_bad_values_are_refused():
+    X, t = _nan_data()
+    model = Scale([0.0])
+    hist = train.fit(model, mean_sq, optim.SGD(model.parameters(), lr=0.1), (X, t), epochs=2,
+                     metrics=(), batch_size=4, shuffle=False, progress=False,
+                     on_nonfinite="ignore")
+    assert len(hist) == 2 and np.isnan(hist["loss"]).all()   # the old behaviour, on request
+    with pytest.raises(ValueError, match="fit: on_nonfinite must be 'raise', 'warn' or 'ignore', "
+                                         "got 'skip'"):
+        train.fit(model, mean_sq, optim.SGD(model.parameters(), lr=0.1), (X, t), epochs=1,
+                  on_nonfinite="skip")

@@ -1,0 +1,38 @@
+"""Neurons, layers and networks as modules whose ops land in the recorded graph.
+
+The files read in the order of the book:
+
+- `module`: the machinery: `Parameter`, `Module` (registration, scopes,
+  buffers, `train`/`eval`, `state_dict`), the containers `ModuleList` and
+  `Sequential`, and the parts of a module's diagram (`Module.diagram`);
+- `init`: weight initialisers;
+- `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
+- `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
+- `regularization` (chapter 2): `Dropout`.
+
+Modules are graph nodes in the following sense: calling a module pushes its
+*scope name* with `tg.name_scope`, so every op it records carries the path
+to it (see `Module` for the rule), and its structure (sizes, activations,
+weights) stays readable for the renderer through `Module.diagram`.
+
+Conventions follow PyTorch (`Module`, `Parameter`, `named_parameters`,
+`state_dict`, `train`/`eval`, `Linear`) except the book's `Layer` weight
+layout: (n_in, n_out), as in the book's TensorFlow code, so a batch of rows
+x (batch, n_in) maps to x @ W + b (batch, n_out).
+"""
+from . import init
+from .init import Init, Seed
+from .module import (Activation, Box, DiagramPart, DType, IncompatibleKeys, Module, ModuleList,
+                     Parameter, Regularizer, Sequential, Units)
+from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid,
+                      Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
+from .dense import FeedForward, Layer, Linear, NeuronView
+from .regularization import Dropout
+
+__all__ = [
+    "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
+    "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
+    "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
+    "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
+    "DiagramPart",
+]
