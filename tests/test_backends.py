@@ -56,7 +56,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace both renderers with fakes that record which one ran."""
     calls: list[str] = []
     for name in backends.BACKENDS:
-        def fake(source: str, format: str, engine: str, name: str = name) -> bytes:
+        def fake(source: str, format: str, engine: str, name: str = name, **kw: object) -> bytes:
             calls.append(name)
             return name.encode()
         monkeypatch.setitem(backends._RENDERERS, name, fake)

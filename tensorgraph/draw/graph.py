@@ -22,13 +22,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Optional, Sequence
 
-import graphviz
 import numpy as np
 
-from .autograd import walk
-from .draw_labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
-from .draw_labels import heading as heading_label
-from .tensor import Tensor
+from ..autograd import walk
+from ..tensor import Tensor
+from ._optional import require
+from .labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
+from .labels import heading as heading_label
+
+graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
 __all__ = ["graph_source", "ParamInfo"]
 

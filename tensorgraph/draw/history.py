@@ -16,7 +16,7 @@ import pathlib
 import re
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from .draw_labels import XML_FORBIDDEN
+from .labels import XML_FORBIDDEN
 
 __all__ = ["draw_history", "Chart"]
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import graphviz
 import numpy as np
 
-from .draw_labels import FONT, fmt_number, label, subscript
-from .draw_labels import heading as heading_label
+from ._optional import require
+from .labels import FONT, fmt_number, label, subscript
+from .labels import heading as heading_label
+
+graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
 __all__ = ["network_source"]
 
