@@ -181,7 +181,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     cap        network view: layers wider than this show their first and last
                few neurons and "N more".
     weights    network view: write each weight on its edge (default: only
-               when a layer pair has at most 16 edges).
+               when a layer pair has at most 6 edges).
     backend    "dot" or "wasm" for `.svg()` (default: $TENSORGRAPH_BACKEND, else
                whichever is installed).
     engine     the Graphviz layout engine ("dot"; "neato", ... also work).
