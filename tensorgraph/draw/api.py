@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import warnings
 from typing import Any, Optional, Sequence, Union
 
@@ -113,6 +114,17 @@ class Drawing:
         lines = self.source.count("\n")
         view = f" view={self.view!r}" if self.view else ""
         return f"<Drawing{view}: {lines} lines of DOT>"
+
+
+def _caller() -> int:
+    """The stacklevel of the first frame outside this package, so that a
+    warning points at the user's line whether they called tg.draw(...) (the
+    callable package) or tg.draw.draw(...)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _is_module(x: Any) -> bool:
@@ -227,7 +239,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             "trace it; or draw the output tensor with module=<the module>")
         module = target if module is None else module
         target = target(input)
-    from .graph import graph_source
+    from .graph import Remark, graph_source
     roots = _roots(target, view)
     params, classes = _module_info(module) if module is not None else ({}, {})
     graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
@@ -235,7 +247,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                                 rankdir=_rankdir(rankdir, direction, "TB"), title=title,
                                 params=params, classes=classes, repeat=repeat)
     for note in notes:
-        warnings.warn(f"draw: {note}", DrawWarning, stacklevel=2)
+        if not isinstance(note, Remark):
+            warnings.warn(f"draw: {note}", DrawWarning, stacklevel=_caller())
     return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
 
 

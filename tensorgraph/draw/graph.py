@@ -43,7 +43,12 @@ from .labels import heading as heading_label
 
 graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
-__all__ = ["graph_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET"]
+__all__ = ["graph_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET", "Remark"]
+
+
+class Remark(str):
+    """A note that explains the picture (shared values drawn once per use)
+    without having left anything out: shown in the heading, never warned."""
 
 #: A value with at least this many uses, reaching consumers at different depths,
 #: is drawn once per use (see the module doc).
@@ -577,11 +582,13 @@ def _split_shared(items: dict[str, _Item], edges: list, roots: list[str], a: _An
             edges[e] = (ref.id, dst, attrs)
     if len(shared) == 1:
         head, what, n = shared[0]
-        notes.append(f"{head!r} is one {what} used {n} times: drawn once, then as a dashed "
-                     "copy at each further use")
+        notes.append(Remark(f"{head!r} is one {what} used {n} times: drawn once, then as a "
+                            "dashed copy at each further use"))
     elif shared:
-        notes.append("values used by many ops are drawn once, then as a dashed copy at each "
-                     "further use: " + ", ".join(f"{h!r} ({w}, {n} uses)" for h, w, n in shared))
+        listed = ", ".join(f"{h!r} ({w}, {n} uses)" for h, w, n in shared[:4])
+        more = f" and {len(shared) - 4} more" if len(shared) > 4 else ""
+        notes.append(Remark(f"{len(shared)} values used by many ops are drawn once, then as a "
+                            f"dashed copy at each further use: {listed}{more}"))
     out: dict[str, _Item] = {}
     for k, v in items.items():
         for ref in before.get(k, ()):
