@@ -309,10 +309,16 @@ class _WasmRuntime:
             )
 
     def _tick(self) -> None:
+        # Epochs follow the clock, not the number of wake-ups: on a busy
+        # machine a sleeping thread wakes late, and the limit must not stretch.
+        start, epochs = time.monotonic(), 0
         with self._ticking:
             while self._running:
                 self._ticking.wait(_TICK)
-                self.engine.increment_epoch()
+                due = int((time.monotonic() - start) / _TICK)
+                while epochs < due:
+                    self.engine.increment_epoch()
+                    epochs += 1
             self._ticker = None
 
     def _started(self) -> None:
