@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import types
 import warnings
 from typing import Any, Optional, Sequence, Union
 
@@ -121,7 +122,8 @@ def _caller() -> int:
     warning points at the user's line whether they called tg.draw(...) (the
     callable package) or tg.draw.draw(...)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
         frame, level = frame.f_back, level + 1
     return level

@@ -31,7 +31,7 @@ guard.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
@@ -41,7 +41,10 @@ from ._optional import require
 from .labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
 from .labels import heading as heading_label
 
-graphviz = require("graphviz", "drawing a graph (tg.draw)")
+if TYPE_CHECKING:
+    import graphviz
+else:  # imported when a drawing is made, with an install hint when missing
+    graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
 __all__ = ["graph_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET", "Remark"]
 
@@ -590,10 +593,10 @@ def _split_shared(items: dict[str, _Item], edges: list, roots: list[str], a: _An
         notes.append(Remark(f"{len(shared)} values used by many ops are drawn once, then as a "
                             f"dashed copy at each further use: {listed}{more}"))
     out: dict[str, _Item] = {}
-    for k, v in items.items():
-        for ref in before.get(k, ()):
+    for key, value in items.items():
+        for ref in before.get(key, []):
             out[ref.id] = ref
-        out[k] = v
+        out[key] = value
     return out, edges
 
 

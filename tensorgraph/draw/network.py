@@ -17,7 +17,7 @@ Only the modules' public structure is read: `weight`, `bias`, `activation`,
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -25,7 +25,10 @@ from ._optional import require
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
 
-graphviz = require("graphviz", "drawing a graph (tg.draw)")
+if TYPE_CHECKING:
+    import graphviz
+else:  # imported when a drawing is made, with an install hint when missing
+    graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
 __all__ = ["network_source"]
 
