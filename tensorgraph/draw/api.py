@@ -207,7 +207,12 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     output shape), orange boxes parameters (leaves that require grad), blue
     boxes inputs, dashed boxes constants, green 3-D boxes collapsed scopes;
     the output has a thick border; numbers on edges are argument positions
-    (in "backward": ``[position] gradient``, drawn against the arrow).
+    (in "backward": ``[position] gradient``, drawn against the arrow). A
+    value used by many ops at different depths (a shared weight, an unrolled
+    recurrent network's parameters) is drawn in full once and as a small
+    dashed copy with the same name ("use k of N") at each further use; the
+    heading says so. A drawing whose layout would be slow (many long edges)
+    keeps fewer nodes than `max_nodes`, and says so too.
 
     >>> y = (x @ w + b).sum()
     >>> tg.draw(y).save("graph.svg")
