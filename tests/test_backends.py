@@ -286,9 +286,9 @@ def test_layout_time_limit(backend: str) -> None:
         backends._wasm_runtime()    # compiling is not part of the limit
     t0 = time.perf_counter()
     with pytest.raises(backends.LayoutTimeout) as info:
-        backends.render(slow_dot(), backend=backend, timeout=1)
-    assert 0.9 < time.perf_counter() - t0 < 5
-    assert "within 1 s" in str(info.value) and "402 nodes and 500 edges" in str(info.value)
+        backends.render(slow_dot(), backend=backend, timeout=0.5)
+    assert 0.45 < time.perf_counter() - t0 < 5
+    assert "within 0.5 s" in str(info.value) and "402 nodes and 500 edges" in str(info.value)
     # a small graph right after is fine
     assert "x" in svg_titles(backends.render(SMALL, backend=backend, timeout=10))
 
@@ -303,7 +303,7 @@ def test_wasm_limits_are_per_render_and_the_ticker_stops() -> None:
 
     def slow() -> None:
         try:
-            backends.render(slow_dot(), backend="wasm", timeout=1.5)
+            backends.render(slow_dot(), backend="wasm", timeout=1)
         except BaseException as e:  # noqa: BLE001 - collected for the assertion
             errors.append(e)
 
