@@ -56,7 +56,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace both renderers with fakes that record which one ran."""
     calls: list[str] = []
     for name in backends.BACKENDS:
-        def fake(source: str, format: str, engine: str, name: str = name) -> bytes:
+        def fake(source: str, format: str, engine: str, name: str = name, **kw: object) -> bytes:
             calls.append(name)
             return name.encode()
         monkeypatch.setitem(backends._RENDERERS, name, fake)
@@ -255,3 +255,73 @@ def test_module_is_a_leaf() -> None:
     assert not any(
         name.startswith(("numpy", "tensorgraph", ".")) for name in imported
     ), imported
+
+
+# ------------------------------------------------------------- time limit
+
+def slow_dot(steps: int = 100) -> str:
+    """A chain with one node feeding every step (issue 8, finding 1): at 50
+    steps dot 2.43 takes minutes (the wasm build's Graphviz 16 takes 3-5 s),
+    at 100 steps both take far longer than the limits used here. One
+    statement per line, as the graphviz package writes DOT."""
+    lines = ["digraph G {", 'node [shape=box label="tanh\\n(3,) float64"];', "x;", "w;"]
+    prev = "x"
+    for i in range(steps):
+        lines += [f"m{i};", f"c{i};", f"a{i};", f"t{i};", f"{prev} -> m{i};", f"w -> m{i};",
+                  f"m{i} -> a{i};", f"c{i} -> a{i};", f"a{i} -> t{i};"]
+        prev = f"t{i}"
+    return "\n".join(lines + ["}"])
+
+
+def test_graph_size_counts_statements() -> None:
+    assert backends.graph_size(slow_dot(50)) == (202, 250)
+    assert backends.graph_size('digraph {\n a [label="x -> y"];\n "b c";\n a -> "b c";\n'
+                               ' edge [color=red];\n}') == (2, 1)
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_layout_time_limit(backend: str) -> None:
+    import time
+    if backend == "wasm":
+        backends._wasm_runtime()    # compiling is not part of the limit
+    t0 = time.perf_counter()
+    with pytest.raises(backends.LayoutTimeout) as info:
+        backends.render(slow_dot(), backend=backend, timeout=0.5)
+    assert 0.45 < time.perf_counter() - t0 < 5
+    assert "within 0.5 s" in str(info.value) and "402 nodes and 500 edges" in str(info.value)
+    # a small graph right after is fine
+    assert "x" in svg_titles(backends.render(SMALL, backend=backend, timeout=10))
+
+
+@needs_wasm
+@pytest.mark.backend
+def test_wasm_limits_are_per_render_and_the_ticker_stops() -> None:
+    import threading
+    import time
+    backends._wasm_runtime()
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            backends.render(slow_dot(), backend="wasm", timeout=1)
+        except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.3)
+    # A render started during the slow one keeps its own, longer limit.
+    for _ in range(3):
+        assert "x" in svg_titles(backends.render(SMALL, backend="wasm", timeout=20))
+    thread.join(10)
+    assert len(errors) == 1 and isinstance(errors[0], backends.LayoutTimeout)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(
+            t.name == "tensorgraph-wasm-epoch" for t in threading.enumerate()):
+        time.sleep(0.02)
+    assert not any(t.name == "tensorgraph-wasm-epoch" for t in threading.enumerate())
+
+
+def test_bad_time_limit_is_value_error() -> None:
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got -1"):
+        backends.render(SMALL, timeout=-1)

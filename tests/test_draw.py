@@ -98,6 +98,25 @@ def parse(source: str) -> tuple[dict[str, dict[str, str]], list[tuple[str, str, 
     return nodes, edges
 
 
+def connections(source: str) -> list[tuple[str, str, dict[str, str], str | None]]:
+    """The network view's weighted connections (tail, head, attributes, the
+    written weight or None): a written weight is a text node "w<k>_<i>_<j>"
+    on its edge, so tail -> text -> head is joined back into one connection."""
+    nodes, edges = parse(source)
+    into = {d: (s, e) for s, d, e in edges if re.fullmatch(r"w\d+_\d+_\d+", d)}
+    out = []
+    for s, d, e in edges:
+        if "penwidth" not in e or s in into.values() or re.fullmatch(r"w\d+_\d+_\d+", d):
+            continue
+        if re.fullmatch(r"w\d+_\d+_\d+", s):
+            tail, first = into[s]
+            assert first["penwidth"] == e["penwidth"] and first["color"] == e["color"]
+            out.append((tail, d, e, nodes[s]["label"]))
+        else:
+            out.append((s, d, e, None))
+    return out
+
+
 def labels(source: str) -> dict[str, str]:
     return {k: v.get("label", "") for k, v in parse(source)[0].items()}
 
@@ -449,7 +468,7 @@ def test_network_view_feedforward_softmax() -> None:
     assert sorted(v["label"] for k, v in units.items() if k.startswith("x")) == ["x₁", "x₂", "x₃"]
     hidden = [units[f"l1_{j}"]["label"] for j in range(4)]
     assert hidden == ["ReLU\nb=0.1", "ReLU\nb=-0.2", "ReLU\nb=0.3", "ReLU\nb=0"]
-    weighted = [(s, d, e) for s, d, e in edges if "penwidth" in e]
+    weighted = [(s, d, e) for s, d, e, _ in connections(src)]
     assert len(weighted) == 3 * 4 + 4 * 2
     # colour by sign, width grows with |w|
     W = net.layers[0].weight.data
@@ -466,12 +485,12 @@ def test_network_view_feedforward_softmax() -> None:
 
 def test_network_view_writes_weights_on_small_nets() -> None:
     net = nn.FeedForward([2, 2, 1], activation="sigmoid", output="sigmoid", seed=1)
-    _, edges = parse(draw(net).source)
     W = net.layers[0].weight.data
-    got = {(s, d): e["headlabel"] for s, d, e in edges if "headlabel" in e}
+    got = {(s, d): w for s, d, _, w in connections(draw(net).source) if w is not None}
     assert got[("x0", "l1_1")] == f"{float(W[0, 1]):.4g}"
     assert len(got) == 6
-    assert not any("headlabel" in e for _, _, e in parse(draw(net, weights=False).source)[1])
+    plain = connections(draw(net, weights=False).source)
+    assert len(plain) == 6 and all(w is None for *_, w in plain)
 
 
 def test_network_view_caps_wide_layers() -> None:
@@ -483,7 +502,7 @@ def test_network_view_caps_wide_layers() -> None:
     assert "m2" not in nodes
     xs = sorted(int(k[1:]) for k in nodes if re.fullmatch(r"x\d+", k))
     assert xs == [0, 1, 2, 3, 4, 16, 17, 18, 19]     # first five, last four
-    assert len([e for e in edges if "penwidth" in e[2]]) == 9 * 9 + 9 * 5
+    assert len(connections(d.source)) == 9 * 9 + 9 * 5
     assert d.notes == ("input: 20 units, 11 not drawn (cap=10)",
                        "layers.0: 30 units, 21 not drawn (cap=10)")
     # units stay in index order: the invisible chain of the input column
@@ -501,9 +520,10 @@ def test_network_view_sequential_with_activation_modules() -> None:
     assert nodes["h1"]["label"] == "hidden 1 (3)\ntanh\ndropout p=0.2"
     assert nodes["h2"]["label"] == "output (2)\nlinear → softmax"
     # one Layer alone
-    nodes, edges = parse(draw(nn.Layer(2, 3, activation="sigmoid", seed=0)).source)
+    src = draw(nn.Layer(2, 3, activation="sigmoid", seed=0)).source
+    nodes, edges = parse(src)
     assert nodes["l1_0"]["label"].startswith("σ")
-    assert len([e for e in edges if "penwidth" in e[2]]) == 6
+    assert len(connections(src)) == 6
 
 
 def test_network_view_single_neuron_is_the_book_diagram() -> None:
@@ -838,17 +858,49 @@ HIST = {"loss": [1.2, 0.8, 0.6, 0.5], "val_loss": [1.3, 0.9, 0.8, 0.85],
         "accuracy": [0.5, 0.7, 0.8, 0.9], "val_accuracy": [0.4, 0.6, 0.7, 0.7], "lr": [0.1] * 4}
 
 
-def polylines(chart: Chart) -> dict[tuple[str, str], list[tuple[float, float]]]:
+def curves(chart: Chart) -> dict[tuple[str, str], list[list[tuple[float, float]]]]:
+    """(metric, "train"/"val") -> the drawn segments of that curve, each a list
+    of (x, y) SVG points, read from matplotlib's SVG (groups "panel-k" hold
+    the panels named in chart.metrics; lines "train-k"/"val-k" the curves)."""
     root = svg_root(chart.svg())
     out = {}
-    for panel in root.iter(SVG + "g"):
-        if panel.get("class") != "panel":
-            continue
-        for pl in panel.iter(SVG + "polyline"):
-            kind = "val" if pl.get("stroke-dasharray") else "train"
-            pts = [tuple(map(float, p.split(","))) for p in pl.get("points").split()]
-            out[(panel.get("data-metric"), kind)] = pts
+    groups = {g.get("id"): g for g in root.iter(SVG + "g") if g.get("id")}
+    for k, metric in enumerate(chart.metrics):
+        panel = groups[f"panel-{k}"]
+        inside = {g.get("id"): g for g in panel.iter(SVG + "g") if g.get("id")}
+        for kind in ("train", "val"):
+            line = inside.get(f"{kind}-{k}")
+            if line is None:
+                continue
+            path = line.find(SVG + "path")
+            segments: list[list[tuple[float, float]]] = []
+            tokens = path.get("d").split()
+            i = 0
+            while i < len(tokens):
+                if tokens[i] == "M":
+                    segments.append([])
+                segments[-1].append((float(tokens[i + 1]), float(tokens[i + 2])))
+                i += 3
+            out[(metric, kind)] = segments
     return out
+
+
+def polylines(chart: Chart) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Each curve's points (all its segments joined)."""
+    return {k: [p for seg in v for p in seg] for k, v in curves(chart).items()}
+
+
+def markers(chart: Chart, metric: str, kind: str) -> int:
+    """How many dots the curve has (matplotlib draws them as <use> elements)."""
+    k = chart.metrics.index(metric)
+    group = next(g for g in svg_root(chart.svg()).iter(SVG + "g") if g.get("id") == f"{kind}-{k}")
+    return sum(1 for _ in group.iter(SVG + "use"))
+
+
+def dashed(chart: Chart, metric: str, kind: str) -> bool:
+    k = chart.metrics.index(metric)
+    group = next(g for g in svg_root(chart.svg()).iter(SVG + "g") if g.get("id") == f"{kind}-{k}")
+    return "stroke-dasharray" in group.find(SVG + "path").get("style", "")
 
 
 def test_draw_history_panels_curves_and_scale(tmp_path: pathlib.Path) -> None:
@@ -866,6 +918,8 @@ def test_draw_history_panels_curves_and_scale(tmp_path: pathlib.Path) -> None:
         slope = (ys[0] - ys[-1]) / (data[-1] - data[0])
         for (y0, v0), (y1, v1) in zip(zip(ys, data), zip(ys[1:], data[1:])):
             assert math.isclose(y0 - y1, slope * (v1 - v0), rel_tol=1e-3, abs_tol=0.02)
+    assert dashed(chart, "loss", "val") and not dashed(chart, "loss", "train")
+    assert markers(chart, "loss", "train") == len(HIST["loss"])
     texts = [t.text for t in svg_root(chart.svg()).iter(SVG + "text")]
     assert {"XOR", "loss", "accuracy", "training", "validation", "epoch"} <= set(texts)
     assert "1.2" in texts or "1.20" in texts                    # a y tick near the data
@@ -887,8 +941,8 @@ def test_draw_history_accepts_history_objects_and_records() -> None:
 
 
 def test_draw_history_gaps_and_errors() -> None:
-    lines = polylines(draw_history({"loss": [1.0, 0.9, float("nan"), 0.7, 0.6]}))
-    assert lines[("loss", "train")] and len(lines[("loss", "train")]) == 2  # last segment
+    segments = curves(draw_history({"loss": [1.0, 0.9, float("nan"), 0.7, 0.6]}))
+    assert [len(seg) for seg in segments[("loss", "train")]] == [2, 2]  # a gap at the NaN
     with pytest.raises(TypeError, match="dict of per-epoch lists"):
         draw_history(42)
     with pytest.raises(ValueError, match="no per-epoch values"):
@@ -898,15 +952,20 @@ def test_draw_history_gaps_and_errors() -> None:
     with pytest.raises(KeyError, match="no series for"):
         draw_history(HIST, metrics=["f1"])
     single = draw_history({"loss": [0.5]})      # one epoch: a point, no line
-    assert svg_root(single.svg()).iter(SVG + "circle")
+    assert markers(single, "loss", "train") == 1
 
 
 # ---------------------------------------------------------------------------
 # Architecture
 
 def test_core_does_not_import_the_renderer() -> None:
-    for name in ("tensor.py", "autograd.py", "ops.py"):
-        tree = ast.parse((ROOT / "tensorgraph" / name).read_text(encoding="utf-8"))
+    pkg = ROOT / "tensorgraph"
+    core = [pkg / "tensor.py", pkg / "autograd.py"]
+    core += [pkg / "ops.py"] if (pkg / "ops.py").exists() else sorted((pkg / "ops").glob("*.py"))
+    assert len(core) >= 3
+    for path in core:
+        name = path.name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 mod = node.module or ""
@@ -917,7 +976,9 @@ def test_core_does_not_import_the_renderer() -> None:
 
 
 def test_exports() -> None:
-    assert tg.draw is draw and tg.draw_history is draw_history and tg.Drawing is Drawing
+    import tensorgraph.draw as package
+    assert tg.draw is package and package.draw is draw   # the package, callable as draw()
+    assert tg.draw_history is draw_history and tg.Drawing is Drawing
 
 
 # ---------------------------------------------------------------------------
@@ -945,12 +1006,15 @@ def test_draw_history_text_with_control_characters_is_well_formed_svg() -> None:
 
 def test_draw_history_extreme_range_and_metric_string() -> None:
     # hi - lo overflows to inf: used to raise OverflowError in the tick maths.
-    chart = draw_history({"loss": [1e308, -1e308, 0.5]})
-    assert svg_root(chart.svg()).iter(SVG + "circle")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no overflow warnings either
+        chart = draw_history({"loss": [1e308, -1e308, 0.5]})
+    assert markers(chart, "loss", "train") == 3
     # metrics="loss" is the panel "loss", not the letters l, o, s, s.
-    panels = [g.get("data-metric") for g in svg_root(draw_history(HIST, metrics="loss").svg())
-              .iter(SVG + "g") if g.get("class") == "panel"]
-    assert panels == ["loss"]
+    chart = draw_history(HIST, metrics="loss")
+    panels = [g.get("id") for g in svg_root(chart.svg()).iter(SVG + "g")
+              if (g.get("id") or "").startswith("panel-")]
+    assert chart.metrics == ("loss",) and panels == ["panel-0"]
 
 
 def test_network_view_of_empty_containers() -> None:

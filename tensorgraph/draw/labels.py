@@ -26,11 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-try:  # the graphviz package is a core dependency, but keep import errors clear
-    import graphviz
-except ImportError as exc:  # pragma: no cover - install problem
-    raise ImportError("tensorgraph.draw needs the `graphviz` Python package: "
-                      "`pip install graphviz`") from exc
+from ._optional import require
 
 __all__ = ["escape", "label", "fmt_number", "fmt_constant", "fmt_shape", "fmt_array", "fmt_attr",
            "FONT", "STYLE", "subscript"]
@@ -41,11 +37,16 @@ MAX_TEXT = 60          # longest single line of user text before it is cut
 SMALL_TENSOR = 8       # tensors with at most this many elements are shown in full
 
 # Control characters, lone surrogates (not encodable as UTF-8) and U+FFFE/U+FFFF:
-# none may appear in the XML of an SVG (draw_history uses the same set).
+# none may appear in the XML of an SVG (the learning curves use the same set).
 XML_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
 # Labels also replace DEL, a control character with no glyph.
 _CONTROL = re.compile(f"[{XML_FORBIDDEN}\x7f]")
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _graphviz() -> Any:
+    # Imported on first use: `import tensorgraph` must work without it.
+    return require("graphviz", "drawing a graph (tg.draw)")
 
 
 def subscript(i: int) -> str:
@@ -70,13 +71,13 @@ def escape(text: Any, limit: int = MAX_TEXT) -> str:
     return "\\n".join(out)
 
 
-def label(*lines: Optional[str], limit: int = MAX_TEXT) -> "graphviz.quoting.NoHtml":
+def label(*lines: Optional[str], limit: int = MAX_TEXT) -> Any:
     """A multi-line label from plain-text lines (None and "" are skipped),
     each escaped and clipped to `limit` characters."""
-    return graphviz.nohtml("\\n".join(escape(x, limit) for x in lines if x))
+    return _graphviz().nohtml("\\n".join(escape(x, limit) for x in lines if x))
 
 
-def heading(*lines: Optional[str], width: int = 64, limit: int = 200) -> "graphviz.quoting.NoHtml":
+def heading(*lines: Optional[str], width: int = 64, limit: int = 200) -> Any:
     """A drawing's title and notes as a label, each line clipped to `limit` and
     wrapped at `width` characters: Graphviz does not wrap, and a title wider
     than the graph is cut off in the SVG (the WebAssembly build, which has no

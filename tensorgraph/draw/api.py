@@ -2,9 +2,10 @@
 
 `draw(target, view=...)` returns a `Drawing`: its `.source` is DOT text built
 as data with the `graphviz` package (no layout engine needed); `.svg()` lays it
-out with a backend (`tensorgraph.backends`: the system `dot`, or Graphviz
-compiled to WebAssembly); `.save(path)` writes .svg, .dot/.gv, or .png/.pdf
-where the backend can; notebooks display it through `_repr_svg_`.
+out with a backend (`tensorgraph.draw.backends`: the system `dot`, or
+Graphviz compiled to WebAssembly) within a time limit; `.save(path)` writes
+.svg, .dot/.gv, or .png/.pdf where the backend can; notebooks display it
+through `_repr_svg_`.
 
 One recorded graph, four zoom levels:
 
@@ -16,7 +17,7 @@ One recorded graph, four zoom levels:
   ``depth=k`` collapses every scope deeper than k into one node with its input
   and output shapes, and a chain of identical blocks is drawn once with "×N".
 - ``view="network"``: the book's picture of a network, neuron or perceptron
-  (see `draw_network`).
+  (see `tensorgraph.draw.network`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
@@ -27,17 +28,15 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
+import types
 import warnings
 from typing import Any, Optional, Sequence, Union
 
-import graphviz
-
+from ..tensor import Tensor
 from . import backends
-from .draw_graph import graph_source
-from .draw_history import Chart, draw_history
-from .tensor import Tensor
 
-__all__ = ["draw", "draw_history", "Drawing", "Chart", "DrawWarning", "VIEWS"]
+__all__ = ["draw", "Drawing", "DrawWarning", "VIEWS"]
 
 VIEWS = ("ops", "modules", "network", "backward")
 #: Default node budget: past it a drawing collapses scopes (a few hundred nodes
@@ -60,23 +59,27 @@ class Drawing:
     simplified to fit the node budget.
     """
 
-    def __init__(self, graph: Union[graphviz.Digraph, str], *, backend: Optional[str] = None,
-                 engine: str = "dot", notes: Sequence[str] = (), view: str = "") -> None:
-        self.graph = graph if isinstance(graph, graphviz.Digraph) else None
-        self.source: str = graph.source if isinstance(graph, graphviz.Digraph) else str(graph)
+    def __init__(self, graph: Any, *, backend: Optional[str] = None, engine: str = "dot",
+                 notes: Sequence[str] = (), view: str = "",
+                 timeout: Optional[float] = None) -> None:
+        # `graph` is a graphviz.Digraph (anything with .source) or DOT text.
+        self.graph = None if isinstance(graph, str) else graph
+        self.source: str = graph if isinstance(graph, str) else graph.source
         self.backend = backend
         self.engine = engine
+        self.timeout = timeout
         self.notes: tuple[str, ...] = tuple(notes)
         self.view = view
         self._cache: dict[tuple[str, str], bytes] = {}
 
     def pipe(self, format: str = "svg", backend: Optional[str] = None) -> bytes:
-        """The rendered bytes in `format` ("svg", "png", "pdf", ...)."""
+        """The rendered bytes in `format` ("svg", "png", "pdf", ...); raises
+        `LayoutTimeout` when the layout takes longer than `timeout` seconds."""
         name = backends.resolve_backend(backend or self.backend)
         key = (format, name)
         if key not in self._cache:
             self._cache[key] = backends.render(self.source, format=format, backend=name,
-                                               engine=self.engine)
+                                               engine=self.engine, timeout=self.timeout)
         return self._cache[key]
 
     def svg(self, backend: Optional[str] = None) -> str:
@@ -112,6 +115,18 @@ class Drawing:
         lines = self.source.count("\n")
         view = f" view={self.view!r}" if self.view else ""
         return f"<Drawing{view}: {lines} lines of DOT>"
+
+
+def _caller() -> int:
+    """The stacklevel of the first frame outside this package, so that a
+    warning points at the user's line whether they called tg.draw(...) (the
+    callable package) or tg.draw.draw(...)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _is_module(x: Any) -> bool:
@@ -152,7 +167,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
          title: Optional[str] = None, max_nodes: Optional[int] = MAX_NODES,
          depth: Optional[int] = None, repeat: bool = True, module: Any = None,
          input: Any = None, cap: int = 10, weights: Optional[bool] = None,
-         backend: Optional[str] = None, engine: str = "dot") -> Drawing:
+         backend: Optional[str] = None, engine: str = "dot",
+         timeout: Optional[float] = None) -> Drawing:
     """Draw a tensor's recorded graph or a module.
 
     target     a Tensor (its whole ancestry is drawn), a list of Tensors, or a
@@ -179,16 +195,24 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     cap        network view: layers wider than this show their first and last
                few neurons and "N more".
     weights    network view: write each weight on its edge (default: only
-               when a layer pair has at most 16 edges).
+               when a layer pair has at most 6 edges).
     backend    "dot" or "wasm" for `.svg()` (default: $TENSORGRAPH_BACKEND, else
                whichever is installed).
     engine     the Graphviz layout engine ("dot"; "neato", ... also work).
+    timeout    seconds the layout may take (default: $TENSORGRAPH_LAYOUT_TIMEOUT,
+               else 30); past it the layout is stopped and `LayoutTimeout` says
+               how big the graph was and how to draw less.
 
     How to read the op views: rounded grey boxes are ops (name, attributes,
     output shape), orange boxes parameters (leaves that require grad), blue
     boxes inputs, dashed boxes constants, green 3-D boxes collapsed scopes;
     the output has a thick border; numbers on edges are argument positions
-    (in "backward": ``[position] gradient``, drawn against the arrow).
+    (in "backward": ``[position] gradient``, drawn against the arrow). A
+    value used by many ops at different depths (a shared weight, an unrolled
+    recurrent network's parameters) is drawn in full once and as a small
+    dashed copy with the same name ("use k of N") at each further use; the
+    heading says so. A drawing whose layout would be slow (many long edges)
+    keeps fewer nodes than `max_nodes`, and says so too.
 
     >>> y = (x @ w + b).sum()
     >>> tg.draw(y).save("graph.svg")
@@ -200,6 +224,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
         raise ValueError(f"draw: unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if backend is not None:
         backends.resolve_backend(backend)  # validate the name now, not at render time
+    backends.layout_timeout(timeout)       # and the time limit
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 2):
         raise ValueError(f"draw: max_nodes must be an int >= 2 or None, got {max_nodes!r}")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
@@ -209,10 +234,11 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
         if not _is_module(target):
             raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
-        from .draw_network import network_source
+        from .network import network_source
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
                                       title=title, cap=cap, weights=weights)
-        return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view)
+        return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
+                       timeout=timeout)
 
     if _is_module(target):
         if input is None:
@@ -220,6 +246,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             "trace it; or draw the output tensor with module=<the module>")
         module = target if module is None else module
         target = target(input)
+    from .graph import Remark, graph_source
     roots = _roots(target, view)
     params, classes = _module_info(module) if module is not None else ({}, {})
     graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
@@ -227,8 +254,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                                 rankdir=_rankdir(rankdir, direction, "TB"), title=title,
                                 params=params, classes=classes, repeat=repeat)
     for note in notes:
-        warnings.warn(f"draw: {note}", DrawWarning, stacklevel=2)
-    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view)
+        if not isinstance(note, Remark):
+            warnings.warn(f"draw: {note}", DrawWarning, stacklevel=_caller())
+    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
 
 
 def _roots(target: Any, view: str) -> list[Tensor]:

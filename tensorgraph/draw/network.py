@@ -17,13 +17,18 @@ Only the modules' public structure is read: `weight`, `bias`, `activation`,
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import graphviz
 import numpy as np
 
-from .draw_labels import FONT, fmt_number, label, subscript
-from .draw_labels import heading as heading_label
+from ._optional import require
+from .labels import FONT, fmt_number, label, subscript
+from .labels import heading as heading_label
+
+if TYPE_CHECKING:
+    import graphviz
+else:  # imported when a drawing is made, with an install hint when missing
+    graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
 __all__ = ["network_source"]
 
@@ -271,12 +276,18 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
                 wij = float(w[a, b])
                 attrs = {"penwidth": _width(wij, scale), "color": _colour(wij),
                          "tooltip": f"w = {fmt_number(wij)}"}
+                src, dst = unit_id(k - 1, i), unit_id(k, j)
                 if write:
-                    attrs["headlabel"] = fmt_number(wij)
-                    attrs["labeldistance"] = "3.2"
-                    attrs["labelangle"] = "12"
-                    attrs["fontcolor"] = _colour(wij)
-                g.edge(unit_id(k - 1, i), unit_id(k, j), **attrs)
+                    # The weight is a text node on its edge: Graphviz never lets
+                    # two nodes overlap, where edge labels of crossing edges do.
+                    wid = f"w{k}_{i}_{j}"
+                    g.node(wid, label=fmt_number(wij), shape="plaintext", fontsize="8",
+                           fontcolor=_colour(wij), width="0", height="0", margin="0.02",
+                           tooltip=f"w = {fmt_number(wij)}")
+                    g.edge(src, wid, arrowhead="none", **attrs)
+                    g.edge(wid, dst, **attrs)
+                else:
+                    g.edge(src, dst, **attrs)
     # Outputs.
     k = len(cols)
     idx, more = shown[k]

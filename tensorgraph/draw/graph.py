@@ -16,21 +16,49 @@ the same graph always gives the same DOT text. Past `max_nodes` the drawing
 first collapses scopes (deepest first) and, if that is not enough, keeps the
 items nearest the output and replaces the rest by one "… more" item; either
 way it says so in the graph label and in the returned notes.
+
+Node counts alone do not bound the layout time: Graphviz's `dot` slows down
+badly on long edges (it routes each through one virtual node per rank it
+crosses, and then minimises their crossings). One shared weight with an edge
+into every step of a 50-step chain took minutes at 203 nodes. So a value used
+by many ops spread over the depth of the graph (a shared parameter, an
+unrolled recurrent network's weights) is drawn once in full and once per
+further use as a small dashed copy with the same name (`_split_shared`), and
+the drawing is cut further when its layout cost still exceeds a budget
+(`_layout_cost`, `LAYOUT_BUDGET`). The time limit in `backends` is the last
+guard.
 """
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-import graphviz
 import numpy as np
 
-from .autograd import walk
-from .draw_labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
-from .draw_labels import heading as heading_label
-from .tensor import Tensor
+from ..autograd import walk
+from ..tensor import Tensor
+from ._optional import require
+from .labels import FONT, STYLE, fmt_array, fmt_attr, fmt_constant, fmt_shape, label
+from .labels import heading as heading_label
 
-__all__ = ["graph_source", "ParamInfo"]
+if TYPE_CHECKING:
+    import graphviz
+else:  # imported when a drawing is made, with an install hint when missing
+    graphviz = require("graphviz", "drawing a graph (tg.draw)")
+
+__all__ = ["graph_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET", "Remark"]
+
+
+class Remark(str):
+    """A note that explains the picture (shared values drawn once per use)
+    without having left anything out: shown in the heading, never warned."""
+
+#: A value with at least this many uses, reaching consumers at different depths,
+#: is drawn once per use (see the module doc).
+SHARED_USES = 5
+#: Layout cost (nodes + edges + the virtual nodes of long edges) past which the
+#: drawing keeps fewer nodes; about a second of `dot` on a two-core machine.
+LAYOUT_BUDGET = 1500
 
 #: id(parameter) -> (display name, the scope of the module that owns it)
 ParamInfo = dict
@@ -454,7 +482,11 @@ class _Builder:
 # Budget: keep the items nearest the output
 
 def _truncate(items: dict[str, _Item], edges: list, roots: list[str], max_nodes: int,
-              total: int, notes: list[str]) -> tuple[dict[str, _Item], list]:
+              total: int, notes: list[str], cause: Optional[int] = None
+              ) -> tuple[dict[str, _Item], list]:
+    """Keep the `max_nodes` - 1 items nearest the roots and one "… more" item.
+    `cause`: the user's max_nodes, when `max_nodes` is a smaller number chosen
+    to keep the layout fast."""
     if len(items) <= max_nodes:
         return items, edges
     into: dict[str, list[str]] = {}
@@ -469,8 +501,8 @@ def _truncate(items: dict[str, _Item], edges: list, roots: list[str], max_nodes:
         keep[x] = None
         queue.extend(s for s in into.get(x, ()) if s not in keep)
     hidden = len(items) - len(keep)
-    more = _Item("more", "more", [f"… {hidden} more nodes not drawn",
-                                  f"(max_nodes={max_nodes})"], (), [])
+    budget = f"max_nodes={max_nodes}" if cause is None else f"max_nodes={cause}"
+    more = _Item("more", "more", [f"… {hidden} more nodes not drawn", f"({budget})"], (), [])
     kept = {k: v for k, v in items.items() if k in keep}
     kept[more.id] = more
     out = []
@@ -481,9 +513,116 @@ def _truncate(items: dict[str, _Item], edges: list, roots: list[str], max_nodes:
         elif dst in keep and dst not in fed:
             fed.add(dst)
             out.append((more.id, dst, {"style": "dashed", "color": "#9ca3af"}))
-    notes.append(f"{total} nodes exceed the node budget (max_nodes={max_nodes}): "
-                 f"only the {len(keep)} nearest the output are drawn")
+    if cause is None:
+        notes.append(f"{total} nodes exceed the node budget (max_nodes={max_nodes}): "
+                     f"only the {len(keep)} nearest the output are drawn")
+    else:
+        notes.append(f"{total} nodes, wired with many long edges, would take long to lay "
+                     f"out: only the {len(keep)} nearest the output are drawn "
+                     f"(max_nodes={cause} and a budget on layout cost)")
     return kept, out
+
+
+# ---------------------------------------------------------------------------
+# Layout cost: shared values drawn once per use
+
+def _ranks(items: dict[str, _Item], edges: list) -> dict[str, int]:
+    """About the ranks `dot` gives: each item as close to its consumers as it
+    can be (one rank above the highest of them), as dot's edge-length
+    minimisation places it. Items are in walk order (parents first), so one
+    backward pass computes the distance to the output."""
+    out: dict[str, list[str]] = {}
+    for src, dst, _ in edges:
+        out.setdefault(src, []).append(dst)
+    depth: dict[str, int] = {}
+    for k in reversed(list(items)):
+        depth[k] = max((depth[d] + 1 for d in out.get(k, ()) if d in depth), default=0)
+    return {k: -v for k, v in depth.items()}
+
+
+def _layout_cost(items: dict[str, _Item], edges: list) -> int:
+    """Nodes + edges + one virtual node per rank an edge crosses: what `dot`'s
+    crossing minimisation works on."""
+    rank = _ranks(items, edges)
+    virtual = sum(max(0, rank[d] - rank[s] - 1) for s, d, _ in edges)
+    return len(items) + len(edges) + virtual
+
+
+def _split_shared(items: dict[str, _Item], edges: list, roots: list[str], a: _Analysis,
+                  notes: list[str]) -> tuple[dict[str, _Item], list]:
+    """Draw an item with `SHARED_USES` or more uses at different depths once
+    for its first use and as a dashed copy (same name, "use k of N") beside
+    each further use; the heading says that they are one value."""
+    rank = _ranks(items, edges)
+    uses: dict[str, list[int]] = {}
+    for e, (src, dst, _) in enumerate(edges):
+        uses.setdefault(src, []).append(e)
+    split = {src: es for src, es in uses.items()
+             if len(es) >= SHARED_USES and src not in roots
+             and len({rank[edges[e][1]] for e in es}) > 2}
+    if not split:
+        return items, edges
+    before: dict[str, list[_Item]] = {}     # consumer -> copies drawn just before it
+    edges = list(edges)
+    shared: list[tuple[str, str, int]] = []  # (name, what, uses) for the heading
+    for src, es in split.items():
+        item = items[src]
+        n = len(es)
+        head = item.lines[0]
+        what = {"param": "parameter", "input": "input", "const": "constant",
+                "group": "block"}.get(item.kind, "value")
+        if item.kind != "more":   # the "… more" item is split silently: it is no value
+            item.lines = item.lines + [f"used {n}× (dashed copies)"]
+            shared.append((head, what, n))
+        for k, e in enumerate(es[1:], start=2):
+            _, dst, attrs = edges[e]
+            lines = ["…"] if item.kind == "more" else [head, f"use {k} of {n}"]
+            ref = _Item(f"{src}_use{k}", item.kind, lines, items[dst].cluster, [])
+            ref.attrs = {"style": _dashed(STYLE[item.kind].get("style", "")),
+                         "fontsize": "8", "height": "0.2", "margin": "0.05,0.02",
+                         "tooltip": f"the same {what} as {head!r}: use {k} of {n}"}
+            before.setdefault(dst, []).append(ref)
+            edges[e] = (ref.id, dst, attrs)
+    if len(shared) == 1:
+        head, what, n = shared[0]
+        notes.append(Remark(f"{head!r} is one {what} used {n} times: drawn once, then as a "
+                            "dashed copy at each further use"))
+    elif shared:
+        listed = ", ".join(f"{h!r} ({w}, {n} uses)" for h, w, n in shared[:4])
+        more = f" and {len(shared) - 4} more" if len(shared) > 4 else ""
+        notes.append(Remark(f"{len(shared)} values used by many ops are drawn once, then as a "
+                            f"dashed copy at each further use: {listed}{more}"))
+    out: dict[str, _Item] = {}
+    for key, value in items.items():
+        for ref in before.get(key, []):
+            out[ref.id] = ref
+        out[key] = value
+    return out, edges
+
+
+def _dashed(style: str) -> str:
+    parts = [p for p in style.split(",") if p and p != "dashed"]
+    return ",".join(parts + ["dashed"])
+
+
+def _fit_layout(items: dict[str, _Item], edges: list, roots: list[str], total: int,
+                notes: list[str], max_nodes: Optional[int], a: _Analysis
+                ) -> tuple[dict[str, _Item], list]:
+    """Cut to the node budget, split shared values, then, while the layout cost
+    is over `LAYOUT_BUDGET`, keep fewer of the nodes nearest the output."""
+    budget = len(items) if max_nodes is None else min(max_nodes, len(items))
+    while True:
+        tried: list[str] = []
+        kept, kept_edges = items, edges
+        if max_nodes is not None:
+            kept, kept_edges = _truncate(items, edges, roots, budget, total, tried,
+                                         cause=None if budget == max_nodes else max_nodes)
+        kept, kept_edges = _split_shared(kept, kept_edges, roots, a, tried)
+        if max_nodes is None or budget <= 20 or \
+                _layout_cost(kept, kept_edges) <= LAYOUT_BUDGET:
+            notes.extend(tried)
+            return kept, kept_edges
+        budget = budget * 2 // 3
 
 
 # ---------------------------------------------------------------------------
@@ -511,9 +650,7 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     depth = _choose_depth(a, depth, max_nodes, notes)
     b = _Builder(a, view, values, grads, depth, clusters, repeat)
     root_ids = list(dict.fromkeys(b.drawn[r] for r in a.roots))
-    items, edges = b.items, b.edges
-    if max_nodes is not None:
-        items, edges = _truncate(items, edges, root_ids, max_nodes, len(a.order), notes)
+    items, edges = _fit_layout(b.items, b.edges, root_ids, len(a.order), notes, max_nodes, a)
 
     g = graphviz.Digraph("tensorgraph")
     g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", nodesep="0.25",

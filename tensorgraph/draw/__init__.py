@@ -1,0 +1,49 @@
+"""Draw it: the recorded graph, the modules and the learning curves.
+
+`tg.draw(target, view=...)` returns a `Drawing` (DOT text, laid out by
+Graphviz on demand); `tg.draw_history(history)` draws learning curves with
+matplotlib. Read the package in this order:
+
+- `api`: `draw()` and `Drawing`, the entry point and its options;
+- `graph`: the op-level views "ops", "modules" and "backward";
+- `network`: the book's pictures of neurons and networks ("network");
+- `labels`: escaping user text for DOT and formatting numbers;
+- `history`: learning curves (matplotlib's SVG backend);
+- `backends`: DOT -> SVG/PNG with the system `dot` or Graphviz in WebAssembly,
+  each layout within a time limit.
+
+The module itself is callable: ``tg.draw(y)`` is ``tg.draw.draw(y)``.
+Nothing heavy is imported here: the `graphviz` package, the layout backends
+and matplotlib are imported when a drawing is made (`MissingPackageError`
+says which package is missing and how to install it).
+"""
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from . import backends
+from ._optional import MissingPackageError
+from .api import VIEWS, Drawing, DrawWarning, draw
+from .backends import BackendError, LayoutTimeout, backend_info
+from .history import Chart, draw_history
+
+__all__ = ["draw", "draw_history", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
+           "LayoutTimeout", "MissingPackageError", "backend_info", "backends"]
+
+
+class _CallableModule(types.ModuleType):
+    """`tensorgraph.draw` is a package that can be called like its `draw()`,
+    so that ``tg.draw(y)`` keeps working beside ``tg.draw.Drawing``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Drawing:
+        return draw(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:  # what IDEs and help() show for tg.draw(...)
+        import inspect
+        return inspect.signature(draw)
+
+
+sys.modules[__name__].__class__ = _CallableModule
