@@ -6,6 +6,8 @@ Read the package in this order: `tensor` (the Tensor and the recorded Node),
 forward beside VJP; then the ops by kind), `gradcheck`. `_tensor_api` is
 generated from the op declarations (`python -m tensorgraph.ops.codegen`).
 """
+from typing import TYPE_CHECKING
+
 from .tensor import (AnomalyError, Node, Tensor, current_scope, enable_grad, is_grad_enabled,
                      name_scope, no_grad, set_grad_enabled, tensor)
 from .autograd import backward, detect_anomaly, grad, unbroadcast, walk
@@ -15,7 +17,11 @@ from .gradcheck import GradcheckError, gradcheck
 from . import data, io, optim, train
 from .io import load, save
 from . import nn, losses
-from .draw import draw, draw_history, Drawing
+from .draw import draw_history, Drawing
+if TYPE_CHECKING:
+    from .draw.api import draw   # for type checkers: tg.draw(...) is draw()
+else:
+    from . import draw           # at run time the package, callable as draw()
 
 float32 = "float32"
 float64 = "float64"

@@ -991,12 +991,12 @@ def test_np_exp_records_and_backpropagates() -> None:
 
 
 @pytest.mark.parametrize("fn, shown", [
-    (np.sin, r"numpy\.sin is not a tensorgraph op"),
-    (np.cumsum, r"numpy\.cumsum is not a tensorgraph op"),
-    (np.sort, r"numpy\.sort is not a tensorgraph op"),
+    (np.cbrt, r"numpy\.cbrt is not a tensorgraph op"),
+    (np.cumprod, r"numpy\.cumprod is not a tensorgraph op"),
+    (np.median, r"numpy\.median is not a tensorgraph op"),
     (np.add.reduce, r"numpy\.add\.reduce is not a tensorgraph op"),
     (lambda t: np.exp(t, out=np.empty(3)), r"numpy\.exp is not a tensorgraph op"),
-    (lambda t: np.linalg.norm(t), r"numpy\.linalg\.norm|numpy\.norm"),
+    (lambda t: np.linalg.det(np.outer(t, t)), r"numpy\.(linalg\.)?det is not a tensorgraph op"),
 ])
 def test_numpy_functions_that_are_not_ops_raise(fn: Any, shown: str) -> None:
     x = leaf([0.5, 1.5, 2.5])
@@ -1009,8 +1009,8 @@ def test_numpy_functions_that_are_not_ops_work_without_grad() -> None:
     # Nothing to lose when no gradient is wanted: plain numpy results.
     a = np.array([0.5, 1.5, 2.5])
     t = tg.tensor(a)
-    np.testing.assert_array_equal(np.sin(t), np.sin(a))
-    np.testing.assert_array_equal(np.cumsum(t), np.cumsum(a))
+    np.testing.assert_array_equal(np.cbrt(t), np.cbrt(a))
+    np.testing.assert_array_equal(np.cumprod(t), np.cumprod(a))
 
 
 # ---------------------------------------------------------------------------

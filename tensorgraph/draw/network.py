@@ -12,8 +12,9 @@
 - A `LinearPerceptron`: the same with the step function
   h(x, θ) = -1 if x·θ + θ₀ < 0, else 1.
 
-Only the modules' public structure is read: `weight`, `bias`, `activation`,
-`n_inputs`, `layers`, `output`, `p`, `named_children()`.
+The view asks, it does not guess: it reads only what `Module.diagram()`
+returns (Units, Activation, Regularizer, Box; see `tg.nn.Module.diagram`), so
+a subclass draws as its base class does and an unknown module is one box.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from ..nn import Activation, Box, Regularizer, Units   # what Module.diagram() returns
 from ._optional import require
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
@@ -54,10 +56,6 @@ class _Column:
 
 def _arr(p: Any) -> np.ndarray:
     return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
-
-
-# What `Module.diagram()` returns (the view asks the modules; nn never imports draw).
-from .nn import Activation, Box, Regularizer, Units  # noqa: E402
 
 
 def _columns(module: Any) -> list[_Column]:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .. import ops
-from ..ops import defop
+from ..ops import OpTable, defop
 from ..tensor import ArrayLike, Tensor, no_grad
 from .init import Init, Seed, _init_weight, _rng
 from .module import (Activation, DiagramPart, DType, Module, Parameter, Units, _as_input,
@@ -167,7 +167,8 @@ def _step_vjp(g: Any, out: Any, z: Any) -> Any:
     return g * 0  # the step is flat wherever it is differentiable
 
 
-STEP = defop("step", lambda z: np.where(z < 0, -1, 1).astype(z.dtype), _step_vjp)
+NN_OPS = OpTable("nn")   # nn's own ops; the core table is never touched from here
+STEP = defop("step", lambda z: np.where(z < 0, -1, 1).astype(z.dtype), _step_vjp, table=NN_OPS)
 
 
 class LinearPerceptron(Module):
