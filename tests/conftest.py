@@ -3,8 +3,8 @@
 Optional pieces: tests that need a Graphviz backend, a browser or an optional
 package (matplotlib, tqdm, wasmtime, the graphviz Python package, mypy) skip
 with the reason when it is missing locally; CI sets TENSORGRAPH_REQUIRE_ALL=1
-so that such a skip fails instead. Use `require(condition, reason)` or
-`require_module("matplotlib")`.
+so that such a skip fails instead (any skip, see pytest_runtest_makereport).
+Use `require(condition, reason)` or `require_module("matplotlib")`.
 
 Speed: `make test` (a bare `pytest` too) leaves out the `slow` marker, which
 .ci/run runs as a second command. Mark a test with `@pytest.mark.slow` when it
@@ -65,6 +65,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # ---------------------------------------------------------------------------
 # Optional pieces
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under TENSORGRAPH_REQUIRE_ALL=1 every skip is a failure, however it was
+    made (`require`, `pytest.skip`, a `skipif` marker, `importorskip`): in CI
+    nothing may go untested because something is missing. xfail is untouched."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") \
+            and os.environ.get("TENSORGRAPH_REQUIRE_ALL"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but TENSORGRAPH_REQUIRE_ALL=1 forbids skips: {reason}"
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip the calling test when `condition` fails, unless CI demands everything."""
