@@ -18,8 +18,9 @@ The folder holds `index.html`, `results.json` (the manifest that every example
 writes, see examples/_common.py; here it lists every figure as
 `<example>/<file>`, every example's results and time, and under
 "graphviz_backend" the backend and its version, which the page's footer shows
-too), and one sub-folder per example with its figures and its own `results.json`. It needs
-no system Graphviz: drawings fall back to Graphviz compiled to WebAssembly.
+too), and one sub-folder per example with its figures and its own
+`results.json`. It needs no system Graphviz: drawings fall back to Graphviz
+compiled to WebAssembly.
 
 The convention every example module follows (so that this file can run it):
 
@@ -323,10 +324,9 @@ def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
         out.append('<p class="note">' + e("Not written yet, so not shown: " + ", ".join(
             f"examples/{s}.py" for s in skipped) + ".") + "</p>")
     out.append("</main>")
-    drawn = describe_backend(backend) if backend else "not recorded"
-    out.append('<footer class="meta"><p>' + e(f"Drawings laid out by {drawn}. Written by "
-                                             f"examples/gallery.py{mode} in {seconds:.1f} s.")
-               + "</p></footer>")
+    drawn = f"Drawings laid out by {describe_backend(backend)}. " if backend else ""
+    out.append('<footer class="meta"><p>' + e(f"{drawn}Written by examples/gallery.py{mode} "
+                                             f"in {seconds:.1f} s.") + "</p></footer>")
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 
