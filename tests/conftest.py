@@ -8,8 +8,8 @@ Use `require(condition, reason)` or `require_module("matplotlib")`.
 
 Speed: `make test` (a bare `pytest` too) leaves out the `slow` marker, which
 .ci/run runs as a second command. Mark a test with `@pytest.mark.slow` when it
-takes seconds and adds nothing a user needs to trust the install; SLOW below
-marks tests in files whose owners have not marked them yet.
+takes seconds and adds nothing a user needs to trust the install (the
+million-op chain in test_autograd.py: 6-8 s).
 
 The examples run in this process, not one subprocess each (see
 `run_example` and the session-wide `gallery_build`): each quick run once per
@@ -57,20 +57,6 @@ except ImportError:
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
-
-#: Tests that take seconds and belong to the slow selection, by node id, for
-#: files that do not mark them themselves (`@pytest.mark.slow` is better).
-SLOW = {
-    "tests/test_autograd.py::test_million_op_chain_backpropagates",   # ~6 s idle
-}
-
-
-@pytest.hookimpl(tryfirst=True)   # before `-m "not slow"` deselects
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid in SLOW:
-            item.add_marker(pytest.mark.slow)
-
 
 # ---------------------------------------------------------------------------
 # Optional pieces
