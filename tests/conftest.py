@@ -159,8 +159,22 @@ def load_example(name: str, directory: Path = EXAMPLES_DIR) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with _environ_kept():   # some examples set OPENBLAS_NUM_THREADS on import
+        spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def _environ_kept() -> Iterator[None]:
+    """Undo changes to os.environ made inside the block, so that what an
+    example sets for its own process does not leak into later tests."""
+    environ = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != environ:
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 @dataclass
@@ -190,12 +204,14 @@ class Run:
 
 def call_captured(out: Path, fn: Any, *args: Any, **kwargs: Any) -> Run:
     """Call fn(*args, **kwargs) with stdout/stderr captured and BLAS at one
-    thread; never raises (the exception is kept in `Run.error`)."""
+    thread; never raises (the exception is kept in `Run.error`). Environment
+    variables it sets (some examples set OPENBLAS_NUM_THREADS on import) are
+    undone afterwards, so that they do not leak into later tests."""
     run = Run(out=out)
     stdout, stderr = io.StringIO(), io.StringIO()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
-            one_blas_thread():
+            one_blas_thread(), _environ_kept():
         try:
             run.value = fn(*args, **kwargs)
         except BaseException as e:   # noqa: B902 - SystemExit too: it is the result
