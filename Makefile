@@ -11,12 +11,18 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,draw,train,examples]'
 	touch $(STAMP)
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-slow bench clean
 demo: $(STAMP)
 	$(PY) examples/gallery.py
 
+# The fast selection (setup.cfg deselects the `slow` marker): what a user needs
+# to trust the install, in under a minute on two idle cores.
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The long cases only; CI (.ci/run) runs both.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 # PyTorch (a local CPU build) is the benchmarks' second baseline; only `make bench` installs it.
 bench: $(STAMP)

