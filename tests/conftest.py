@@ -62,8 +62,8 @@ EXAMPLES_DIR = ROOT / "examples"
 # Optional pieces
 
 #: Packages that CI does not install, so a test may skip without them even there:
-#: torch is only the benchmarks' baseline (`make bench`), too big for `make test`.
-NOT_IN_CI = {"torch"}
+#: none: .ci/run installs torch (the PyTorch-oracle tests' reference) beside the test extra.
+NOT_IN_CI: set[str] = set()
 
 
 def _may_skip_in_ci(item: pytest.Item, reason: str) -> bool:
