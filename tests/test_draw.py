@@ -1035,7 +1035,8 @@ def test_backward_view_of_a_leaf_says_there_are_no_ops() -> None:
 
 
 def test_title_of_any_type_and_bool_depth() -> None:
-    x = tg.tensor([1.0, 2.0])
+    # requires_grad: a graph with ops (a leaf's drawing adds a remark to the heading)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 2.0).sum()
     assert 'label=2024 ' in draw(y, title=2024).source.replace('"', "")  # used to TypeError
     assert 'label="5\\n' in draw(nn.Layer(2, 2), title=5).source

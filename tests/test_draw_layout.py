@@ -67,3 +67,22 @@ def test_a_long_chain_is_drawn_straight_not_as_a_staircase(backend: str, shared:
     assert len(tanh) == 50
     assert max(tanh) - min(tanh) < 30, (min(tanh), max(tanh))
     assert width_pt(svg) < 500, width_pt(svg)
+
+
+def test_an_output_computed_under_no_grad_says_why_nothing_is_drawn() -> None:
+    # An inference pass under no_grad records no ops: the output is a leaf.
+    # Drawn as one box called "input" with no word, a new user is left to
+    # guess; the heading must say that no ops were recorded, and why.
+    net = tg.nn.Sequential(tg.nn.Linear(4, 3), tg.nn.ReLU(), tg.nn.Linear(3, 2))
+    x = tg.tensor(np.ones((5, 4), dtype=np.float32), name="x")
+    with tg.no_grad():
+        y = net(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # an explanation, not a warning
+        d = tg.draw(y)
+    assert len(d.notes) == 1
+    note = d.notes[0]
+    assert "no ops were recorded" in note and "no_grad" in note and "requires_grad" in note
+    assert "no ops were recorded" in " ".join(d.source.split())
+    # a graph with ops says nothing of the kind
+    assert not any("no ops" in n for n in tg.draw(net(x).sum()).notes)

@@ -646,6 +646,12 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
         raise ValueError("draw(view='backward'): no gradients are recorded on this graph; "
                          "call .backward(retain_graph=True) on the output first (a plain "
                          "backward() frees the gradient along each edge)")
+    if all(t.node is None for t in a.order):
+        # An output computed under no_grad is a leaf like any input: say why
+        # the picture is one box instead of the computation the user expects.
+        notes.append(Remark("no ops were recorded: a tensor made by an op under tg.no_grad(), "
+                            "or from inputs none of which requires_grad, is a leaf with no "
+                            "graph behind it"))
     clusters = view == "modules"
     depth = _choose_depth(a, depth, max_nodes, notes)
     b = _Builder(a, view, values, grads, depth, clusters, repeat)
