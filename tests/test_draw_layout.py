@@ -86,3 +86,57 @@ def test_an_output_computed_under_no_grad_says_why_nothing_is_drawn() -> None:
     assert "no ops were recorded" in " ".join(d.source.split())
     # a graph with ops says nothing of the kind
     assert not any("no ops" in n for n in tg.draw(net(x).sum()).notes)
+
+
+def deep(layers: int):
+    return tg.nn.Sequential(*[tg.nn.Linear(16, 16) for _ in range(layers)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_network_view_keeps_to_the_node_budget(backend: str) -> None:
+    # The network view ignored max_nodes: a 1000-layer network gave 11,020
+    # nodes and 91,027 edges, and `dot` ran into the time limit, whose message
+    # then advised a max_nodes that the view did not honour.
+    need(backend)
+    import time
+    from test_draw import parse
+    with pytest.warns(DrawWarning, match=r"max_nodes=400"):
+        d = tg.draw(deep(1000), backend=backend)
+    nodes, edges = parse(d.source)
+    assert len(nodes) <= 400
+    gap = [v["label"] for k, v in nodes.items() if "more layers" in v["label"]]
+    assert len(gap) == 1 and gap[0].startswith("⋯ ")
+    # the first layers and the output layer are drawn, the ones between counted
+    hidden = int(re.search(r"(\d+) more layers", gap[0]).group(1))
+    headers = [v["label"] for k, v in nodes.items() if re.fullmatch(r"h\d+", k)]
+    assert "output (16)\nlinear" in headers and "hidden 1 (16)\nlinear" in headers
+    assert len(headers) - 1 + hidden == 1000          # input column + drawn layers + hidden
+    t0 = time.perf_counter()
+    d.svg()
+    assert time.perf_counter() - t0 < 10
+    # the budget is the user's: None draws every layer, a larger one more of them
+    assert len(parse(tg.draw(deep(30), max_nodes=None).source)[0]) > 300
+    with pytest.warns(DrawWarning):
+        more = tg.draw(deep(1000), max_nodes=800)
+    assert 400 < len(parse(more.source)[0]) <= 800
+    # a network under the budget is drawn whole, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not any("more layers" in v["label"]
+                       for v in parse(tg.draw(deep(5)).source)[0].values())
+
+
+def test_a_deep_networks_heading_is_not_cut_mid_way() -> None:
+    # The sizes "16 → 16 → ..." of 300 layers were clipped at 200 characters,
+    # ending the heading in a dangling arrow.
+    from test_draw import parse
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DrawWarning)
+        d = tg.draw(deep(300))
+    heading = re.search(r'^\s*graph \[.*label="([^"]*)"', d.source, re.M).group(1)
+    lines = heading.split("\\n")      # wrapped at spaces: joined back with one
+    assert " ".join(lines[:-1]) == \
+        "16 → 16 → 16 → 16 → 16 → 16 → … (300 layers) … → 16 → 16 → 16 → 16"
+    assert lines[-1].startswith("edge width")
+    assert parse(tg.draw(deep(3)).source) and \
+        "16 → 16 → 16 → 16\\n" in tg.draw(deep(3)).source

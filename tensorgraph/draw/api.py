@@ -186,7 +186,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
                deepest first, and if that is not enough only the nodes nearest
                the output are drawn; the drawing says so and a `DrawWarning`
-               is issued.
+               is issued. The network view keeps its first and last layers
+               and draws the ones between as one node.
     depth      collapse scopes deeper than this into single nodes.
     repeat     draw a chain of identical collapsed blocks once with "×N".
     module     name parameters (and place them in their module's box) from this
@@ -236,7 +237,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
-                                      title=title, cap=cap, weights=weights)
+                                      title=title, cap=cap, weights=weights,
+                                      max_nodes=max_nodes)
+        _warn(notes)
         return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
                        timeout=timeout)
 
@@ -246,17 +249,24 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             "trace it; or draw the output tensor with module=<the module>")
         module = target if module is None else module
         target = target(input)
-    from .graph import Remark, graph_source
+    from .graph import graph_source
     roots = _roots(target, view)
     params, classes = _module_info(module) if module is not None else ({}, {})
     graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
                                 max_nodes=max_nodes,
                                 rankdir=_rankdir(rankdir, direction, "TB"), title=title,
                                 params=params, classes=classes, repeat=repeat)
+    _warn(notes)
+    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
+
+
+def _warn(notes: Sequence[str]) -> None:
+    """A `DrawWarning` for each note that says what the node budget left out
+    (a `Remark` only explains the picture)."""
+    from .graph import Remark
     for note in notes:
         if not isinstance(note, Remark):
             warnings.warn(f"draw: {note}", DrawWarning, stacklevel=_caller())
-    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
 
 
 def _roots(target: Any, view: str) -> list[Tensor]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..nn import Activation, Box, Regularizer, Units   # what Module.diagram() returns
 from ._optional import require
+from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
 
@@ -151,9 +152,10 @@ def _heading(g: graphviz.Digraph, title: Optional[str], lines: list[str]) -> Non
 
 
 def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = None,
-                   cap: int = 10, weights: Optional[bool] = None
-                   ) -> tuple[graphviz.Digraph, list[str]]:
-    """The Digraph of the network view of `module` and its notes."""
+                   cap: int = 10, weights: Optional[bool] = None,
+                   max_nodes: Optional[int] = None) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of the network view of `module` and its notes (a note that
+    is not a `Remark` says what the node budget `max_nodes` left out)."""
     if not isinstance(cap, int) or cap < 3:
         raise ValueError(f"draw(view='network'): cap must be an int >= 3, got {cap!r}")
     parts = module.diagram()
@@ -165,7 +167,7 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     cols = _columns(module)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
-    return _network(cols, rankdir, title, cap, weights)
+    return _network(cols, rankdir, title, cap, weights, max_nodes)
 
 
 def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
@@ -191,17 +193,64 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
     return g
 
 
+def _written(weights: Optional[bool], w: np.ndarray) -> bool:
+    return weights if weights is not None else w.size <= EDGE_LABELS_UP_TO
+
+
+def _kept_layers(cols: list[_Column], shown: list[tuple[list[int], int]],
+                 weights: Optional[bool], max_nodes: Optional[int]) -> tuple[int, int]:
+    """(head, tail): draw layers 1..head and the last `tail` ones, the rest as
+    one "⋯ N more layers" node, so that the drawing keeps to `max_nodes`
+    (the first and the output layer are always drawn). (L, 0) when all fit."""
+    n_layers = len(cols)
+
+    def nodes(k: int) -> int:   # column k: header, units, "more" marker, weight labels
+        idx, more = shown[k]
+        count = 1 + len(idx) + (1 if more else 0)
+        if k:
+            w = cols[k - 1].weight[np.ix_(shown[k - 1][0], idx)]
+            count += w.size if _written(weights, w) else 0
+        return count
+
+    per = [nodes(k) for k in range(n_layers + 1)]
+    fixed = per[0] + len(shown[-1][0])            # the input column and the outputs
+    if max_nodes is None or fixed + sum(per[1:]) <= max_nodes:
+        return n_layers, 0
+    head, tail = 1, 1 if n_layers > 1 else 0
+    used = fixed + 1 + per[1] + (per[n_layers] if tail else 0)   # + 1: the gap node
+    while head + tail < n_layers:
+        k = head + 1 if head <= tail else n_layers - tail
+        if used + per[k] > max_nodes:
+            break
+        used += per[k]
+        if head <= tail:
+            head += 1
+        else:
+            tail += 1
+    return head, tail
+
+
 def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
-             weights: Optional[bool]) -> tuple[graphviz.Digraph, list[str]]:
+             weights: Optional[bool], max_nodes: Optional[int] = None
+             ) -> tuple[graphviz.Digraph, list[str]]:
     g = _base(rankdir)
     notes: list[str] = []
     sizes = [cols[0].weight.shape[0]] + [c.weight.shape[1] for c in cols]
     shown = [_shown(n, cap) for n in sizes]
+    head, tail = _kept_layers(cols, shown, weights, max_nodes)
+    hidden = range(head + 1, len(cols) - tail + 1)    # layers not drawn (1-based)
     for k, (idx, more) in enumerate(shown):
-        if more:
-            notes.append(f"{'input' if k == 0 else cols[k - 1].name}: {sizes[k]} units, "
-                         f"{more} not drawn (cap={cap})")
-    heading = [" → ".join(str(n) for n in sizes),
+        if more and k not in hidden:
+            notes.append(Remark(f"{'input' if k == 0 else cols[k - 1].name}: {sizes[k]} "
+                                f"units, {more} not drawn (cap={cap})"))
+    if hidden:
+        notes.append(f"{len(cols)} layers exceed the node budget (max_nodes={max_nodes}): "
+                     f"the first {head} and the last {tail} are drawn, the "
+                     f"{len(hidden)} between as one node")
+    arrows = [str(n) for n in sizes]
+    if len(arrows) > 12:   # a deep network: the sizes would fill lines and be cut mid-way
+        arrows = arrows[:6] + [f"… ({len(cols)} layers) …"] + arrows[-4:]
+    heading = [" → ".join(arrows),
                "edge width grows with |w|; blue w > 0, red w < 0"]
     _heading(g, title, heading)
 
@@ -240,6 +289,8 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
            more, _gap(idx))
     # One column per layer.
     for k, col in enumerate(cols, start=1):
+        if k in hidden:
+            continue
         idx, more = shown[k]
         last = k == len(cols)
         act = col.activation
@@ -264,11 +315,22 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
                 "color": "#7c3aed" if marked else "#b45309", "width": "0.62",
                 "fixedsize": "true", "fontsize": "9"}))
         column(k, desc, units, more, _gap(idx), marked)
+        if hidden and k == hidden.stop:
+            # The layers left out, as one node between the columns around them.
+            names = f"{cols[hidden.start - 1].name} … {cols[hidden.stop - 2].name}"
+            g.node("gap", label=label(f"⋯ {len(hidden)} more layers", names,
+                                      f"(max_nodes={max_nodes})"),
+                   shape="box", style="rounded,dashed", color=ZERO, fontcolor="#6b7280")
+            for i in shown[head][0]:
+                g.edge(unit_id(head, i), "gap", style="dashed", color=ZERO, arrowhead="none")
+            for j in idx:
+                g.edge("gap", unit_id(k, j), style="dashed", color=ZERO)
+            continue
         # Weighted edges from the previous column.
         prev_idx = shown[k - 1][0]
         w = col.weight[np.ix_(prev_idx, idx)]
         scale = float(np.abs(col.weight).max()) if col.weight.size else 0.0
-        write = weights if weights is not None else w.size <= EDGE_LABELS_UP_TO
+        write = _written(weights, w)
         for a, i in enumerate(prev_idx):
             for b, j in enumerate(idx):
                 wij = float(w[a, b])
