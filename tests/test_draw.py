@@ -925,8 +925,11 @@ def test_draw_history_panels_curves_and_scale(tmp_path: pathlib.Path) -> None:
     assert "1.2" in texts or "1.20" in texts                    # a y tick near the data
     path = chart.save(tmp_path / "curves.svg")
     assert path.read_text(encoding="utf-8") == chart.svg() == chart._repr_svg_()
-    with pytest.raises(ValueError, match=r"\.svg"):
-        chart.save(tmp_path / "curves.png")
+    with pytest.raises(ValueError, match=r"use a \.svg, \.png or \.pdf extension"):
+        chart.save(tmp_path / "curves.dot")
+    # PNG and PDF as a Drawing saves them (matplotlib renders them)
+    assert chart.save(tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG\r\n")
+    assert chart.save(tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_draw_history_accepts_history_objects_and_records() -> None:
