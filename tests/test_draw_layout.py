@@ -140,3 +140,64 @@ def test_a_deep_networks_heading_is_not_cut_mid_way() -> None:
     assert lines[-1].startswith("edge width")
     assert parse(tg.draw(deep(3)).source) and \
         "16 → 16 → 16 → 16\\n" in tg.draw(deep(3)).source
+
+
+class Recurrent(tg.nn.Module):
+    """One cell called once per step, as an unrolled recurrent network."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.cell = tg.nn.Linear(4, 4, seed=0)
+
+    def forward(self, x):
+        h = x
+        for _ in range(self.steps):
+            h = tg.tanh(self.cell(h))
+        return h
+
+
+def is_acyclic(edges) -> bool:
+    succ: dict[str, list[str]] = {}
+    indeg: dict[str, int] = {}
+    for s, d, _ in edges:
+        succ.setdefault(s, []).append(d)
+        indeg[d] = indeg.get(d, 0) + 1
+        indeg.setdefault(s, 0)
+    ready = [n for n, k in indeg.items() if k == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for d in succ.get(n, ()):
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                ready.append(d)
+    return seen == len(indeg)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_module_called_at_every_step_collapses_to_one_block_per_call(backend: str) -> None:
+    # depth=1 collapsed all 50 calls of the cell into ONE block, with an edge
+    # into every tanh and back: a cycle that dot drew as a row of 50 tanh
+    # boxes 48 inches wide under one block whose in/out lists were cut off.
+    need(backend)
+    from test_draw import parse
+    x = tg.tensor(np.ones((2, 4), dtype=np.float32), name="x")
+    d = tg.draw(Recurrent(50), view="modules", input=x, depth=1, backend=backend)
+    nodes, edges = parse(d.source)
+    blocks = [v["label"] for v in nodes.values() if v["label"].startswith("cell: Linear")]
+    assert len(blocks) == 50
+    assert sorted(b.split("\n")[-1] for b in blocks) == sorted(
+        f"call {k} of 50" for k in range(1, 51))
+    assert all("\nin (4, 4), (2, 4), (4,)\nout (2, 4)\n3 ops\n" in b for b in blocks)
+    assert is_acyclic(edges)
+    # the cell's parameters are drawn once, and shared by reference at each call
+    assert any(v["label"].startswith("cell.weight\n(4, 4)\nused 50×") for v in nodes.values())
+    svg = d.svg()
+    tanh = node_centres(svg, "tanh")
+    assert len(tanh) == 50 and width_pt(svg) < 600, width_pt(svg)
+    # a module called once is one block as before
+    net = tg.nn.Sequential(tg.nn.Linear(4, 4), tg.nn.Tanh())
+    nodes, _ = parse(tg.draw(net, view="modules", input=x, depth=2).source)
+    assert not any("call" in v["label"] for v in nodes.values())

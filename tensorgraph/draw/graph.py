@@ -284,6 +284,66 @@ class _Builder:
             item.lines = self._group_lines(key, item.members)
             item.cluster = key[:-1]
         self.group_keys = {item.id: key for key, item in groups.items()}
+        self._split_calls(groups)
+
+    def _split_calls(self, groups: dict[tuple[str, ...], _Item]) -> None:
+        """A module called several times in a row (a recurrent cell at every
+        step) collapses into one block that feeds the ops between the calls
+        and is fed by them: a cycle, which dot can only draw as a wide row.
+        Such a block is drawn once per call instead (the connected pieces of
+        its ops, "call k of N"), and its parameters, shared by every call,
+        as values of their own. Blocks on no cycle are left as they are."""
+        if not groups:
+            return
+        a = self.a
+        succ: dict[str, set[str]] = {}
+        for i in range(len(a.order)):
+            for p in a.parents[i]:
+                if self.drawn[p] != self.drawn[i]:
+                    succ.setdefault(self.drawn[p], set()).add(self.drawn[i])
+        cyclic = _on_cycles(list(self.items), succ)
+        changed = False
+        for key, item in groups.items():
+            if item.id not in cyclic:
+                continue
+            ops = [m for m in item.members if a.kind[m] == "op"]
+            root = {m: m for m in ops}
+
+            def find(m: int) -> int:
+                while root[m] != m:
+                    root[m] = root[root[m]]
+                    m = root[m]
+                return m
+            for m in ops:
+                for p in a.parents[m]:
+                    if p in root:
+                        root[find(p)] = find(m)
+            calls: dict[int, list[int]] = {}
+            for m in ops:
+                calls.setdefault(find(m), []).append(m)
+            if len(calls) < 2:
+                continue
+            changed = True
+            del self.items[item.id]
+            del self.group_keys[item.id]
+            for k, members in enumerate(calls.values(), start=1):
+                call = _Item(f"g{members[0]}", "group",
+                             self._group_lines(key, members) + [f"call {k} of {len(calls)}"],
+                             key[:-1], members)
+                self.items[call.id] = call
+                self.group_keys[call.id] = key
+                for m in members:
+                    self.drawn[m] = call.id
+            for m in item.members:
+                if a.kind[m] != "op":   # a parameter (or input) of the module
+                    lines = self._tensor_lines(m)
+                    if a.names[m]:
+                        lines[0] = a.names[m]   # "cell.weight": no box names the module
+                    leaf = _Item(f"n{m}", a.kind[m], lines, key[:-1], [m])
+                    self.items[leaf.id] = leaf
+                    self.drawn[m] = leaf.id
+        if changed:   # walk order again (the layout cost relies on it)
+            self.items = dict(sorted(self.items.items(), key=lambda kv: min(kv[1].members)))
 
     def _tensor_lines(self, i: int) -> list[str]:
         a = self.a
@@ -598,6 +658,52 @@ def _split_shared(items: dict[str, _Item], edges: list, roots: list[str], a: _An
             out[ref.id] = ref
         out[key] = value
     return out, edges
+
+
+def _on_cycles(nodes: list[str], succ: dict[str, set[str]]) -> set[str]:
+    """The nodes that lie on a cycle: those in a strongly connected component
+    of more than one node (Tarjan's algorithm, iterative: graphs are deep)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: set[str] = set()
+    counter = 0
+    for start in nodes:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(succ.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(succ.get(w, ())))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        component.append(w)
+                        if w == v:
+                            break
+                    if len(component) > 1:
+                        out.update(component)
+    return out
 
 
 def _dashed(style: str) -> str:
