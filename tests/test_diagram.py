@@ -169,3 +169,11 @@ def test_boxes_render_with_a_backend():
     require(bool(backends.available_backends()), "no Graphviz backend installed")
     svg = tg.draw(nn.Sequential(nn.Linear(2, 3, seed=0), Pair(name="pair"), nn.ReLU())).svg()
     assert "layers.1: Pair" in svg and "a.weight (3, 4)" in svg
+
+
+def test_dropout_on_the_inputs_is_drawn_not_dropped():
+    # A Regularizer before any Units (dropout on the inputs, as in Hinton et
+    # al.'s nets) vanished from the picture without a word.
+    src = source(nn.Sequential(nn.Dropout(0.2), nn.Layer(3, 2, seed=0)))
+    assert 'label="input (3)\\ndropout p=0.2"' in src
+    assert "dropout" not in source(nn.Sequential(nn.Layer(3, 2, seed=0)))

@@ -59,21 +59,26 @@ def _arr(p: Any) -> np.ndarray:
     return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
 
 
-def _columns(module: Any) -> list[_Column]:
+def _columns(module: Any) -> tuple[list[_Column], Optional[float]]:
     """The layers of a network, in order, from what it says of itself:
     `module.diagram()` (see `tg.nn.Module.diagram`). Units give columns; an
     Activation applies to the column before it: named after a container of
     that column (FeedForward's `output`) it is the column's output function,
     otherwise (an activation module) it is the column's activation if it had
-    none; a dropout Regularizer annotates the column before it."""
+    none; a dropout Regularizer annotates the column before it (or the
+    inputs). Returns the columns and the dropout rate on the inputs (or None)."""
     cols: list[_Column] = []
+    input_dropout: Optional[float] = None
     for part in module.diagram():
         if isinstance(part, Units):
             bias = None if part.bias is None else _arr(part.bias).reshape(-1)
             cols.append(_Column(part.name, _arr(part.weight), bias, part.activation))
         elif isinstance(part, Regularizer):
-            if cols and part.kind == "dropout":
-                cols[-1].dropout = part.p
+            if part.kind == "dropout":
+                if cols:
+                    cols[-1].dropout = part.p
+                else:
+                    input_dropout = part.p
         elif isinstance(part, Activation):
             if not cols:
                 raise ValueError(f"draw(view='network'): activation {part.function!r} at "
@@ -95,7 +100,7 @@ def _columns(module: Any) -> list[_Column]:
             raise ValueError(f"draw(view='network'): layer {a.name!r} has {a.weight.shape[1]} "
                              f"outputs but the next layer {b.name!r} takes "
                              f"{b.weight.shape[0]} inputs")
-    return cols
+    return cols, input_dropout
 
 
 def _shown(n: int, cap: int) -> tuple[list[int], int]:
@@ -164,10 +169,10 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
         return _unit(parts[0], rankdir, title, cap, weights), []
     if any(isinstance(p, Box) for p in parts):
         return _boxes(parts, rankdir, title), []
-    cols = _columns(module)
+    cols, input_dropout = _columns(module)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
-    return _network(cols, rankdir, title, cap, weights, max_nodes)
+    return _network(cols, rankdir, title, cap, weights, max_nodes, input_dropout)
 
 
 def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
@@ -231,8 +236,8 @@ def _kept_layers(cols: list[_Column], shown: list[tuple[list[int], int]],
 
 
 def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
-             weights: Optional[bool], max_nodes: Optional[int] = None
-             ) -> tuple[graphviz.Digraph, list[str]]:
+             weights: Optional[bool], max_nodes: Optional[int] = None,
+             input_dropout: Optional[float] = None) -> tuple[graphviz.Digraph, list[str]]:
     g = _base(rankdir)
     notes: list[str] = []
     sizes = [cols[0].weight.shape[0]] + [c.weight.shape[1] for c in cols]
@@ -282,7 +287,8 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
                 c.edge(a, b, style="invis")
 
     idx, more = shown[0]
-    column(0, f"input ({sizes[0]})",
+    column(0, f"input ({sizes[0]})" + ("" if input_dropout is None
+                                       else f"\ndropout p={fmt_number(input_dropout)}"),
            [(unit_id(0, i), {"label": label(f"x{subscript(i + 1)}"), "shape": "circle",
                              "style": "filled", "fillcolor": "#dbeafe", "color": "#1d4ed8",
                              "width": "0.45", "fixedsize": "true"}) for i in idx],
