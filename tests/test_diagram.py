@@ -177,3 +177,14 @@ def test_dropout_on_the_inputs_is_drawn_not_dropped():
     src = source(nn.Sequential(nn.Dropout(0.2), nn.Layer(3, 2, seed=0)))
     assert 'label="input (3)\\ndropout p=0.2"' in src
     assert "dropout" not in source(nn.Sequential(nn.Layer(3, 2, seed=0)))
+
+
+def test_an_identity_before_any_layer_changes_nothing():
+    # nn.Identity() first (a placeholder, as PyTorch code uses it) made the
+    # network view refuse the whole network: "activation 'linear' ... comes
+    # before any layer". The identity acts on nothing; the picture is the layer's.
+    with_id = source(nn.Sequential(nn.Identity(), nn.Layer(3, 2, seed=0)))
+    plain = source(nn.Sequential(nn.Layer(3, 2, seed=0)))
+    assert with_id.replace("layers.1", "layers.0") == plain
+    with pytest.raises(ValueError, match="activation 'tanh' at 'layers.0' comes before any"):
+        source(nn.Sequential(nn.Tanh(), nn.Layer(3, 2, seed=0)))

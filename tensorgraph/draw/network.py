@@ -80,6 +80,8 @@ def _columns(module: Any) -> tuple[list[_Column], Optional[float]]:
                 else:
                     input_dropout = part.p
         elif isinstance(part, Activation):
+            if not cols and part.function in ("linear", "identity"):
+                continue    # the identity on the inputs: nothing to draw
             if not cols:
                 raise ValueError(f"draw(view='network'): activation {part.function!r} at "
                                  f"{part.name!r} comes before any layer")
