@@ -201,3 +201,16 @@ def test_a_module_called_at_every_step_collapses_to_one_block_per_call(backend: 
     net = tg.nn.Sequential(tg.nn.Linear(4, 4), tg.nn.Tanh())
     nodes, _ = parse(tg.draw(net, view="modules", input=x, depth=2).source)
     assert not any("call" in v["label"] for v in nodes.values())
+
+
+def test_a_network_views_timeout_names_that_views_options() -> None:
+    # The time limit's advice named depth= and view='modules', which do
+    # nothing for a network drawing; its own options are max_nodes and cap.
+    need("dot")
+    d = tg.draw(deep(300), max_nodes=None, cap=16, timeout=0.3, backend="dot")
+    with pytest.raises(backends.LayoutTimeout) as info:
+        d.svg()
+    message = str(info.value)
+    assert "did not finish the layout within 0.3 s" in message and "nodes and" in message
+    assert "max_nodes=" in message and "cap=" in message
+    assert "depth" not in message and "view='modules'" not in message

@@ -78,8 +78,16 @@ class Drawing:
         name = backends.resolve_backend(backend or self.backend)
         key = (format, name)
         if key not in self._cache:
-            self._cache[key] = backends.render(self.source, format=format, backend=name,
-                                               engine=self.engine, timeout=self.timeout)
+            try:
+                self._cache[key] = backends.render(self.source, format=format, backend=name,
+                                                   engine=self.engine, timeout=self.timeout)
+            except backends.LayoutTimeout as e:
+                if self.view != "network":
+                    raise
+                # depth= and view="modules" do not apply to this view: its own options do.
+                raise backends.LayoutTimeout(str(e).replace(
+                    backends.DRAW_LESS, "Draw less of it (a smaller max_nodes=... keeps the "
+                    "first and last layers, a smaller cap=... fewer units per layer)")) from None
         return self._cache[key]
 
     def svg(self, backend: Optional[str] = None) -> str:
