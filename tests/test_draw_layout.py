@@ -214,3 +214,18 @@ def test_a_network_views_timeout_names_that_views_options() -> None:
     assert "did not finish the layout within 0.3 s" in message and "nodes and" in message
     assert "max_nodes=" in message and "cap=" in message
     assert "depth" not in message and "view='modules'" not in message
+
+
+def test_backward_view_of_a_module_says_what_to_draw_instead() -> None:
+    # draw(net, view="backward", input=x) traced a fresh output nobody had
+    # run backward on, then told the user to call .backward on "the output",
+    # which they never had in hand.
+    net = tg.nn.Sequential(tg.nn.Linear(3, 2), tg.nn.ReLU())
+    x = tg.tensor(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"draw\(view='backward'\) of a module: .*"
+                       r"loss\.backward\(retain_graph=True\).*tg\.draw\(loss, "
+                       r"view='backward', module=net\)"):
+        tg.draw(net, view="backward", input=x)
+    loss = net(x).sum()
+    loss.backward(retain_graph=True)
+    assert "grad" in tg.draw(loss, view="backward", module=net).source

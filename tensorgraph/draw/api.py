@@ -252,6 +252,12 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                        timeout=timeout)
 
     if _is_module(target):
+        if view == "backward":
+            # A trace made here has had no backward pass; the user's own has.
+            raise ValueError("draw(view='backward') of a module: the gradients are those of "
+                             "a backward pass, so run it and draw its output: loss = "
+                             "net(x).sum(); loss.backward(retain_graph=True); "
+                             "tg.draw(loss, view='backward', module=net)")
         if input is None:
             raise TypeError(f"draw(view={view!r}) of a module needs input=<an example batch> to "
                             "trace it; or draw the output tensor with module=<the module>")
