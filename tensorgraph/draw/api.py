@@ -180,8 +180,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     """Draw a tensor's recorded graph or a module.
 
     target     a Tensor (its whole ancestry is drawn), a list of Tensors, or a
-               Module (view "network" by default; the op views trace
-               ``module(input)``).
+               Module (view "network" by default; "ops" and "modules" trace
+               ``module(input)``; for "backward" draw the output of your own
+               backward pass with ``module=``).
     view       "ops" (default for tensors), "modules", "network" (default for
                modules) or "backward".
     values, grads  show each tensor's value and gradient: small tensors in
