@@ -188,3 +188,16 @@ def test_an_identity_before_any_layer_changes_nothing():
     assert with_id.replace("layers.1", "layers.0") == plain
     with pytest.raises(ValueError, match="activation 'tanh' at 'layers.0' comes before any"):
         source(nn.Sequential(nn.Tanh(), nn.Layer(3, 2, seed=0)))
+
+
+def test_a_layer_used_twice_in_a_sequential_is_drawn_twice():
+    # Sequential(lin, ReLU(), lin) applies lin twice, but the diagram listed
+    # children once each (named_children skips repeats), so the picture showed
+    # a 3 -> 3 network with one layer: not what the forward computes.
+    lin = nn.Linear(3, 3, seed=0)
+    net = nn.Sequential(lin, nn.ReLU(), lin)
+    parts = net.diagram()
+    assert [type(p).__name__ for p in parts] == ["Units", "Activation", "Units"]
+    assert [p.name for p in parts] == ["layers.0", "layers.1", "layers.2"]
+    np.testing.assert_array_equal(parts[0].weight, parts[2].weight)
+    assert "3 → 3 → 3" in source(net)

@@ -632,8 +632,9 @@ class ModuleList(Module):
                         "(or use Sequential)")
 
     def diagram(self, name: str = "") -> list[DiagramPart]:
-        """The elements' diagrams one after the other (a list drawn as a sequence)."""
-        return [part for n, m in self.named_children() for part in m.diagram(_join(name, n))]
+        """The elements' diagrams one after the other (a list drawn as a
+        sequence), an element that appears twice (a layer applied twice) twice."""
+        return [part for n, m in self._modules.items() for part in m.diagram(_join(name, n))]
 
 
 class Sequential(Module):
