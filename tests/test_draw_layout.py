@@ -229,3 +229,31 @@ def test_backward_view_of_a_module_says_what_to_draw_instead() -> None:
     loss = net(x).sum()
     loss.backward(retain_graph=True)
     assert "grad" in tg.draw(loss, view="backward", module=net).source
+
+
+def test_alternating_layers_and_activations_are_drawn_once_with_a_count() -> None:
+    # PyTorch's Sequential(Linear, Tanh, Linear, Tanh, ...) alternates two
+    # kinds of block, so "a chain of identical blocks drawn once with ×N"
+    # never applied: 100 pairs were 200 boxes in a 20,000-pixel column.
+    from test_draw import parse
+    x = tg.tensor(np.ones((2, 4), dtype=np.float32), name="x")
+    net = tg.nn.Sequential(*[m for _ in range(6) for m in (tg.nn.Linear(4, 4), tg.nn.Tanh())])
+    nodes, edges = parse(tg.draw(net, view="modules", input=x, depth=2).source)
+    labels = [v["label"] for v in nodes.values()]
+    merged = [lab for lab in labels if "×" in lab]
+    assert len(merged) == 1
+    assert merged[0].split("\n")[:2] == ["0 … 11  ×6: Linear, Tanh",
+                                         "6 identical blocks of 4 ops"]
+    assert "in (2, 4)" in merged[0] and "out (2, 4)" in merged[0]
+    assert len(nodes) == 2                  # x and the ×6 block (the output)
+    # two pairs and a last layer (a short MLP) stay as drawn before
+    short = tg.nn.Sequential(tg.nn.Linear(4, 4), tg.nn.ReLU(), tg.nn.Linear(4, 4), tg.nn.ReLU(),
+                             tg.nn.Linear(4, 2))
+    nodes, _ = parse(tg.draw(short, view="modules", input=x, depth=2).source)
+    assert not any("×" in v["label"] for v in nodes.values()) and len(nodes) == 6
+    # a trailing layer after the repeats is kept apart
+    tail = tg.nn.Sequential(*[m for _ in range(3) for m in (tg.nn.Linear(4, 4), tg.nn.ReLU())],
+                            tg.nn.Linear(4, 2))
+    nodes, _ = parse(tg.draw(tail, view="modules", input=x, depth=2).source)
+    labels = sorted(v["label"].split("\n")[0] for v in nodes.values())
+    assert labels == ["0 … 5  ×3: Linear, ReLU", "6: Linear", "x"]

@@ -56,6 +56,8 @@ class Remark(str):
 #: A value with at least this many uses, reaching consumers at different depths,
 #: is drawn once per use (see the module doc).
 SHARED_USES = 5
+#: The longest group of sibling blocks that `repeat` draws once with "×N".
+REPEAT_PERIOD = 4
 #: Layout cost (nodes + edges + the virtual nodes of long edges) past which the
 #: drawing keeps fewer nodes; about a second of `dot` on a two-core machine.
 LAYOUT_BUDGET = 1500
@@ -419,23 +421,38 @@ class _Builder:
 
     def _merge_repeats(self) -> None:
         """Draw a chain of identical sibling blocks (layers.0, layers.1, ...)
-        once, as "0 … 2 ×3"."""
+        once, as "0 … 2 ×3"; also a chain of identical groups of up to
+        `REPEAT_PERIOD` siblings repeated at least 3 times (PyTorch's
+        Sequential(Linear, ReLU, Linear, ReLU, ...)) as "0 … 11 ×6"."""
         a = self.a
         siblings: dict[tuple[str, ...], list[str]] = {}
         for item_id, key in self.group_keys.items():
             siblings.setdefault(key[:-1], []).append(item_id)
         roots = set(a.roots)
         for ids in siblings.values():
-            sigs = {i: _signature(a, self.items[i].members) for i in ids}
-            run: list[str] = [ids[0]]
-            for nxt in ids[1:] + [None]:  # type: ignore[list-item]
-                prev = run[-1]
-                if nxt is not None and sigs[nxt] == sigs[prev] and self._chained(prev, nxt, roots):
-                    run.append(nxt)
-                    continue
-                if len(run) > 1:
-                    self._merge(run)
-                run = [nxt] if nxt is not None else []
+            ids = sorted(ids, key=lambda i: min(self.items[i].members))
+            sigs = [_signature(a, self.items[i].members) for i in ids]
+            chained = [self._chained(p, n, roots) for p, n in zip(ids, ids[1:])]
+            i = 0
+            while i < len(ids):
+                best_p, best_reps = 0, 0
+                for p in range(1, REPEAT_PERIOD + 1):
+                    if not all(chained[i:i + p - 1]) or i + p > len(ids):
+                        break      # the first block itself must be a chain
+                    reps = 1
+                    while True:
+                        lo, hi = i + reps * p, i + (reps + 1) * p
+                        if hi > len(ids) or sigs[lo:hi] != sigs[i:i + p] \
+                                or not all(chained[lo - 1:hi - 1]):
+                            break
+                        reps += 1
+                    if reps >= (2 if p == 1 else 3) and reps * p > best_reps * best_p:
+                        best_p, best_reps = p, reps
+                if best_p:
+                    self._merge(ids[i:i + best_p * best_reps], best_p)
+                    i += best_p * best_reps
+                else:
+                    i += 1
 
     def _chained(self, prev: str, nxt: str, roots: set[int]) -> bool:
         a = self.a
@@ -448,7 +465,7 @@ class _Builder:
                 return False
         return True
 
-    def _merge(self, run: list[str]) -> None:
+    def _merge(self, run: list[str], period: int = 1) -> None:
         first, last = self.group_keys[run[0]], self.group_keys[run[-1]]
         members = [m for i in run for m in self.items[i].members]
         merged = _Item(run[0], "group", [], first[:-1], sorted(members))
@@ -456,12 +473,14 @@ class _Builder:
         name = f"{first[-1]} … {last[-1]}"
         if not self.clusters:
             name = "/".join(first[:-1] + (name,))
-        cls = a.classes.get(first)
+        classes = [a.classes.get(self.group_keys[i]) for i in run[:period]]
+        cls = ", ".join(c for c in classes if c) if all(classes) else None
         ins0, _ = self._boundary(self.items[run[0]].members)
         _, outs1 = self._boundary(self.items[run[-1]].members)
-        n_ops = sum(1 for m in self.items[run[0]].members if a.kind[m] == "op")
-        merged.lines = [f"{name}  ×{len(run)}" + (f": {cls}" if cls else ""),
-                        f"{len(run)} identical blocks of {n_ops} op{'s' if n_ops != 1 else ''}"]
+        n_ops = sum(1 for i in run[:period] for m in self.items[i].members if a.kind[m] == "op")
+        reps = len(run) // period
+        merged.lines = [f"{name}  ×{reps}" + (f": {cls}" if cls else ""),
+                        f"{reps} identical blocks of {n_ops} op{'s' if n_ops != 1 else ''}"]
         if ins0:
             merged.lines.append("in " + ", ".join(fmt_shape(a.order[j].shape) for j in ins0))
         if outs1:
