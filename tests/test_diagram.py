@@ -201,3 +201,23 @@ def test_a_layer_used_twice_in_a_sequential_is_drawn_twice():
     assert [p.name for p in parts] == ["layers.0", "layers.1", "layers.2"]
     np.testing.assert_array_equal(parts[0].weight, parts[2].weight)
     assert "3 → 3 → 3" in source(net)
+
+
+def test_a_box_with_many_parameters_lists_the_first_few_and_a_count():
+    # A user module with dozens of parameters became a box dozens of lines tall.
+    class Big(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [nn.Linear(2, 2) for _ in range(20)]    # 40 parameters
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    src = source(nn.Sequential(nn.Linear(2, 2), Big()))
+    box = next(line for line in src.splitlines() if "Big" in line)
+    label = box.split('label="', 1)[1].split('"', 1)[0].split("\\n")
+    assert label[0] == "layers.1: Big"
+    assert label[1:4] == ["blocks.0.weight (2, 2)", "blocks.0.bias (2,)", "blocks.1.weight (2, 2)"]
+    assert len(label) == 1 + 8 + 1 and label[-1] == "… 32 more parameters (120 numbers in all)"

@@ -40,6 +40,7 @@ SYMBOL = {None: "z", "linear": "z", "identity": "z", "sigmoid": "σ", "tanh": "t
           "relu": "ReLU", "softmax": "z", "step": "step"}
 POSITIVE, NEGATIVE, ZERO = "#2563eb", "#dc2626", "#9ca3af"
 EDGE_LABELS_UP_TO = 6   # weights are written on the edges of small layer pairs
+BOX_PARAMETERS = 8      # a module drawn as a box lists this many parameters, then a count
 
 
 class _Column:
@@ -185,7 +186,12 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
     _heading(g, title, [" → ".join(p.name for p in parts)])
     for k, p in enumerate(parts):
         if isinstance(p, Box):
-            lines = [f"{p.name}: {p.type_name}"] + [f"{n} {s}" for n, s in p.parameters]
+            lines = [f"{p.name}: {p.type_name}"] + [f"{n} {s}" for n, s in
+                                                     p.parameters[:BOX_PARAMETERS]]
+            if len(p.parameters) > BOX_PARAMETERS:   # a box stays a box, not a column of text
+                numbers = sum(int(np.prod(s)) for _, s in p.parameters)
+                lines.append(f"… {len(p.parameters) - BOX_PARAMETERS} more parameters "
+                             f"({numbers} numbers in all)")
         elif isinstance(p, Units):
             lines = [f"{p.name}: {p.weight.shape[0]} → {p.weight.shape[1]}",
                      p.activation or "linear"]
