@@ -257,3 +257,19 @@ def test_alternating_layers_and_activations_are_drawn_once_with_a_count() -> Non
     nodes, _ = parse(tg.draw(tail, view="modules", input=x, depth=2).source)
     labels = sorted(v["label"].split("\n")[0] for v in nodes.values())
     assert labels == ["0 … 5  ×3: Linear, ReLU", "6: Linear", "x"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("view", ["ops", "modules"])
+def test_an_mlp_is_drawn_with_a_straight_spine(backend: str, view: str) -> None:
+    # Each Linear's matmul has two op inputs, the previous activation and the
+    # transpose of its weight; weighing both alike, dot centred the matmul
+    # between them and the network drifted sideways layer by layer.
+    need(backend)
+    net = tg.nn.Sequential(*[m for _ in range(5) for m in (tg.nn.Linear(4, 4), tg.nn.ReLU())])
+    x = tg.tensor(np.ones((2, 4), dtype=np.float32), name="x")
+    svg = tg.draw(net, view=view, input=x, backend=backend).svg()
+    relu = node_centres(svg, "relu")
+    assert len(relu) == 5
+    # before: 144 pt (ops) and 528 pt (modules: the boxes stood in a staircase)
+    assert max(relu) - min(relu) < 60, relu

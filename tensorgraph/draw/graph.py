@@ -804,19 +804,95 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     else:
         for item in items.values():
             node(g, item)
-    for src, dst, attrs in edges:
-        if items[src].kind in _FLOW and items[dst].kind in _FLOW:
-            # dot centres a node between its inputs; an op with one input
-            # from the chain and one from the side (a weight, a constant)
-            # then drifts half a node per step and a long chain becomes a
-            # staircase. A heavier op -> op edge keeps the chain one column.
+    spine = _spine(items, edges)
+    for e, (src, dst, attrs) in enumerate(edges):
+        if e in spine:
             attrs = {**attrs, "weight": "4"}
         g.edge(src, dst, **attrs)
+    if clusters:
+        for src, dst in _params_after_inputs(items, edges):
+            g.edge(src, dst, style="invis", weight="0")   # a rank constraint, no pull
     return g, notes
 
 
 #: Item kinds that carry the computation (the spine the layout keeps straight).
 _FLOW = frozenset({"op", "group"})
+
+
+def _params_after_inputs(items: dict[str, _Item], edges: list) -> list[tuple[str, str]]:
+    """Invisible edges that rank a module's parameters below the op that
+    feeds the module: otherwise dot ranks them as early as it can, beside
+    the previous module's box, and the boxes drift sideways layer by layer.
+    Each parameter (or dashed copy) in a box follows the deepest op outside
+    the box that feeds it, unless that op depends on the parameter itself."""
+    out: dict[str, list[str]] = {}
+    for src, dst, _ in edges:
+        out.setdefault(src, []).append(dst)
+    depth = _depths(items, edges)
+    feeds: dict[tuple[str, ...], list[str]] = {}    # box -> flow items outside it feeding it
+    for src, dst, _ in edges:
+        if items[src].kind not in _FLOW:
+            continue
+        inner, outer = items[dst].cluster, items[src].cluster
+        for k in range(1, len(inner) + 1):
+            if outer[:k] != inner[:k]:
+                feeds.setdefault(inner[:k], []).append(src)
+    extra = []
+    for key, item in items.items():
+        if item.kind != "param" or not item.cluster or item.cluster not in feeds:
+            continue
+        below: set[str] = set()
+        todo = [key]
+        while todo:                                    # what the parameter feeds
+            for d in out.get(todo.pop(), ()):
+                if d not in below:
+                    below.add(d)
+                    todo.append(d)
+        sources = [s for s in feeds[item.cluster] if s not in below]
+        if sources:
+            extra.append((max(sources, key=lambda s: depth[s]), key))
+    return extra
+
+
+def _depths(items: dict[str, _Item], edges: list) -> dict[str, int]:
+    """The longest path from a source to each item (Kahn's order: the
+    "… more" item comes last in `items` but feeds the others)."""
+    out: dict[str, list[str]] = {}
+    missing: dict[str, int] = dict.fromkeys(items, 0)
+    for src, dst, _ in edges:
+        out.setdefault(src, []).append(dst)
+        missing[dst] += 1
+    depth = dict.fromkeys(items, 0)
+    ready = [k for k, n in missing.items() if n == 0]
+    while ready:
+        k = ready.pop()
+        for d in out.get(k, ()):
+            depth[d] = max(depth[d], depth[k] + 1)
+            missing[d] -= 1
+            if missing[d] == 0:
+                ready.append(d)
+    return depth
+
+
+def _spine(items: dict[str, _Item], edges: list) -> set[int]:
+    """The edges to draw straight: into each op, the edge from its input op
+    at the end of the longest path (the previous step, the previous layer),
+    not those from side computations (a weight's transpose) or leaves. dot
+    centres a node between its inputs; weighing them alike, a chain whose ops
+    each take a side input drifts half a node per step into a staircase."""
+    into: dict[str, list[tuple[int, str]]] = {}
+    for e, (src, dst, _) in enumerate(edges):
+        into.setdefault(dst, []).append((e, src))
+    depth = _depths(items, edges)
+    spine: set[int] = set()
+    for dst, sources in into.items():
+        if items[dst].kind not in _FLOW:
+            continue
+        flow = [(e, src) for e, src in sources if items[src].kind in _FLOW]
+        if flow:
+            deepest = max(depth[src] for _, src in flow)
+            spine.update(e for e, src in flow if depth[src] == deepest)
+    return spine
 
 
 def _emit_clusters(g: graphviz.Digraph, items: dict[str, _Item], a: _Analysis, node: Any) -> None:
