@@ -84,8 +84,14 @@ def _encode(obj: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, f"{key}{SEP}{i}" if key else str(i), arrays)
                        for i, v in enumerate(obj)]}
+    hint = ""
+    if callable(getattr(obj, "state_dict", None)):
+        # torch.save(model) pickles it; here the state is saved, as arrays.
+        hint = ("; save its .state_dict() instead and restore it with "
+                "obj.load_state_dict(tg.load(path))")
     raise TypeError(f"save: {key or 'state'}: cannot store a {type(obj).__name__} (allowed: "
-                    "dict, list, tuple, numpy array or scalar, Tensor, int, float, bool, str, None)")
+                    "dict, list, tuple, numpy array or scalar, Tensor, int, float, bool, str, "
+                    f"None){hint}")
 
 
 def _decode(node: Any, arrays: dict[str, np.ndarray], path: str, used: set[str]) -> Any:

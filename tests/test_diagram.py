@@ -169,3 +169,55 @@ def test_boxes_render_with_a_backend():
     require(bool(backends.available_backends()), "no Graphviz backend installed")
     svg = tg.draw(nn.Sequential(nn.Linear(2, 3, seed=0), Pair(name="pair"), nn.ReLU())).svg()
     assert "layers.1: Pair" in svg and "a.weight (3, 4)" in svg
+
+
+def test_dropout_on_the_inputs_is_drawn_not_dropped():
+    # A Regularizer before any Units (dropout on the inputs, as in Hinton et
+    # al.'s nets) vanished from the picture without a word.
+    src = source(nn.Sequential(nn.Dropout(0.2), nn.Layer(3, 2, seed=0)))
+    assert 'label="input (3)\\ndropout p=0.2"' in src
+    assert "dropout" not in source(nn.Sequential(nn.Layer(3, 2, seed=0)))
+
+
+def test_an_identity_before_any_layer_changes_nothing():
+    # nn.Identity() first (a placeholder, as PyTorch code uses it) made the
+    # network view refuse the whole network: "activation 'linear' ... comes
+    # before any layer". The identity acts on nothing; the picture is the layer's.
+    with_id = source(nn.Sequential(nn.Identity(), nn.Layer(3, 2, seed=0)))
+    plain = source(nn.Sequential(nn.Layer(3, 2, seed=0)))
+    assert with_id.replace("layers.1", "layers.0") == plain
+    with pytest.raises(ValueError, match="activation 'tanh' at 'layers.0' comes before any"):
+        source(nn.Sequential(nn.Tanh(), nn.Layer(3, 2, seed=0)))
+
+
+def test_a_layer_used_twice_in_a_sequential_is_drawn_twice():
+    # Sequential(lin, ReLU(), lin) applies lin twice, but the diagram listed
+    # children once each (named_children skips repeats), so the picture showed
+    # a 3 -> 3 network with one layer: not what the forward computes.
+    lin = nn.Linear(3, 3, seed=0)
+    net = nn.Sequential(lin, nn.ReLU(), lin)
+    parts = net.diagram()
+    assert [type(p).__name__ for p in parts] == ["Units", "Activation", "Units"]
+    assert [p.name for p in parts] == ["layers.0", "layers.1", "layers.2"]
+    np.testing.assert_array_equal(parts[0].weight, parts[2].weight)
+    assert "3 → 3 → 3" in source(net)
+
+
+def test_a_box_with_many_parameters_lists_the_first_few_and_a_count():
+    # A user module with dozens of parameters became a box dozens of lines tall.
+    class Big(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [nn.Linear(2, 2) for _ in range(20)]    # 40 parameters
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    src = source(nn.Sequential(nn.Linear(2, 2), Big()))
+    box = next(line for line in src.splitlines() if "Big" in line)
+    label = box.split('label="', 1)[1].split('"', 1)[0].split("\\n")
+    assert label[0] == "layers.1: Big"
+    assert label[1:4] == ["blocks.0.weight (2, 2)", "blocks.0.bias (2,)", "blocks.1.weight (2, 2)"]
+    assert len(label) == 1 + 8 + 1 and label[-1] == "… 32 more parameters (120 numbers in all)"

@@ -925,8 +925,11 @@ def test_draw_history_panels_curves_and_scale(tmp_path: pathlib.Path) -> None:
     assert "1.2" in texts or "1.20" in texts                    # a y tick near the data
     path = chart.save(tmp_path / "curves.svg")
     assert path.read_text(encoding="utf-8") == chart.svg() == chart._repr_svg_()
-    with pytest.raises(ValueError, match=r"\.svg"):
-        chart.save(tmp_path / "curves.png")
+    with pytest.raises(ValueError, match=r"use a \.svg, \.png or \.pdf extension"):
+        chart.save(tmp_path / "curves.dot")
+    # PNG and PDF as a Drawing saves them (matplotlib renders them)
+    assert chart.save(tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG\r\n")
+    assert chart.save(tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_draw_history_accepts_history_objects_and_records() -> None:
@@ -1035,7 +1038,8 @@ def test_backward_view_of_a_leaf_says_there_are_no_ops() -> None:
 
 
 def test_title_of_any_type_and_bool_depth() -> None:
-    x = tg.tensor([1.0, 2.0])
+    # requires_grad: a graph with ops (a leaf's drawing adds a remark to the heading)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 2.0).sum()
     assert 'label=2024 ' in draw(y, title=2024).source.replace('"', "")  # used to TypeError
     assert 'label="5\\n' in draw(nn.Layer(2, 2), title=5).source

@@ -331,3 +331,17 @@ def test_entry_declaring_more_data_than_it_holds_is_refused_before_allocating(sa
     with pytest.raises(tgio.LoadError, match=r"entry 'w.npy' declares shape \(1000000000000,\) "
                                              r"of float64 .* but holds 192 bytes"):
         tg.load(saved)
+
+
+def test_saving_a_module_or_optimizer_says_to_save_its_state_dict(tmp_path):
+    # torch.save(model) pickles the model; tg.save cannot (no pickle), and a
+    # PyTorch user needs to hear what to save instead.
+    net = tg.nn.Sequential(tg.nn.Linear(2, 3), tg.nn.ReLU())
+    opt = tg.optim.SGD(net.parameters(), lr=0.1)
+    for obj, name in ((net, "Sequential"), (opt, "SGD")):
+        with pytest.raises(TypeError, match=rf"cannot store a {name}.*save its \.state_dict\(\) "
+                                            r"instead.*\.load_state_dict\(tg\.load\(path\)\)"):
+            tg.save(obj, tmp_path / "m.npz")
+        with pytest.raises(TypeError, match=rf"save: model: cannot store a {name}.*state_dict"):
+            tg.save({"model": obj}, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []

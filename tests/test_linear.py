@@ -155,3 +155,31 @@ def test_default_init_has_torchs_distribution():
         assert np.abs(a).max() <= 0.1 and np.abs(b).max() <= 0.1    # the bound 1/sqrt(100)
         assert abs(np.abs(a).max() - np.abs(b).max()) < 0.002
         assert a.std() == pytest.approx(b.std(), rel=0.05)
+
+
+def test_torch_state_dict_with_tied_weights_loads():
+    # PyTorch's state_dict lists a shared layer under every name it has
+    # ("0.weight" and "2.weight" for Sequential(lin, ReLU(), lin)); ours lists
+    # it once, and loading PyTorch's refused the second name as unexpected.
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tl = torch.nn.Linear(3, 3)
+    t = torch.nn.Sequential(tl, torch.nn.ReLU(), tl)
+    lin = nn.Linear(3, 3)
+    ours = nn.Sequential(lin, nn.ReLU(), lin)
+    assert list(t.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert ours.load_state_dict(t.state_dict()) == ([], [])
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(ours(x).data, t(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    # our own state_dict still lists the shared tensor once, and loads back
+    assert list(ours.state_dict()) == ["layers.0.weight", "layers.0.bias"]
+    assert ours.load_state_dict(ours.state_dict()) == ([], [])
+    # two names of one tensor with different values cannot both be loaded
+    sd = {k: v.numpy().copy() for k, v in t.state_dict().items()}
+    sd["2.bias"] += 1
+    before = lin.bias.data.copy()
+    with pytest.raises(RuntimeError, match=r"'0\.bias' and '2\.bias' name the same shared "
+                                           r"tensor but hold different values"):
+        ours.load_state_dict(sd)
+    np.testing.assert_array_equal(lin.bias.data, before)       # nothing changed

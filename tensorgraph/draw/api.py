@@ -78,8 +78,16 @@ class Drawing:
         name = backends.resolve_backend(backend or self.backend)
         key = (format, name)
         if key not in self._cache:
-            self._cache[key] = backends.render(self.source, format=format, backend=name,
-                                               engine=self.engine, timeout=self.timeout)
+            try:
+                self._cache[key] = backends.render(self.source, format=format, backend=name,
+                                                   engine=self.engine, timeout=self.timeout)
+            except backends.LayoutTimeout as e:
+                if self.view != "network":
+                    raise
+                # depth= and view="modules" do not apply to this view: its own options do.
+                raise backends.LayoutTimeout(str(e).replace(
+                    backends.DRAW_LESS, "Draw less of it (a smaller max_nodes=... keeps the "
+                    "first and last layers, a smaller cap=... fewer units per layer)")) from None
         return self._cache[key]
 
     def svg(self, backend: Optional[str] = None) -> str:
@@ -172,8 +180,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     """Draw a tensor's recorded graph or a module.
 
     target     a Tensor (its whole ancestry is drawn), a list of Tensors, or a
-               Module (view "network" by default; the op views trace
-               ``module(input)``).
+               Module (view "network" by default; "ops" and "modules" trace
+               ``module(input)``; for "backward" draw the output of your own
+               backward pass with ``module=``).
     view       "ops" (default for tensors), "modules", "network" (default for
                modules) or "backward".
     values, grads  show each tensor's value and gradient: small tensors in
@@ -186,7 +195,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
                deepest first, and if that is not enough only the nodes nearest
                the output are drawn; the drawing says so and a `DrawWarning`
-               is issued.
+               is issued. The network view keeps its first and last layers
+               and draws the ones between as one node.
     depth      collapse scopes deeper than this into single nodes.
     repeat     draw a chain of identical collapsed blocks once with "×N".
     module     name parameters (and place them in their module's box) from this
@@ -236,27 +246,42 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
-                                      title=title, cap=cap, weights=weights)
+                                      title=title, cap=cap, weights=weights,
+                                      max_nodes=max_nodes)
+        _warn(notes)
         return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
                        timeout=timeout)
 
     if _is_module(target):
+        if view == "backward":
+            # A trace made here has had no backward pass; the user's own has.
+            raise ValueError("draw(view='backward') of a module: the gradients are those of "
+                             "a backward pass, so run it and draw its output: loss = "
+                             "net(x).sum(); loss.backward(retain_graph=True); "
+                             "tg.draw(loss, view='backward', module=net)")
         if input is None:
             raise TypeError(f"draw(view={view!r}) of a module needs input=<an example batch> to "
                             "trace it; or draw the output tensor with module=<the module>")
         module = target if module is None else module
         target = target(input)
-    from .graph import Remark, graph_source
+    from .graph import graph_source
     roots = _roots(target, view)
     params, classes = _module_info(module) if module is not None else ({}, {})
     graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
                                 max_nodes=max_nodes,
                                 rankdir=_rankdir(rankdir, direction, "TB"), title=title,
                                 params=params, classes=classes, repeat=repeat)
+    _warn(notes)
+    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
+
+
+def _warn(notes: Sequence[str]) -> None:
+    """A `DrawWarning` for each note that says what the node budget left out
+    (a `Remark` only explains the picture)."""
+    from .graph import Remark
     for note in notes:
         if not isinstance(note, Remark):
             warnings.warn(f"draw: {note}", DrawWarning, stacklevel=_caller())
-    return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
 
 
 def _roots(target: Any, view: str) -> list[Tensor]:

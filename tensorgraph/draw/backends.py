@@ -115,12 +115,17 @@ def graph_size(source: str) -> tuple[int, int]:
     return len(names), edges
 
 
+#: The advice in a `LayoutTimeout` (a drawing of a module's network view
+#: replaces it with the options of that view).
+DRAW_LESS = ("Draw less of it (a smaller max_nodes=..., depth=... to collapse scopes, "
+             "or view='modules')")
+
+
 def _timeout_error(backend: str, source: str, timeout: float) -> LayoutTimeout:
     nodes, edges = graph_size(source)
     return LayoutTimeout(
         f"Graphviz ({backend}) did not finish the layout within {timeout:g} s and was "
-        f"stopped: the graph has {nodes} nodes and {edges} edges. Draw less of it "
-        "(a smaller max_nodes=..., depth=... to collapse scopes, or view='modules'), "
+        f"stopped: the graph has {nodes} nodes and {edges} edges. {DRAW_LESS}, "
         f"or allow more time with timeout=... or ${TIMEOUT_ENV_VAR}"
     )
 

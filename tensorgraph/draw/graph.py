@@ -56,6 +56,8 @@ class Remark(str):
 #: A value with at least this many uses, reaching consumers at different depths,
 #: is drawn once per use (see the module doc).
 SHARED_USES = 5
+#: The longest group of sibling blocks that `repeat` draws once with "×N".
+REPEAT_PERIOD = 4
 #: Layout cost (nodes + edges + the virtual nodes of long edges) past which the
 #: drawing keeps fewer nodes; about a second of `dot` on a two-core machine.
 LAYOUT_BUDGET = 1500
@@ -284,6 +286,66 @@ class _Builder:
             item.lines = self._group_lines(key, item.members)
             item.cluster = key[:-1]
         self.group_keys = {item.id: key for key, item in groups.items()}
+        self._split_calls(groups)
+
+    def _split_calls(self, groups: dict[tuple[str, ...], _Item]) -> None:
+        """A module called several times in a row (a recurrent cell at every
+        step) collapses into one block that feeds the ops between the calls
+        and is fed by them: a cycle, which dot can only draw as a wide row.
+        Such a block is drawn once per call instead (the connected pieces of
+        its ops, "call k of N"), and its parameters, shared by every call,
+        as values of their own. Blocks on no cycle are left as they are."""
+        if not groups:
+            return
+        a = self.a
+        succ: dict[str, set[str]] = {}
+        for i in range(len(a.order)):
+            for p in a.parents[i]:
+                if self.drawn[p] != self.drawn[i]:
+                    succ.setdefault(self.drawn[p], set()).add(self.drawn[i])
+        cyclic = _on_cycles(list(self.items), succ)
+        changed = False
+        for key, item in groups.items():
+            if item.id not in cyclic:
+                continue
+            ops = [m for m in item.members if a.kind[m] == "op"]
+            root = {m: m for m in ops}
+
+            def find(m: int) -> int:
+                while root[m] != m:
+                    root[m] = root[root[m]]
+                    m = root[m]
+                return m
+            for m in ops:
+                for p in a.parents[m]:
+                    if p in root:
+                        root[find(p)] = find(m)
+            calls: dict[int, list[int]] = {}
+            for m in ops:
+                calls.setdefault(find(m), []).append(m)
+            if len(calls) < 2:
+                continue
+            changed = True
+            del self.items[item.id]
+            del self.group_keys[item.id]
+            for k, members in enumerate(calls.values(), start=1):
+                call = _Item(f"g{members[0]}", "group",
+                             self._group_lines(key, members) + [f"call {k} of {len(calls)}"],
+                             key[:-1], members)
+                self.items[call.id] = call
+                self.group_keys[call.id] = key
+                for m in members:
+                    self.drawn[m] = call.id
+            for m in item.members:
+                if a.kind[m] != "op":   # a parameter (or input) of the module
+                    lines = self._tensor_lines(m)
+                    if a.names[m]:
+                        lines[0] = a.names[m]   # "cell.weight": no box names the module
+                    leaf = _Item(f"n{m}", a.kind[m], lines, key[:-1], [m])
+                    self.items[leaf.id] = leaf
+                    self.drawn[m] = leaf.id
+        if changed:   # walk order again (the layout cost relies on it)
+            self.items = dict(sorted(self.items.items(), key=lambda kv: min(kv[1].members)))
 
     def _tensor_lines(self, i: int) -> list[str]:
         a = self.a
@@ -359,23 +421,38 @@ class _Builder:
 
     def _merge_repeats(self) -> None:
         """Draw a chain of identical sibling blocks (layers.0, layers.1, ...)
-        once, as "0 … 2 ×3"."""
+        once, as "0 … 2 ×3"; also a chain of identical groups of up to
+        `REPEAT_PERIOD` siblings repeated at least 3 times (PyTorch's
+        Sequential(Linear, ReLU, Linear, ReLU, ...)) as "0 … 11 ×6"."""
         a = self.a
         siblings: dict[tuple[str, ...], list[str]] = {}
         for item_id, key in self.group_keys.items():
             siblings.setdefault(key[:-1], []).append(item_id)
         roots = set(a.roots)
         for ids in siblings.values():
-            sigs = {i: _signature(a, self.items[i].members) for i in ids}
-            run: list[str] = [ids[0]]
-            for nxt in ids[1:] + [None]:  # type: ignore[list-item]
-                prev = run[-1]
-                if nxt is not None and sigs[nxt] == sigs[prev] and self._chained(prev, nxt, roots):
-                    run.append(nxt)
-                    continue
-                if len(run) > 1:
-                    self._merge(run)
-                run = [nxt] if nxt is not None else []
+            ids = sorted(ids, key=lambda i: min(self.items[i].members))
+            sigs = [_signature(a, self.items[i].members) for i in ids]
+            chained = [self._chained(p, n, roots) for p, n in zip(ids, ids[1:])]
+            i = 0
+            while i < len(ids):
+                best_p, best_reps = 0, 0
+                for p in range(1, REPEAT_PERIOD + 1):
+                    if not all(chained[i:i + p - 1]) or i + p > len(ids):
+                        break      # the first block itself must be a chain
+                    reps = 1
+                    while True:
+                        lo, hi = i + reps * p, i + (reps + 1) * p
+                        if hi > len(ids) or sigs[lo:hi] != sigs[i:i + p] \
+                                or not all(chained[lo - 1:hi - 1]):
+                            break
+                        reps += 1
+                    if reps >= (2 if p == 1 else 3) and reps * p > best_reps * best_p:
+                        best_p, best_reps = p, reps
+                if best_p:
+                    self._merge(ids[i:i + best_p * best_reps], best_p)
+                    i += best_p * best_reps
+                else:
+                    i += 1
 
     def _chained(self, prev: str, nxt: str, roots: set[int]) -> bool:
         a = self.a
@@ -388,7 +465,7 @@ class _Builder:
                 return False
         return True
 
-    def _merge(self, run: list[str]) -> None:
+    def _merge(self, run: list[str], period: int = 1) -> None:
         first, last = self.group_keys[run[0]], self.group_keys[run[-1]]
         members = [m for i in run for m in self.items[i].members]
         merged = _Item(run[0], "group", [], first[:-1], sorted(members))
@@ -396,12 +473,14 @@ class _Builder:
         name = f"{first[-1]} … {last[-1]}"
         if not self.clusters:
             name = "/".join(first[:-1] + (name,))
-        cls = a.classes.get(first)
+        classes = [a.classes.get(self.group_keys[i]) for i in run[:period]]
+        cls = ", ".join(c for c in classes if c) if all(classes) else None
         ins0, _ = self._boundary(self.items[run[0]].members)
         _, outs1 = self._boundary(self.items[run[-1]].members)
-        n_ops = sum(1 for m in self.items[run[0]].members if a.kind[m] == "op")
-        merged.lines = [f"{name}  ×{len(run)}" + (f": {cls}" if cls else ""),
-                        f"{len(run)} identical blocks of {n_ops} op{'s' if n_ops != 1 else ''}"]
+        n_ops = sum(1 for i in run[:period] for m in self.items[i].members if a.kind[m] == "op")
+        reps = len(run) // period
+        merged.lines = [f"{name}  ×{reps}" + (f": {cls}" if cls else ""),
+                        f"{reps} identical blocks of {n_ops} op{'s' if n_ops != 1 else ''}"]
         if ins0:
             merged.lines.append("in " + ", ".join(fmt_shape(a.order[j].shape) for j in ins0))
         if outs1:
@@ -600,6 +679,52 @@ def _split_shared(items: dict[str, _Item], edges: list, roots: list[str], a: _An
     return out, edges
 
 
+def _on_cycles(nodes: list[str], succ: dict[str, set[str]]) -> set[str]:
+    """The nodes that lie on a cycle: those in a strongly connected component
+    of more than one node (Tarjan's algorithm, iterative: graphs are deep)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: set[str] = set()
+    counter = 0
+    for start in nodes:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(succ.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(succ.get(w, ())))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        component.append(w)
+                        if w == v:
+                            break
+                    if len(component) > 1:
+                        out.update(component)
+    return out
+
+
 def _dashed(style: str) -> str:
     parts = [p for p in style.split(",") if p and p != "dashed"]
     return ",".join(parts + ["dashed"])
@@ -646,6 +771,12 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
         raise ValueError("draw(view='backward'): no gradients are recorded on this graph; "
                          "call .backward(retain_graph=True) on the output first (a plain "
                          "backward() frees the gradient along each edge)")
+    if all(t.node is None for t in a.order):
+        # An output computed under no_grad is a leaf like any input: say why
+        # the picture is one box instead of the computation the user expects.
+        notes.append(Remark("no ops were recorded: a tensor made by an op under tg.no_grad(), "
+                            "or from inputs none of which requires_grad, is a leaf with no "
+                            "graph behind it"))
     clusters = view == "modules"
     depth = _choose_depth(a, depth, max_nodes, notes)
     b = _Builder(a, view, values, grads, depth, clusters, repeat)
@@ -673,9 +804,95 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     else:
         for item in items.values():
             node(g, item)
-    for src, dst, attrs in edges:
+    spine = _spine(items, edges)
+    for e, (src, dst, attrs) in enumerate(edges):
+        if e in spine:
+            attrs = {**attrs, "weight": "4"}
         g.edge(src, dst, **attrs)
+    if clusters:
+        for src, dst in _params_after_inputs(items, edges):
+            g.edge(src, dst, style="invis", weight="0")   # a rank constraint, no pull
     return g, notes
+
+
+#: Item kinds that carry the computation (the spine the layout keeps straight).
+_FLOW = frozenset({"op", "group"})
+
+
+def _params_after_inputs(items: dict[str, _Item], edges: list) -> list[tuple[str, str]]:
+    """Invisible edges that rank a module's parameters below the op that
+    feeds the module: otherwise dot ranks them as early as it can, beside
+    the previous module's box, and the boxes drift sideways layer by layer.
+    Each parameter (or dashed copy) in a box follows the deepest op outside
+    the box that feeds it, unless that op depends on the parameter itself."""
+    out: dict[str, list[str]] = {}
+    for src, dst, _ in edges:
+        out.setdefault(src, []).append(dst)
+    depth = _depths(items, edges)
+    feeds: dict[tuple[str, ...], list[str]] = {}    # box -> flow items outside it feeding it
+    for src, dst, _ in edges:
+        if items[src].kind not in _FLOW:
+            continue
+        inner, outer = items[dst].cluster, items[src].cluster
+        for k in range(1, len(inner) + 1):
+            if outer[:k] != inner[:k]:
+                feeds.setdefault(inner[:k], []).append(src)
+    extra = []
+    for key, item in items.items():
+        if item.kind != "param" or not item.cluster or item.cluster not in feeds:
+            continue
+        below: set[str] = set()
+        todo = [key]
+        while todo:                                    # what the parameter feeds
+            for d in out.get(todo.pop(), ()):
+                if d not in below:
+                    below.add(d)
+                    todo.append(d)
+        sources = [s for s in feeds[item.cluster] if s not in below]
+        if sources:
+            extra.append((max(sources, key=lambda s: depth[s]), key))
+    return extra
+
+
+def _depths(items: dict[str, _Item], edges: list) -> dict[str, int]:
+    """The longest path from a source to each item (Kahn's order: the
+    "… more" item comes last in `items` but feeds the others)."""
+    out: dict[str, list[str]] = {}
+    missing: dict[str, int] = dict.fromkeys(items, 0)
+    for src, dst, _ in edges:
+        out.setdefault(src, []).append(dst)
+        missing[dst] += 1
+    depth = dict.fromkeys(items, 0)
+    ready = [k for k, n in missing.items() if n == 0]
+    while ready:
+        k = ready.pop()
+        for d in out.get(k, ()):
+            depth[d] = max(depth[d], depth[k] + 1)
+            missing[d] -= 1
+            if missing[d] == 0:
+                ready.append(d)
+    return depth
+
+
+def _spine(items: dict[str, _Item], edges: list) -> set[int]:
+    """The edges to draw straight: into each op, the edge from its input op
+    at the end of the longest path (the previous step, the previous layer),
+    not those from side computations (a weight's transpose) or leaves. dot
+    centres a node between its inputs; weighing them alike, a chain whose ops
+    each take a side input drifts half a node per step into a staircase."""
+    into: dict[str, list[tuple[int, str]]] = {}
+    for e, (src, dst, _) in enumerate(edges):
+        into.setdefault(dst, []).append((e, src))
+    depth = _depths(items, edges)
+    spine: set[int] = set()
+    for dst, sources in into.items():
+        if items[dst].kind not in _FLOW:
+            continue
+        flow = [(e, src) for e, src in sources if items[src].kind in _FLOW]
+        if flow:
+            deepest = max(depth[src] for _, src in flow)
+            spine.update(e for e, src in flow if depth[src] == deepest)
+    return spine
 
 
 def _emit_clusters(g: graphviz.Digraph, items: dict[str, _Item], a: _Analysis, node: Any) -> None:

@@ -17,7 +17,7 @@ import math
 import os
 import pathlib
 import re
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from ._optional import require
 from .labels import XML_FORBIDDEN
@@ -35,25 +35,45 @@ _RC = {"svg.hashsalt": "tensorgraph", "svg.fonttype": "none", "svg.image_inline"
        "grid.color": "#e5e7eb", "axes.axisbelow": True}
 
 
+#: What `Chart.save` writes, by extension (matplotlib renders them all).
+CHART_FORMATS = ("svg", "png", "pdf")
+
+
 class Chart:
     """An SVG picture with the interface of `Drawing`: `.svg()`, `.save(path)`
-    (.svg only) and notebook display. `.metrics` names the panels in order
-    (the SVG groups "panel-0", "panel-1", ...; curves "train-k", "val-k")."""
+    (.svg, or .png/.pdf drawn by matplotlib) and notebook display. `.metrics`
+    names the panels in order (the SVG groups "panel-0", "panel-1", ...;
+    curves "train-k", "val-k")."""
 
-    def __init__(self, svg: str, metrics: Sequence[str] = ()) -> None:
+    def __init__(self, svg: str, metrics: Sequence[str] = (),
+                 render: Optional[Callable[[str], bytes]] = None) -> None:
         self._svg = svg
         self.metrics: tuple[str, ...] = tuple(metrics)
+        self._render = render     # format -> bytes, for the formats other than SVG
 
     def svg(self, backend: Optional[str] = None) -> str:
         """The SVG text (`backend` is accepted for symmetry with Drawing and ignored)."""
         return self._svg
 
-    def save(self, path: Union[str, os.PathLike]) -> pathlib.Path:
+    def pipe(self, format: str = "svg") -> bytes:
+        """The chart as bytes in `format` ("svg", "png" or "pdf")."""
+        if format == "svg":
+            return self._svg.encode("utf-8")
+        if format not in CHART_FORMATS or self._render is None:
+            raise ValueError(f"Chart: cannot write format {format!r}; use one of "
+                             + ", ".join(CHART_FORMATS[:1 if self._render is None else None]))
+        return self._render(format)
+
+    def save(self, path: Union[str, os.PathLike], backend: Optional[str] = None
+             ) -> pathlib.Path:
+        """Write the chart; the format follows the extension: .svg, .png or
+        .pdf (`backend` is accepted for symmetry with Drawing and ignored)."""
         path = pathlib.Path(path)
-        if path.suffix.lower() != ".svg":
-            raise ValueError(f"Chart.save: a learning-curve chart is written as SVG; use a .svg "
-                             f"extension (got {path.name!r})")
-        path.write_text(self._svg, encoding="utf-8")
+        ext = path.suffix.lower().lstrip(".")
+        if ext not in CHART_FORMATS:
+            raise ValueError(f"Chart.save: cannot tell the format from {path.name!r}; use a "
+                             ".svg, .png or .pdf extension")
+        path.write_bytes(self.pipe(ext))
         return path
 
     def _repr_svg_(self) -> str:
@@ -166,9 +186,7 @@ def draw_history(history: Any, title: Optional[str] = None,
     from matplotlib.ticker import MaxNLocator
 
     out = io.BytesIO()
-    with mpl.rc_context():
-        mpl.rcdefaults()          # the same picture whatever the user's style
-        mpl.rcParams.update(_RC)
+    with _style(mpl):
         fig = Figure(figsize=(PANEL_W * len(panels), PANEL_H + (0.35 if title else 0.0)),
                      layout="constrained")
         FigureCanvasSVG(fig)      # a canvas of our own: pyplot is never involved
@@ -204,4 +222,26 @@ def draw_history(history: Any, title: Optional[str] = None,
             ax.legend(loc="best", fontsize=9, frameon=False)
         # No date: the same history gives the same bytes.
         fig.savefig(out, format="svg", metadata={"Date": None})
-    return Chart(out.getvalue().decode("utf-8"), [name for name, _, _ in panels])
+
+    def render(format: str) -> bytes:
+        buf = io.BytesIO()
+        with _style(mpl):
+            meta = {"CreationDate": None} if format == "pdf" else {}
+            fig.savefig(buf, format=format, metadata=meta)
+        return buf.getvalue()
+
+    return Chart(out.getvalue().decode("utf-8"), [name for name, _, _ in panels], render)
+
+
+def _style(mpl: Any) -> Any:
+    """matplotlib's defaults plus `_RC`, for this chart only: the same picture
+    whatever the user's style, and the user's rcParams left alone."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def context() -> Any:
+        with mpl.rc_context():
+            mpl.rcdefaults()
+            mpl.rcParams.update(_RC)
+            yield
+    return context()

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..nn import Activation, Box, Regularizer, Units   # what Module.diagram() returns
 from ._optional import require
+from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
 
@@ -39,6 +40,7 @@ SYMBOL = {None: "z", "linear": "z", "identity": "z", "sigmoid": "σ", "tanh": "t
           "relu": "ReLU", "softmax": "z", "step": "step"}
 POSITIVE, NEGATIVE, ZERO = "#2563eb", "#dc2626", "#9ca3af"
 EDGE_LABELS_UP_TO = 6   # weights are written on the edges of small layer pairs
+BOX_PARAMETERS = 8      # a module drawn as a box lists this many parameters, then a count
 
 
 class _Column:
@@ -58,22 +60,29 @@ def _arr(p: Any) -> np.ndarray:
     return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
 
 
-def _columns(module: Any) -> list[_Column]:
+def _columns(module: Any) -> tuple[list[_Column], Optional[float]]:
     """The layers of a network, in order, from what it says of itself:
     `module.diagram()` (see `tg.nn.Module.diagram`). Units give columns; an
     Activation applies to the column before it: named after a container of
     that column (FeedForward's `output`) it is the column's output function,
     otherwise (an activation module) it is the column's activation if it had
-    none; a dropout Regularizer annotates the column before it."""
+    none; a dropout Regularizer annotates the column before it (or the
+    inputs). Returns the columns and the dropout rate on the inputs (or None)."""
     cols: list[_Column] = []
+    input_dropout: Optional[float] = None
     for part in module.diagram():
         if isinstance(part, Units):
             bias = None if part.bias is None else _arr(part.bias).reshape(-1)
             cols.append(_Column(part.name, _arr(part.weight), bias, part.activation))
         elif isinstance(part, Regularizer):
-            if cols and part.kind == "dropout":
-                cols[-1].dropout = part.p
+            if part.kind == "dropout":
+                if cols:
+                    cols[-1].dropout = part.p
+                else:
+                    input_dropout = part.p
         elif isinstance(part, Activation):
+            if not cols and part.function in ("linear", "identity"):
+                continue    # the identity on the inputs: nothing to draw
             if not cols:
                 raise ValueError(f"draw(view='network'): activation {part.function!r} at "
                                  f"{part.name!r} comes before any layer")
@@ -94,7 +103,7 @@ def _columns(module: Any) -> list[_Column]:
             raise ValueError(f"draw(view='network'): layer {a.name!r} has {a.weight.shape[1]} "
                              f"outputs but the next layer {b.name!r} takes "
                              f"{b.weight.shape[0]} inputs")
-    return cols
+    return cols, input_dropout
 
 
 def _shown(n: int, cap: int) -> tuple[list[int], int]:
@@ -151,9 +160,10 @@ def _heading(g: graphviz.Digraph, title: Optional[str], lines: list[str]) -> Non
 
 
 def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = None,
-                   cap: int = 10, weights: Optional[bool] = None
-                   ) -> tuple[graphviz.Digraph, list[str]]:
-    """The Digraph of the network view of `module` and its notes."""
+                   cap: int = 10, weights: Optional[bool] = None,
+                   max_nodes: Optional[int] = None) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of the network view of `module` and its notes (a note that
+    is not a `Remark` says what the node budget `max_nodes` left out)."""
     if not isinstance(cap, int) or cap < 3:
         raise ValueError(f"draw(view='network'): cap must be an int >= 3, got {cap!r}")
     parts = module.diagram()
@@ -162,10 +172,10 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
         return _unit(parts[0], rankdir, title, cap, weights), []
     if any(isinstance(p, Box) for p in parts):
         return _boxes(parts, rankdir, title), []
-    cols = _columns(module)
+    cols, input_dropout = _columns(module)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
-    return _network(cols, rankdir, title, cap, weights)
+    return _network(cols, rankdir, title, cap, weights, max_nodes, input_dropout)
 
 
 def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
@@ -176,7 +186,12 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
     _heading(g, title, [" → ".join(p.name for p in parts)])
     for k, p in enumerate(parts):
         if isinstance(p, Box):
-            lines = [f"{p.name}: {p.type_name}"] + [f"{n} {s}" for n, s in p.parameters]
+            lines = [f"{p.name}: {p.type_name}"] + [f"{n} {s}" for n, s in
+                                                     p.parameters[:BOX_PARAMETERS]]
+            if len(p.parameters) > BOX_PARAMETERS:   # a box stays a box, not a column of text
+                numbers = sum(int(np.prod(s)) for _, s in p.parameters)
+                lines.append(f"… {len(p.parameters) - BOX_PARAMETERS} more parameters "
+                             f"({numbers} numbers in all)")
         elif isinstance(p, Units):
             lines = [f"{p.name}: {p.weight.shape[0]} → {p.weight.shape[1]}",
                      p.activation or "linear"]
@@ -191,17 +206,64 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
     return g
 
 
+def _written(weights: Optional[bool], w: np.ndarray) -> bool:
+    return weights if weights is not None else w.size <= EDGE_LABELS_UP_TO
+
+
+def _kept_layers(cols: list[_Column], shown: list[tuple[list[int], int]],
+                 weights: Optional[bool], max_nodes: Optional[int]) -> tuple[int, int]:
+    """(head, tail): draw layers 1..head and the last `tail` ones, the rest as
+    one "⋯ N more layers" node, so that the drawing keeps to `max_nodes`
+    (the first and the output layer are always drawn). (L, 0) when all fit."""
+    n_layers = len(cols)
+
+    def nodes(k: int) -> int:   # column k: header, units, "more" marker, weight labels
+        idx, more = shown[k]
+        count = 1 + len(idx) + (1 if more else 0)
+        if k:
+            w = cols[k - 1].weight[np.ix_(shown[k - 1][0], idx)]
+            count += w.size if _written(weights, w) else 0
+        return count
+
+    per = [nodes(k) for k in range(n_layers + 1)]
+    fixed = per[0] + len(shown[-1][0])            # the input column and the outputs
+    if max_nodes is None or fixed + sum(per[1:]) <= max_nodes:
+        return n_layers, 0
+    head, tail = 1, 1 if n_layers > 1 else 0
+    used = fixed + 1 + per[1] + (per[n_layers] if tail else 0)   # + 1: the gap node
+    while head + tail < n_layers:
+        k = head + 1 if head <= tail else n_layers - tail
+        if used + per[k] > max_nodes:
+            break
+        used += per[k]
+        if head <= tail:
+            head += 1
+        else:
+            tail += 1
+    return head, tail
+
+
 def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
-             weights: Optional[bool]) -> tuple[graphviz.Digraph, list[str]]:
+             weights: Optional[bool], max_nodes: Optional[int] = None,
+             input_dropout: Optional[float] = None) -> tuple[graphviz.Digraph, list[str]]:
     g = _base(rankdir)
     notes: list[str] = []
     sizes = [cols[0].weight.shape[0]] + [c.weight.shape[1] for c in cols]
     shown = [_shown(n, cap) for n in sizes]
+    head, tail = _kept_layers(cols, shown, weights, max_nodes)
+    hidden = range(head + 1, len(cols) - tail + 1)    # layers not drawn (1-based)
     for k, (idx, more) in enumerate(shown):
-        if more:
-            notes.append(f"{'input' if k == 0 else cols[k - 1].name}: {sizes[k]} units, "
-                         f"{more} not drawn (cap={cap})")
-    heading = [" → ".join(str(n) for n in sizes),
+        if more and k not in hidden:
+            notes.append(Remark(f"{'input' if k == 0 else cols[k - 1].name}: {sizes[k]} "
+                                f"units, {more} not drawn (cap={cap})"))
+    if hidden:
+        notes.append(f"{len(cols)} layers exceed the node budget (max_nodes={max_nodes}): "
+                     f"the first {head} and the last {tail} are drawn, the "
+                     f"{len(hidden)} between as one node")
+    arrows = [str(n) for n in sizes]
+    if len(arrows) > 12:   # a deep network: the sizes would fill lines and be cut mid-way
+        arrows = arrows[:6] + [f"… ({len(cols)} layers) …"] + arrows[-4:]
+    heading = [" → ".join(arrows),
                "edge width grows with |w|; blue w > 0, red w < 0"]
     _heading(g, title, heading)
 
@@ -233,13 +295,16 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
                 c.edge(a, b, style="invis")
 
     idx, more = shown[0]
-    column(0, f"input ({sizes[0]})",
+    column(0, f"input ({sizes[0]})" + ("" if input_dropout is None
+                                       else f"\ndropout p={fmt_number(input_dropout)}"),
            [(unit_id(0, i), {"label": label(f"x{subscript(i + 1)}"), "shape": "circle",
                              "style": "filled", "fillcolor": "#dbeafe", "color": "#1d4ed8",
                              "width": "0.45", "fixedsize": "true"}) for i in idx],
            more, _gap(idx))
     # One column per layer.
     for k, col in enumerate(cols, start=1):
+        if k in hidden:
+            continue
         idx, more = shown[k]
         last = k == len(cols)
         act = col.activation
@@ -264,11 +329,22 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
                 "color": "#7c3aed" if marked else "#b45309", "width": "0.62",
                 "fixedsize": "true", "fontsize": "9"}))
         column(k, desc, units, more, _gap(idx), marked)
+        if hidden and k == hidden.stop:
+            # The layers left out, as one node between the columns around them.
+            names = f"{cols[hidden.start - 1].name} … {cols[hidden.stop - 2].name}"
+            g.node("gap", label=label(f"⋯ {len(hidden)} more layers", names,
+                                      f"(max_nodes={max_nodes})"),
+                   shape="box", style="rounded,dashed", color=ZERO, fontcolor="#6b7280")
+            for i in shown[head][0]:
+                g.edge(unit_id(head, i), "gap", style="dashed", color=ZERO, arrowhead="none")
+            for j in idx:
+                g.edge("gap", unit_id(k, j), style="dashed", color=ZERO)
+            continue
         # Weighted edges from the previous column.
         prev_idx = shown[k - 1][0]
         w = col.weight[np.ix_(prev_idx, idx)]
         scale = float(np.abs(col.weight).max()) if col.weight.size else 0.0
-        write = weights if weights is not None else w.size <= EDGE_LABELS_UP_TO
+        write = _written(weights, w)
         for a, i in enumerate(prev_idx):
             for b, j in enumerate(idx):
                 wij = float(w[a, b])

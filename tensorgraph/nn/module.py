@@ -492,6 +492,25 @@ class Module:
         walk(self, "", "")
         return out
 
+    def _other_names(self) -> dict[int, list[str]]:
+        """id(tensor) -> every key and PyTorch-style alias it has, through
+        every path (a module or tensor shared by two paths has two names;
+        PyTorch's state_dict lists both)."""
+        names: dict[int, list[str]] = {}
+
+        def walk(m: Module, key: str, alias: str, path: tuple[int, ...]) -> None:
+            if id(m) in path:        # a module inside itself: no further names
+                return
+            for n, t in list(m._parameters.items()) + list(m._buffers.items()):
+                if t is not None:
+                    names.setdefault(id(t), []).extend((_join(key, n), _join(alias, n)))
+            for n, c in m._modules.items():
+                walk(c, _join(key, n), alias if n == m._flat_child else _join(alias, n),
+                     path + (id(m),))
+
+        walk(self, "", "", ())
+        return names
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Dotted name -> a copy of its array: the parameters and persistent
         buffers of each module in turn, parameters in `named_parameters` order."""
@@ -506,27 +525,39 @@ class Module:
         A key may also be spelt as PyTorch spells it: a `Sequential`'s
         children are "0", "1", ... there (our "layers.0"), so a PyTorch
         state_dict of the same architecture loads (`nn.Linear` has PyTorch's
-        weight layout)."""
+        weight layout), and so does a tensor shared by two modules under each
+        of its names, as PyTorch lists it."""
         entries = self._state_entries()
+        others = self._other_names()
         given = dict(state)
         missing: list[str] = []
         used: set[str] = set()
         arrays: list[tuple[Tensor, np.ndarray]] = []
         problems = []
         for k, alias, t in entries:
-            key = k if k in given else alias if alias in given else None
-            if key is None:
+            present = [n for n in dict.fromkeys([k, alias] + others.get(id(t), []))
+                       if n in given]
+            if not present:
                 missing.append(k)
                 continue
-            used.add(key)
-            v = given[key]
-            a = np.asarray(v.data if isinstance(v, Tensor) else v)
-            if a.dtype.kind not in "fiub":
-                raise TypeError(f"load_state_dict: value for {key!r} has dtype {a.dtype}, "
-                                "expected numbers")
+            used.update(present)
+            key = present[0]
+            values = []
+            for name in present:
+                v = given[name]
+                a = np.asarray(v.data if isinstance(v, Tensor) else v)
+                if a.dtype.kind not in "fiub":
+                    raise TypeError(f"load_state_dict: value for {name!r} has dtype {a.dtype}, "
+                                    "expected numbers")
+                values.append(a)
+            a = values[0]
             if a.shape != t.shape:
                 problems.append(f"shape mismatch for {key!r}: the state has shape {a.shape}, "
                                 f"the model has {t.shape}")
+            for name, b in zip(present[1:], values[1:]):
+                if b.shape != a.shape or not np.array_equal(a, b, equal_nan=True):
+                    problems.append(f"{key!r} and {name!r} name the same shared tensor but "
+                                    "hold different values")
             arrays.append((t, a))
         unexpected = [k for k in given if k not in used]
         if strict:
@@ -632,8 +663,9 @@ class ModuleList(Module):
                         "(or use Sequential)")
 
     def diagram(self, name: str = "") -> list[DiagramPart]:
-        """The elements' diagrams one after the other (a list drawn as a sequence)."""
-        return [part for n, m in self.named_children() for part in m.diagram(_join(name, n))]
+        """The elements' diagrams one after the other (a list drawn as a
+        sequence), an element that appears twice (a layer applied twice) twice."""
+        return [part for n, m in self._modules.items() for part in m.diagram(_join(name, n))]
 
 
 class Sequential(Module):
