@@ -178,6 +178,16 @@ class Node:
         self.saved: Any = None
         self.epoch = _epoch
 
+    def __del__(self) -> None:
+        # A graph dropped without a backward (an evaluation pass outside
+        # no_grad) no longer needs its inputs: `.data` is writable again.
+        # Runs when the last reference goes (reference counting, no cycles);
+        # a backward that freed the node has already done this.
+        if not self.freed:
+            for p in self.parents:
+                if p._saves:
+                    p._saves -= 1
+
     @property
     def name(self) -> str:
         """The op's name, e.g. "matmul"."""
@@ -295,9 +305,9 @@ class Tensor(TensorMethods):
         While a recorded graph may still need these values for its backward
         pass, the array is handed out read-only (numpy refuses writes):
         writing into it would silently change that graph's gradients. Once
-        the graph is freed by backward, it is writable again. (A graph dropped
-        without a backward is not tracked, to keep ops cheap: its inputs stay
-        read-only here.) To change the values anyway, use an in-place op
+        the graph is freed by backward, or dropped without one (its last
+        reference goes), it is writable again. To change the values anyway
+        while the graph is alive, use an in-place op
         (`t.copy_(v)`, `t[i] = v`, `t -= d` under no_grad) or assign `.data`:
         backward through an old graph that needs them then raises, naming the
         op and the tensor."""
