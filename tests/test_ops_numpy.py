@@ -158,7 +158,7 @@ def test_unary(name: str, data: st.DataObject) -> None:
         check_grads(fn, a)
 
 
-@pytest.mark.parametrize("name", ["floor", "ceil", "round"])
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "sign"])
 def test_rounding_gradient_is_zero(name: str) -> None:
     # Zero, not None and not an error, as numpy autograds define it; at the
     # jumps too (where finite differences would blow up).
@@ -174,6 +174,19 @@ def test_sinc_at_zero() -> None:
     y.sum().backward()
     # d sinc/dx = (cos(πx) - sinc x)/x: 0 at 0, -1 at 1, and 4/π at -0.5.
     np.testing.assert_allclose(x.grad.data, [0.0, -1.0, 4 / np.pi], atol=1e-15)
+
+
+def test_sinc_second_and_third_derivatives_at_zero() -> None:
+    # sinc(x) = 1 - (πx)²/6 + (πx)⁴/120 - ...: the second derivative at 0 is
+    # -π²/3 and the third is 0.
+    x = leaf([0.0, 0.0])
+    (g1,) = tg.grad(tg.sinc(x).sum(), [x], create_graph=True)
+    (g2,) = tg.grad(g1.sum(), [x], create_graph=True)
+    (g3,) = tg.grad(g2.sum(), [x], allow_unused=True)
+    np.testing.assert_allclose(g2.data, [-np.pi ** 2 / 3] * 2, rtol=1e-12)
+    np.testing.assert_allclose(g3.data, [0.0, 0.0], atol=1e-12)
+    # and against finite differences of the first derivative, at 0 and beside it
+    check_second(tg.sinc, np.array([0.0, 0.3, -1.2]))
 
 
 # ---------------------------------------------------------------------------

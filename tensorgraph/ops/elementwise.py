@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..tensor import ArrayLike, Tensor, record
+from ..tensor import ArrayLike, Tensor, _new, record
 from .registry import OPS, as_tensor, binary, operand, unary
 
 defop, public = OPS.defop, OPS.public
@@ -336,13 +336,21 @@ def not_equal(a: ArrayLike, b: ArrayLike) -> Tensor:
     return binary(NOT_EQUAL, a, b)
 
 
-SIGN = defop("sign", np.sign, differentiable=False)
+def _sign_vjp(g: Any, out: Any, x: Any) -> Any:
+    # 0 wherever the derivative exists (as floor/ceil/round, and PyTorch's sign):
+    # a loss through sign() gets a zero gradient, not "no graph".
+    if isinstance(g, Tensor):
+        return _new(np.zeros_like(g._data))
+    return np.zeros_like(g)
+
+
+SIGN = defop("sign", np.sign, _sign_vjp)
 
 
 @public(SIGN, method=True, numpy=np.sign)
 def sign(x: ArrayLike) -> Tensor:
-    """-1, 0 or 1 by the sign of x (not differentiable: its derivative is 0
-    wherever it exists, and nothing useful flows through it)."""
+    """-1, 0 or 1 by the sign of x. Gradient 0 (its derivative wherever it
+    exists), as for floor/ceil/round."""
     return unary(SIGN, x)
 
 

@@ -74,9 +74,10 @@ ARCTAN2 = defop("arctan2", np.arctan2,
 
 
 def _sinc_vjp(g: Any, out: Any, x: Any) -> Any:
-    # sinc(x) = sin(πx)/(πx): d/dx = (cos(πx) - sinc(x))/x, and 0 at x = 0
-    # (the limit; its own derivative there is taken as 0 too).
-    return g * np.where(x == 0, 0, (COS(math.pi * x) - out) / _safe(x))
+    # sinc(x) = sin(πx)/(πx): d/dx = (cos(πx) - sinc(x))/x, and 0 at x = 0.
+    # At 0 the branch is x·sinc''(0) = -x·π²/3: 0 there, and its derivative is
+    # the true second derivative (the third, 0, follows too), as create_graph needs.
+    return g * np.where(x == 0, x * (-math.pi ** 2 / 3), (COS(math.pi * x) - out) / _safe(x))
 
 
 SINC = defop("sinc", np.sinc, _sinc_vjp)
