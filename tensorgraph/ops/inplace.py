@@ -191,6 +191,10 @@ def _copy_(self: Tensor, src: ArrayLike) -> Tensor:
 def _setitem(self: Tensor, key: Any, value: ArrayLike) -> None:
     """self[key] = value, in place (numpy's indexing; see `getitem`)."""
     index = index_key(key)
+    if isinstance(value, (list, tuple)):
+        # Stacked by recorded ops when it holds Tensors (numpy would copy their
+        # values and drop the graph).
+        value = as_tensor(value, "__setitem__", 1)
     recording = is_grad_enabled() and (self.requires_grad or
                                        isinstance(value, Tensor) and value.requires_grad)
     if not recording:

@@ -283,6 +283,9 @@ def _holds_tensor(x: Any) -> bool:
     return False
 
 
+holds_tensor = _holds_tensor   # for entry points outside ops (losses) that take lists
+
+
 def _stack_nested(x: Any, opname: str) -> Tensor:
     """Stack a nested list of Tensors and numbers into one recorded Tensor.
     The dtype is the promotion of the Tensors' dtypes; numbers are weak."""
