@@ -345,11 +345,17 @@ def with_scalar(op: Op, t: Tensor, other: Any, reflected: bool) -> tuple[Tensor,
     but a Tensor, so the dtype rules live here once:
     - scalars are weak (float32 * 2.0 is float32);
     - an integer or boolean Tensor with a Python float gives float32, the
-      default float dtype (PyTorch's rule; numpy would give float64)."""
+      default float dtype (PyTorch's rule; numpy would give float64); so
+      does its true division by a Python int (`t / 2`, as `t / 2.0`). (Two
+      integer Tensors divide to numpy's float64: a check in div's forward
+      would cost every division.)"""
     o = operand(other, t, op.name)
-    if (op.differentiable and t._data.dtype.kind in "iub"
-            and isinstance(other, (float, np.floating)) and not t.requires_grad):
-        t = _new(t._data.astype(o._data.dtype))
+    if (op.differentiable and t._data.dtype.kind in "iub" and not t.requires_grad
+            and (isinstance(other, (float, np.floating))
+                 or op.name == "div" and isinstance(other, (int, np.integer)))):
+        t = _new(t._data.astype(np.float32))
+        if o._data.dtype.kind != "f":
+            o = _new(o._data.astype(np.float32))
     return (o, t) if reflected else (t, o)
 
 
