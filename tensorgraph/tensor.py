@@ -593,10 +593,16 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
                     for a in args:
                         a._saves += 1
                 break
-    elif _grad_enabled and not op.differentiable:
+    elif _grad_enabled:
+        # An integer or boolean result (argmax, x > 0, or a sum of them) has no
+        # graph: remember the op that cut it, so that backward can say so.
         for a in args:
             if a.requires_grad:
                 t._made_by = op.name
+                break
+            cut = getattr(a, "_made_by", None)
+            if cut is not None:
+                t._made_by = cut
                 break
     if _anomaly:
         trace = _user_frame()
