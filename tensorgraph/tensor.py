@@ -183,9 +183,17 @@ class Node:
         # no_grad) no longer needs its inputs: `.data` is writable again.
         # Runs when the last reference goes (reference counting, no cycles);
         # a backward that freed the node has already done this.
-        if not self.freed:
+        if self.freed:
+            return
+        if self.epoch == _epoch:
             for p in self.parents:
                 if p._saves:
+                    p._saves -= 1
+        else:
+            # A parent modified in place since this node was recorded had its
+            # count restarted (bump_version): this node is no longer in it.
+            for p in self.parents:
+                if p._saves and getattr(p, "_version", 0) <= self.epoch:
                     p._saves -= 1
 
     @property
@@ -253,10 +261,16 @@ def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> Non
 def bump_version(t: "Tensor") -> int:
     """Mark `t` as modified in place now: backward through a node recorded
     before, that needs t's values, will raise instead of using the new ones.
-    Returns the new epoch."""
+    Returns the new epoch.
+
+    Those earlier nodes no longer protect t's values (their backward raises
+    anyway), so t's count of them restarts at 0 and they do not decrement it
+    when they go (`Node.__del__`): only graphs recorded from now on make
+    `.data` read-only."""
     global _epoch
     _epoch += 1
     t._version = _epoch
+    t._saves = 0
     return _epoch
 
 
@@ -325,8 +339,8 @@ class Tensor(TensorMethods):
             _check_can_require_grad(arr.dtype, "data")
         self._data = arr
         # The old array is no longer this tensor's: graphs that saved it see a
-        # version change (their backward raises), and the new one is writable.
-        self._saves = 0
+        # version change (their backward raises), and the new one is writable
+        # (bump_version restarts the count of graphs that need it).
         bump_version(self)
 
     @property

@@ -106,3 +106,34 @@ def test_fit_restores_best_weights_while_an_unused_graph_is_alive() -> None:
     assert stop.best_epoch is not None
     np.testing.assert_array_equal(*[next(iter(d.values())) for d in (model.state_dict(),
                                     stop.best_weights[1])])
+
+
+def test_a_graph_recorded_after_a_change_keeps_protecting_the_new_values() -> None:
+    # An old graph dropped after the tensor changed (.data = ..., or an in-place
+    # update) must not make the array writable while a newer graph needs it.
+    for change in ("assign", "in_place"):
+        w = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        old = (w * w).sum()
+        if change == "assign":
+            w.data = np.array([3.0, 4.0])
+        else:
+            with tg.no_grad():
+                w -= 1.0
+        assert w.data.flags.writeable            # the old graph cannot use them anyway
+        new = (w * w).sum()
+        del old
+        assert not w.data.flags.writeable, change
+        before = w.data.copy()
+        new.backward()
+        np.testing.assert_array_equal(w.grad.data, 2 * before)
+        assert w.data.flags.writeable
+
+
+def test_a_graph_dropped_after_its_input_changed_leaves_no_count_behind() -> None:
+    w = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (w * w).sum()
+    with tg.no_grad():
+        w -= 1.0
+    z = (w * 3.0).sum()
+    del y, z
+    assert w._saves == 0 and w.data.flags.writeable

@@ -72,7 +72,6 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         self._data = new._data
         self.node = new.node
         self.requires_grad = True
-        # self._saves stays: it counts the live nodes that have self as an input
         # the node that made the new value is not "before" the change
         self.node.epoch = bump_version(self)   # type: ignore[union-attr]
         return self
