@@ -1069,3 +1069,28 @@ def test_numpy_functions_that_are_still_not_ops_raise(fn: Any, shown: str) -> No
     assert "cannot carry a gradient" in str(info.value)
     # without a gradient to lose, numpy just computes
     np.testing.assert_allclose(np.asarray(fn(tg.tensor(x.data))), fn(x.data))
+
+
+def test_numpy_value_free_helpers_work_on_a_tensor_that_requires_grad() -> None:
+    # their result depends on the shape and dtype only: nothing to lose
+    x = leaf([[0.5, 1.5, 2.5]])
+    for fn, fill in ((np.zeros_like, 0.0), (np.ones_like, 1.0),
+                     (lambda t: np.full_like(t, 7.0), 7.0)):
+        out = fn(x)
+        assert isinstance(out, np.ndarray) and out.shape == (1, 3) and out.dtype == np.float64
+        np.testing.assert_array_equal(out, np.full((1, 3), fill))
+    assert np.empty_like(x).shape == (1, 3)
+
+
+def test_numpy_arguments_an_op_lacks_are_named() -> None:
+    x = leaf([0.5, 1.5])
+    with pytest.raises(TypeError, match=r"numpy\.exp with out= is not a tensorgraph op \(the op "
+                                        r"takes no out=, where= or dtype=\)"):
+        np.exp(x, out=np.zeros(2))
+    with pytest.raises(TypeError, match=r"numpy\.sum on a Tensor runs tg\.sum\(x.*\): .*"
+                                        r"unexpected keyword argument 'out'"):
+        np.sum(x, out=np.zeros(()))
+    # without a gradient to lose, numpy's keywords work as in numpy
+    out = np.zeros(2)
+    np.exp(tg.tensor(x.data), out=out)
+    np.testing.assert_allclose(out, np.exp(x.data))
