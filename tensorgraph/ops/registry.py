@@ -36,6 +36,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
@@ -104,7 +105,9 @@ class Decl:
     export: bool
 
 
-_TABLES: list["OpTable"] = []
+# Weak: a table made in a test or a notebook and then dropped leaves `all_ops()`
+# (nothing to undo). The package's tables live as module globals.
+_TABLES: list["weakref.ref[OpTable]"] = []
 
 
 class OpTable(dict):  # type: ignore[type-arg]
@@ -115,7 +118,7 @@ class OpTable(dict):  # type: ignore[type-arg]
         super().__init__()
         self.name = name
         self.decls: list[Decl] = []
-        _TABLES.append(self)
+        _TABLES.append(weakref.ref(self))
 
     def defop(self, name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
               differentiable: bool = True, variadic: bool = False, saves: bool = False) -> Op:
@@ -219,7 +222,11 @@ def all_ops() -> dict[str, Op]:
     """Every op of every table (core first), by name; an extension op whose
     name is taken by an earlier table is listed as "table.name"."""
     out: dict[str, Op] = {}
-    for t in _TABLES:
+    _TABLES[:] = [r for r in _TABLES if r() is not None]
+    for r in _TABLES:
+        t = r()
+        if t is None:
+            continue
         for name, op in t.items():
             out[name if name not in out else f"{t.name}.{name}"] = op
     return out
