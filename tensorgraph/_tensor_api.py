@@ -163,8 +163,8 @@ lo <= x <= hi, bounds included, and is 0 outside."""
         return _record(_op_not_equal, (self, other) if type(other) is _Tensor else _with_scalar(_op_not_equal, self, other, False), {})
 
     def sign(self) -> Tensor:
-        """-1, 0 or 1 by the sign of x (not differentiable: its derivative is 0
-wherever it exists, and nothing useful flows through it)."""
+        """-1, 0 or 1 by the sign of x. Gradient 0 (its derivative wherever it
+exists), as for floor/ceil/round."""
         return _f.sign(self)
 
     def __and__(self, other: ArrayLike) -> Tensor:
