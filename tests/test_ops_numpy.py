@@ -595,6 +595,8 @@ def test_diagonal_errors_name_the_op() -> None:
         tg.diagonal(tg.ones(3))
     with pytest.raises(ValueError, match="diagonal: axis1 and axis2 cannot be the same"):
         tg.diagonal(tg.ones(2, 2), 0, 1, -1)
+    with pytest.raises(ValueError, match=r"^trace: needs at least 2 dimensions, got shape \(3,\)"):
+        tg.trace(tg.ones(3))
 
 
 @SOME
@@ -791,9 +793,11 @@ def test_cross_along_other_axes() -> None:
 def test_cross_of_the_unit_vectors() -> None:
     e = np.eye(3)
     np.testing.assert_array_equal(tg.cross(tg.tensor(e[0]), tg.tensor(e[1])).data, e[2])
-    with pytest.raises(ValueError, match="cross: only 3-vectors are supported, got vectors of "
-                                         "sizes 2 and 3"):
+    with pytest.raises(ValueError, match=r"cross: only 3-vectors are supported, got vectors of "
+                                         r"sizes 2 and 3 \(input shapes \(2,\) and \(3,\)\)"):
         tg.cross(tg.ones(2), tg.ones(3))
+    with pytest.raises(ValueError, match=r"sizes 3 and 2 \(input shapes \(4, 3\) and \(2, 1\)\)"):
+        tg.cross(tg.ones(4, 3), tg.ones(2, 1), axisb=0)
 
 
 @st.composite

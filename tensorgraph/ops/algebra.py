@@ -169,10 +169,11 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
         axisa = axisb = axisc = axis
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"cross: needs vectors, got shapes {a.shape} and {b.shape}")
+    shapes = f"(input shapes {a.shape} and {b.shape})"
     a, b = _move_last(a, axisa), _move_last(b, axisb)
     if a.shape[-1] != 3 or b.shape[-1] != 3:
         raise ValueError(f"cross: only 3-vectors are supported, got vectors of sizes "
-                         f"{a.shape[-1]} and {b.shape[-1]}")
+                         f"{a.shape[-1]} and {b.shape[-1]} {shapes}")
     out = record(CROSS, (a, b), {})
     (c,) = axes(axisc, out.ndim, f"cross (output shape {out.shape})")
     if c != out.ndim - 1:
@@ -186,6 +187,9 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
 def trace(x: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """Σ_i x[i, i + offset] over the axes (axis1, axis2), as numpy.trace:
     the sum of `diagonal`."""
+    x = as_tensor(x, "trace")
+    if x.ndim < 2:
+        raise ValueError(f"trace: needs at least 2 dimensions, got shape {x.shape}")
     return sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
