@@ -137,3 +137,18 @@ def test_a_graph_dropped_after_its_input_changed_leaves_no_count_behind() -> Non
     z = (w * 3.0).sum()
     del y, z
     assert w._saves == 0 and w.data.flags.writeable
+
+
+def test_max_norm_while_or_after_an_unused_graph() -> None:
+    layer = tg.nn.Layer(3, 2, seed=0)
+    with tg.no_grad():
+        layer.weight.mul_(10.0)
+    x = np.ones((1, 3), np.float32)
+    y = layer(x).sum()                          # noqa: F841 - alive
+    assert tg.losses.max_norm_(layer, 1.0) == 2
+    np.testing.assert_allclose(np.linalg.norm(layer.weight.data, axis=0), [1.0, 1.0], rtol=1e-6)
+    del y
+    with tg.no_grad():
+        layer.weight.mul_(3.0)
+    assert tg.losses.max_norm_(layer, 1.0) == 2
+    assert layer.weight.data.flags.writeable
