@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -272,6 +273,44 @@ def bump_version(t: "Tensor") -> int:
     t._version = _epoch
     t._saves = 0
     return _epoch
+
+
+# Arrays written in place by an in-place op, keyed by the id of the array that
+# owns their memory: (weak reference to it, epoch of the write). A tensor made
+# by `.detach()`, `tg.tensor(array)` or a view (reshape, slicing, `.T` under
+# no_grad) can share memory with a tensor a graph saved; backward looks here
+# (only when the epoch moved) so that a change made through such a tensor is
+# caught too, as PyTorch's shared version counters do. Raw numpy writes into
+# `.data`/`.numpy()` of the sharing tensor are not seen (nor in PyTorch).
+_written: dict[int, tuple[Any, int]] = {}
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns a's memory (a itself unless a is a view)."""
+    b = a.base
+    while isinstance(b, np.ndarray):
+        a, b = b, b.base
+    return a
+
+
+def mark_written(arr: np.ndarray) -> None:
+    """Record that `arr`'s memory was written in place now (after bump_version)."""
+    owner = _owner(arr)
+    key = id(owner)
+
+    def forget(r: Any, key: int = key) -> None:
+        if _written.get(key, (None,))[0] is r:
+            del _written[key]
+    _written[key] = (weakref.ref(owner, forget), _epoch)
+
+
+def written_since(a: np.ndarray, epoch: int) -> bool:
+    """Whether a's memory was written by an in-place op after `epoch`."""
+    if not _written:
+        return False
+    owner = _owner(a)
+    rec = _written.get(id(owner))
+    return rec is not None and rec[0]() is owner and rec[1] > epoch
 
 
 class Tensor(TensorMethods):

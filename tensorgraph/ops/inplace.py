@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..tensor import ArrayLike, Tensor, _new, bump_version, is_grad_enabled
+from ..tensor import ArrayLike, Tensor, _new, bump_version, is_grad_enabled, mark_written
 from .elementwise import CAST, WHERE, add, clip, divide, multiply, subtract
 from .indexing import INDEX_ADD, index_key
 from .registry import OPS, as_tensor, operand
@@ -76,6 +76,7 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         self.node.epoch = bump_version(self)   # type: ignore[union-attr]
         return self
     bump_version(self)
+    mark_written(self._data)   # tensors sharing this memory changed too
     return self
 
 
