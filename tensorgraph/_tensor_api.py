@@ -507,7 +507,8 @@ The gradient goes to the larger value; ties split it evenly."""
 
     def std(self, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
         """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
-default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std),
+and 0 where std = 0 (all values equal)."""
         return _f.std(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
 
     def prod(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:

@@ -385,6 +385,27 @@ def test_prod(spelling: str, data: st.DataObject) -> None:
         check_grads(fn, a)
 
 
+def test_std_of_equal_values_has_gradient_zero() -> None:
+    # std = 0 there: (x - mean)/((N - ddof)·std) would be 0/0; the subgradient
+    # 0, as PyTorch (and tg.norm at 0). One value along the axis is the same case.
+    for a, axis in ((np.full((2, 3), 1.5), None), (np.array([[2.0, -1.0, 4.0]]), 0),
+                    (np.array([[1.0, 1.0], [0.5, 2.0]]), 1)):
+        x = leaf(a)
+        y = tg.std(x, axis=axis)
+        y.sum().backward()
+        expected = np.zeros_like(a)
+        if axis == 1:   # the second row is not constant: its usual gradient
+            r = a[1]
+            expected[1] = (r - r.mean()) / (2 * r.std())
+        np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+        assert np.isfinite(x.grad.data).all()
+    # and the second derivative stays finite there
+    x = leaf(np.full(3, 0.5))
+    (g,) = tg.grad(tg.std(x), [x], create_graph=True)
+    (h,) = tg.grad(g.sum(), [x], allow_unused=True)
+    assert h is None or np.isfinite(h.data).all()
+
+
 def test_prod_gradient_with_zeros() -> None:
     # ∂(Πx)/∂x_i = Π_{j≠i} x_j, also where x has zeros (x/x_i would be nan).
     x = leaf([[2.0, 0.0, 3.0, 5.0],       # one zero: only it gets a gradient

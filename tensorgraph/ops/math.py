@@ -323,10 +323,13 @@ def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
 # Reductions: std, prod, cumsum
 
 def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
-    # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof)
+    # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof). Where std = 0
+    # (all values equal) the subgradient 0, as PyTorch (and norm at 0): not 0/0.
     n = count(x.shape, axis)
-    denom = (n - ddof) * keep(out, x.shape, axis, keepdims)
-    return keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
+    o = keep(out, x.shape, axis, keepdims)
+    d = x - x.mean(axis=axis, keepdims=True)
+    return keep(g, x.shape, axis, keepdims) * np.where(o == 0, 0, d / ((n - ddof) *
+                                                                       np.where(o == 0, 1, o)))
 
 
 STD = defop("std", lambda x, axis, ddof, keepdims:
@@ -382,7 +385,8 @@ CUMSUM = defop("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
 def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *,
         dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
-    default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+    default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std),
+    and 0 where std = 0 (all values equal)."""
     axis, keepdims = torch_alias("std", axis, keepdims, dim, keepdim)
     return unary(STD, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
 
