@@ -18,7 +18,7 @@ from .arrays import diagonal
 from .elementwise import abs as _abs
 from .elementwise import multiply
 from .reductions import max, min, sum
-from .registry import OPS, Axis, Op, as_tensor, axes, keep
+from .registry import OPS, Axis, Op, as_tensor, axes, keep, norm_axis, torch_alias
 from .shape import _tensors, expand_dims, squeeze, transpose
 
 defop, public = OPS.defop, OPS.public
@@ -235,14 +235,16 @@ _MATRIX_ORDS = "None, 'fro', 'nuc', 1, -1, 2, -2, inf, -inf"
 
 @public(NORM, method=True, numpy=np.linalg.norm)
 def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = None,
-         keepdims: bool = False) -> Tensor:
+         keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """numpy.linalg.norm. Over one axis (or a 1-D x) a vector norm:
     ord None/2 → √Σx², 1 → Σ|x|, inf → max|x|, -inf → min|x|, 0 → the count
     of nonzeros, p → (Σ|x|^p)^(1/p). Over two axes (or a 2-D x) a matrix
     norm: None/'fro' → √Σx², 'nuc' → Σσ, 1/-1 → max/min column sum of |x|,
     inf/-inf → max/min row sum, 2/-2 → largest/smallest singular value σ.
     With axis=None and ord=None, the 2-norm of all elements whatever the ndim.
-    The gradient of √Σx² is x/‖x‖ (0 at x = 0)."""
+    The gradient of √Σx² is x/‖x‖ (0 at x = 0). PyTorch's dim=/keepdim= work too."""
+    axis, keepdims = torch_alias("norm", axis, keepdims, dim, keepdim)
+    axis = norm_axis(axis)
     x = as_tensor(x, "norm")
     if axis is None:
         if ord is None:

@@ -4,13 +4,13 @@ slices of the joined gradient)."""
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, record
 from .indexing import GETITEM
-from .registry import OPS, Axis, as_tensor, axes, norm_axis, shape_arg, unary
+from .registry import OPS, Axis, as_tensor, axes, norm_axis, shape_arg, torch_alias, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -97,8 +97,9 @@ SQUEEZE = defop("squeeze", lambda x, axis: np.squeeze(x, axis),
 
 
 @public(SQUEEZE, method=True, numpy=np.squeeze)
-def squeeze(x: ArrayLike, axis: Axis = None) -> Tensor:
-    """Remove axes of size 1 (all of them, or those in `axis`)."""
+def squeeze(x: ArrayLike, axis: Axis = None, *, dim: Axis = None) -> Tensor:
+    """Remove axes of size 1 (all of them, or those in `axis`; dim= is axis=)."""
+    axis, _ = torch_alias("squeeze", axis, False, dim, None)
     return unary(SQUEEZE, x, axis=norm_axis(axis))
 
 
@@ -117,8 +118,10 @@ FLIP = defop("flip", lambda x, axis: np.flip(x, axis), lambda g, out, x, axis: F
 
 
 @public(FLIP, method=True, numpy=np.flip)
-def flip(x: ArrayLike, axis: Axis = None) -> Tensor:
-    """Reverse the order of elements along `axis` (all axes when None)."""
+def flip(x: ArrayLike, axis: Axis = None, *, dims: Axis = None) -> Tensor:
+    """Reverse the order of elements along `axis` (all axes when None;
+    PyTorch's dims= is axis=)."""
+    axis, _ = torch_alias("flip", axis, False, dims, None)
     return unary(FLIP, x, axis=norm_axis(axis))
 
 
@@ -159,8 +162,12 @@ def cat(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Union[int, None] = 
 
 
 @public(STACK, numpy=np.stack)
-def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
+def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
+    """Join tensors along a new axis (dim= is axis=)."""
+    if dim is not None:
+        if axis != 0:
+            raise TypeError("stack: give axis= or dim=, not both")
+        axis = dim
     return record(STACK, _tensors(tensors, "stack"), {"axis": int(axis)})
 
 
