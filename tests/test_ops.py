@@ -1267,3 +1267,30 @@ def test_an_integer_tensor_with_a_python_float_is_float32(fn) -> None:
     assert out.dtype == np.float32
     assert fn(tg.tensor([True, False])).dtype == np.float32
     assert (t * 2).dtype == np.int64          # an int stays int
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda t, v: t + v, [1.1, 2.3]),
+    (lambda t, v: v * t, [0.1 * 1.0, 0.3 * 2.0]),
+    (lambda t, v: t - v, [1.0 - 0.1, 2.0 - 0.3]),
+    (lambda t, v: tg.maximum(v, t * 0.01), [0.1, 0.3]),
+    (lambda t, v: tg.where(np.array([True, False]), t, v), [1.0, 0.3]),
+    (lambda t, v: t.clone().copy_(v), [0.1, 0.3]),
+])
+def test_a_list_of_python_numbers_is_weak_like_the_numbers(fn, expected) -> None:
+    # float64 with [0.1, 0.3] is exact (numpy's values), not rounded through
+    # float32; float32 stays float32.
+    v = [0.1, 0.3]
+    out = fn(tg.tensor(np.array([1.0, 2.0])), v)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.data, np.array(expected))
+    assert fn(tg.tensor([1.0, 2.0]), v).dtype == np.float32
+
+
+def test_lists_of_numbers_with_an_integer_tensor() -> None:
+    t = tg.tensor([1, 2])
+    assert (t + [0.5, 0.25]).dtype == np.float32   # as t + 0.5 (PyTorch's default float)
+    assert ([0.5, 1.5] * t).dtype == np.float32
+    assert (t + [1, 2]).dtype == np.int64
+    assert (t / [1, 2]).dtype == np.float32        # true division, as t / 2
+    assert (t * np.array([0.5, 1.0])).dtype == np.float64   # an array is not weak

@@ -26,7 +26,7 @@ import numpy as np
 from ..tensor import ArrayLike, Tensor, _new, bump_version, is_grad_enabled, mark_written
 from .elementwise import CAST, WHERE, add, clip, divide, multiply, subtract
 from .indexing import INDEX_ADD, index_key
-from .registry import OPS, as_tensor, operand
+from .registry import OPS, as_tensor, holds_tensor, operand
 from .shape import broadcast_to
 
 public = OPS.public
@@ -183,7 +183,8 @@ def _zero_(self: Tensor) -> Tensor:
 def _copy_(self: Tensor, src: ArrayLike) -> Tensor:
     """Copy `src` (broadcast to self's shape, converted to self's dtype) into
     self, in place; returns self. The gradient flows to src."""
-    s = src if isinstance(src, Tensor) else as_tensor(src, "copy_", 0)
+    # operand: a list of numbers is taken at self's precision (not via float32)
+    s = src if isinstance(src, Tensor) else operand(src, self, "copy_")
     return _apply(self, "copy_", lambda x: _everywhere(x, s, "copy_"))
 
 
@@ -191,9 +192,10 @@ def _copy_(self: Tensor, src: ArrayLike) -> Tensor:
 def _setitem(self: Tensor, key: Any, value: ArrayLike) -> None:
     """self[key] = value, in place (numpy's indexing; see `getitem`)."""
     index = index_key(key)
-    if isinstance(value, (list, tuple)):
-        # Stacked by recorded ops when it holds Tensors (numpy would copy their
-        # values and drop the graph).
+    if isinstance(value, (list, tuple)) and holds_tensor(value):
+        # Stacked by recorded ops (numpy would copy the Tensors' values and drop
+        # the graph). A list of numbers stays as it is: written at the tensor's
+        # own precision, not through float32.
         value = as_tensor(value, "__setitem__", 1)
     recording = is_grad_enabled() and (self.requires_grad or
                                        isinstance(value, Tensor) and value.requires_grad)

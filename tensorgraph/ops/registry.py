@@ -262,9 +262,29 @@ def operand(x: Any, like: Tensor, opname: str) -> Tensor:
     if isinstance(x, SCALARS):
         return _new(np.asarray(x, dtype=scalar_dtype(x, like._data.dtype)))
     if isinstance(x, (list, tuple)):
-        return as_tensor(x, opname)
+        if _holds_tensor(x):
+            return as_tensor(x, opname)
+        return _weak_list(x, like, opname)
     raise TypeError(f"{opname}: unsupported operand of type {type(x).__name__} "
                     f"(with a Tensor of shape {like.shape} and dtype {like.dtype})")
+
+
+def _weak_list(x: Any, like: Tensor, opname: str) -> Tensor:
+    """A list of Python numbers beside a Tensor is weak, as each number would
+    be: it takes the Tensor's dtype when of the same kind or wider, so
+    `float64 + [0.1]` is exact (not rounded through float32) and
+    `float32 + [0.1]` stays float32; floats with an integer Tensor give float32."""
+    a = np.asarray(x)
+    k, lk = a.dtype.kind, like._data.dtype.kind
+    if k == "f":
+        dt = like._data.dtype if lk == "f" else np.dtype(np.float32)
+    elif k in "iu":
+        dt = like._data.dtype if lk in "iuf" else np.dtype(np.int64)
+    elif k == "b":
+        dt = like._data.dtype
+    else:
+        return as_tensor(x, opname)        # not numbers: its error
+    return _new(a.astype(dt, copy=False))
 
 
 def as_tensor(x: Any, opname: str = "tensor", position: Optional[int] = None) -> Tensor:
@@ -353,13 +373,15 @@ def with_scalar(op: Op, t: Tensor, other: Any, reflected: bool) -> tuple[Tensor,
     - scalars are weak (float32 * 2.0 is float32);
     - an integer or boolean Tensor with a Python float gives float32, the
       default float dtype (PyTorch's rule; numpy would give float64); so
-      does its true division by a Python int (`t / 2`, as `t / 2.0`). (Two
+      does its true division by a Python int (`t / 2`, as `t / 2.0`); a
+      list of Python numbers counts as those numbers (`t + [0.5]`). (Two
       integer Tensors divide to numpy's float64: a check in div's forward
       would cost every division.)"""
     o = operand(other, t, op.name)
     if (op.differentiable and t._data.dtype.kind in "iub" and not t.requires_grad
             and (isinstance(other, (float, np.floating))
-                 or op.name == "div" and isinstance(other, (int, np.integer)))):
+                 or isinstance(other, (list, tuple)) and o._data.dtype.kind == "f"
+                 or op.name == "div" and isinstance(other, (int, np.integer, list, tuple)))):
         t = _new(t._data.astype(np.float32))
         if o._data.dtype.kind != "f":
             o = _new(o._data.astype(np.float32))
