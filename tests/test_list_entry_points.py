@@ -123,3 +123,28 @@ def test_like_constructors_take_a_list_of_tensors_for_its_shape() -> None:
     assert tg.zeros_like([x, x]).shape == (2, 3)
     assert tg.ones_like([x, x]).dtype == np.float64
     assert not x._saves                          # nothing recorded on x
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", sorted(tg.all_ops()))
+def test_an_op_called_on_a_list_of_tensors_records_or_refuses(name: str) -> None:
+    # Ops compute plain numpy on arrays; a list holding Tensors that require
+    # grad is not an array: it is stacked, recorded, as everywhere else.
+    op = tg.all_ops()[name]
+    x = leaf()
+    try:
+        out = op([x, x * 2.0])
+    except (TypeError, ValueError, IndexError):
+        return          # needs other arguments
+    assert isinstance(out, (tg.Tensor, tuple)), f"{name}: returned {type(out).__name__}"
+    outs = out if isinstance(out, tuple) else (out,)
+    if op.differentiable and outs[0].dtype.kind == "f":
+        assert outs[0].requires_grad, f"{name}: the graph was dropped"
+
+
+def test_a_user_op_called_on_a_list_of_tensors_keeps_the_graph() -> None:
+    double = tg.defop("double", lambda a: np.multiply(a, 2), lambda g, out, a: 2 * g)
+    x = leaf()
+    double([x, 3.0 * x]).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [8.0, 8.0, 8.0])
+    np.testing.assert_array_equal(double([1.0, 2.0]), [2.0, 4.0])   # plain numpy still

@@ -75,9 +75,22 @@ class Op:
                 like = a
                 break
         else:
+            for a in args:
+                if type(a) is list or type(a) is tuple:
+                    return self._with_lists(args, attrs)
             out = self.forward(*args, **attrs)
             return out[0] if self.saves else out
         return record(self, tuple(operand(x, like, self.name) for x in args), attrs)
+
+    def _with_lists(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        # A list holding Tensors is stacked, recorded (numpy would turn it into
+        # a plain array and drop their graph); otherwise plain numpy as usual.
+        if not builtins.any(_holds_tensor(a) for a in args):
+            out = self.forward(*args, **attrs)
+            return out[0] if self.saves else out
+        ts = [as_tensor(a, self.name, i) if _holds_tensor(a) else a for i, a in enumerate(args)]
+        like = next(t for t in ts if isinstance(t, Tensor))
+        return record(self, tuple(operand(x, like, self.name) for x in ts), attrs)
 
     def error(self, e: Exception, args: Sequence[Tensor], attrs: dict[str, Any]) -> Exception:
         """Re-word a numpy error so that it names this op and the shapes."""
