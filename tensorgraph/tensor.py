@@ -16,8 +16,10 @@ Design notes (why it looks like this):
   way, so float32 work stays float32. (The whole dtype policy: `_default_array`.)
 - Values a recorded op needs for its backward cannot change behind its back:
   `.data`/`.numpy()` are read-only while such a graph is alive, and in-place ops
-  (ops/inplace.py) stamp a version that backward checks (`bump_version`).
-  The bookkeeping is one counter per input and one int per node.
+  (ops/inplace.py) stamp a version that backward checks (`bump_version`;
+  `mark_written` for tensors sharing the memory). The bookkeeping is one
+  counter per input and one int per node; a node gives its inputs back when
+  backward frees it or when it is dropped unused (`Node.__del__`).
 """
 from __future__ import annotations
 
