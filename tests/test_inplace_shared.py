@@ -92,3 +92,12 @@ def test_the_record_of_a_write_goes_with_its_array() -> None:
     del t
     gc.collect()
     assert key not in tensor_module._written
+
+
+def test_an_in_place_op_that_would_change_the_shape_names_both_shapes() -> None:
+    t = tg.tensor(np.zeros((2, 3)), name="buf")
+    with pytest.raises(RuntimeError, match=r"^__iadd__: the result has shape \(4, 2, 3\), but an "
+                                           r"in-place op must keep the shape of tensor 'buf' "
+                                           r"\(shape \(2, 3\)\)$"):
+        t += np.ones((4, 2, 3))
+    np.testing.assert_array_equal(t.data, np.zeros((2, 3)))    # unchanged

@@ -50,8 +50,8 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
     else:
         new = compute(self)
     if new.shape != self.shape:
-        raise RuntimeError(f"{name}: the result has shape {new.shape}, but {_label(self)} has "
-                           f"shape {self.shape}; an in-place op cannot change the shape")
+        raise RuntimeError(f"{name}: the result has shape {new.shape}, but an in-place op "
+                           f"must keep the shape of {_label(self)}")
     if new.node is None:
         # Nothing recorded: write into the array itself (same object, so views
         # and other holders see it).
