@@ -97,6 +97,12 @@ def _as_root_grad(root: Tensor, gradient: Optional[ArrayLike], create_graph: boo
         g: Any = np.ones(root.shape, dtype=root.dtype)
     else:
         g = gradient._data if isinstance(gradient, Tensor) and not create_graph else gradient
+        if create_graph and isinstance(g, (list, tuple)):
+            # a list holding Tensors: stacked, recorded, so that their graph is kept
+            from .ops.registry import as_tensor
+            g = as_tensor(g, what)
+            if g.dtype != root.dtype:
+                g = g.astype(root.dtype)
         if not isinstance(g, Tensor):
             # A copy: a leaf's .grad must not alias the caller's array.
             g = np.array(g, dtype=root.dtype)

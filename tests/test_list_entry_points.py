@@ -148,3 +148,14 @@ def test_a_user_op_called_on_a_list_of_tensors_keeps_the_graph() -> None:
     double([x, 3.0 * x]).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [8.0, 8.0, 8.0])
     np.testing.assert_array_equal(double([1.0, 2.0]), [2.0, 4.0])   # plain numpy still
+
+
+def test_backward_gradient_given_as_a_list_of_tensors_keeps_its_graph() -> None:
+    # With create_graph=True the gradient's own graph is differentiated too.
+    x = leaf()
+    s = tg.tensor(np.array(2.0), requires_grad=True)
+    y = x * x
+    y.backward([s, 3.0 * s, s * s], create_graph=True)     # x.grad = 2x·[s, 3s, s²]
+    x.grad.sum().backward()
+    # d/ds Σ 2x_i v_i(s) = 2(x0 + 3 x1 + 2 s x2)
+    np.testing.assert_allclose(s.grad.item(), 2 * (0.3 + 3 * 0.5 + 2 * 2.0 * 0.7), rtol=1e-12)
