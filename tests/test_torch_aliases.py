@@ -31,6 +31,8 @@ CASES: list[tuple[str, Callable[[tg.Tensor], Any], Callable[[tg.Tensor], Any]]] 
     ("roll", lambda t: tg.roll(t, 1, dims=1), lambda t: tg.roll(t, 1, axis=1)),
     ("cumsum", lambda t: t.cumsum(dim=2), lambda t: tg.cumsum(t, axis=2)),
     ("cat", lambda t: tg.cat([t, t], dim=1), lambda t: tg.concat([t, t], axis=1)),
+    ("softmax", lambda t: t.softmax(dim=0), lambda t: tg.softmax(t, axis=0)),
+    ("log_softmax", lambda t: tg.log_softmax(t, dim=1), lambda t: tg.log_softmax(t, axis=1)),
 ]
 
 
@@ -54,7 +56,10 @@ def test_pytorch_spelling_gives_the_numpy_result(name: str, torch_style: Any,
                                   lambda t: tg.stack([t], axis=1, dim=1),
                                   lambda t: tg.squeeze(t, axis=0, dim=0),
                                   lambda t: tg.flip(t, axis=0, dims=0),
-                                  lambda t: tg.roll(t, 1, axis=0, dims=0)])
+                                  lambda t: tg.roll(t, 1, axis=0, dims=0),
+                                  lambda t: tg.softmax(t, axis=0, dim=1),
+                                  lambda t: tg.log_softmax(t, axis=0, dim=1),
+                                  lambda t: tg.cat([t], axis=1, dim=1)])
 def test_both_spellings_are_refused(call: Any) -> None:
     with pytest.raises(TypeError, match=r"^\w+: give (axis= or dim=|keepdims= or keepdim=), "
                                         r"not both"):

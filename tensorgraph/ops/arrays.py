@@ -13,7 +13,7 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor
 from .indexing import INDEX_ADD
-from .registry import OPS, as_tensor, axes, torch_alias, unary
+from .registry import OPS, as_tensor, axes, dim_alias, torch_alias, unary
 from .shape import TRANSPOSE
 
 defop, public = OPS.defop, OPS.public
@@ -195,7 +195,7 @@ def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None, *,
     element the stable order put there). `kind` (numpy's choice of
     algorithm) is accepted and changes nothing: every kind sorts to the same
     values. PyTorch's dim= is axis= (its values; the indices are `argsort`)."""
-    axis = _dim_alias("sort", axis, dim)
+    axis = dim_alias("sort", axis, dim, -1)
     if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
         raise ValueError(f"sort: unknown kind {kind!r}")
     x = as_tensor(x, "sort")
@@ -217,7 +217,7 @@ def argsort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None, 
     numpy.argsort, in the same stable order as `sort` (int64; not
     differentiable). PyTorch's `sort` returns (values, indices): here they
     are `sort(x)` and `argsort(x)`. dim= is axis=."""
-    axis = _dim_alias("argsort", axis, dim)
+    axis = dim_alias("argsort", axis, dim, -1)
     if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
         raise ValueError(f"argsort: unknown kind {kind!r}")
     x = as_tensor(x, "argsort")
@@ -226,15 +226,6 @@ def argsort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None, 
             raise _axis_error(f"argsort: axis {axis} is out of bounds for a 0-d tensor")
         (axis,) = axes(axis, x.ndim, f"argsort (input shape {x.shape})")
     return unary(ARGSORT, x, axis=axis)
-
-
-def _dim_alias(fname: str, axis: Optional[int], dim: Optional[int]) -> Optional[int]:
-    """PyTorch's dim= for a function whose axis defaults to -1 (not None)."""
-    if dim is None:
-        return axis
-    if axis != -1:
-        raise TypeError(f"{fname}: give axis= or dim=, not both")
-    return dim
 
 
 def _axis_error(msg: str) -> Exception:

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor
-from .registry import OPS, Axis, count, keep, norm_axis, torch_alias, unary
+from .registry import OPS, Axis, count, dim_alias, keep, norm_axis, torch_alias, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -189,7 +189,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim: Optional[int] = None) -> Tenso
     """The softmax output layer: y_i = e^{z_i} / Σ_j e^{z_j} along `axis`, a
     probability distribution over classes. Stable: z - max(z) is exponentiated.
     Jacobian-vector form: dz = y ⊙ (g - Σ g ⊙ y)."""
-    return unary(SOFTMAX, x, axis=axis if dim is None else dim)
+    return unary(SOFTMAX, x, axis=dim_alias("softmax", axis, dim, -1))
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -208,4 +208,4 @@ LOG_SOFTMAX = defop("log_softmax", _log_softmax,
 @public(LOG_SOFTMAX, method=True)
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
     """log softmax(x) = x - logsumexp(x), computed stably."""
-    return unary(LOG_SOFTMAX, x, axis=axis if dim is None else dim)
+    return unary(LOG_SOFTMAX, x, axis=dim_alias("log_softmax", axis, dim, -1))

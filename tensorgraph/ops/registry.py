@@ -451,6 +451,16 @@ def shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def dim_alias(fname: str, axis: Any, dim: Any, default: Any) -> Any:
+    """PyTorch's dim= for a function whose axis has a default other than None
+    (softmax's -1, cat's 0): giving both is an error."""
+    if dim is None:
+        return axis
+    if axis != default:
+        raise TypeError(f"{fname}: give axis= or dim=, not both")
+    return dim
+
+
 def torch_alias(fname: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, Any]:
     """Accept PyTorch's `dim=`/`keepdim=` as aliases of `axis=`/`keepdims=`."""
     if dim is not None:

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor, record
 from .indexing import GETITEM
-from .registry import OPS, Axis, as_tensor, axes, norm_axis, shape_arg, torch_alias, unary
+from .registry import (OPS, Axis, as_tensor, axes, dim_alias, norm_axis, shape_arg, torch_alias,
+                       unary)
 
 defop, public = OPS.defop, OPS.public
 
@@ -158,16 +159,13 @@ def concat(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
 @public(None)
 def cat(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Union[int, None] = None) -> Tensor:
     """PyTorch's spelling of `concat` (dim= is axis=)."""
-    return concat(tensors, axis if dim is None else dim)
+    return concat(tensors, dim_alias("cat", axis, dim, 0))
 
 
 @public(STACK, numpy=np.stack)
 def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
     """Join tensors along a new axis (dim= is axis=)."""
-    if dim is not None:
-        if axis != 0:
-            raise TypeError("stack: give axis= or dim=, not both")
-        axis = dim
+    axis = dim_alias("stack", axis, dim, 0)
     return record(STACK, _tensors(tensors, "stack"), {"axis": int(axis)})
 
 
