@@ -159,3 +159,24 @@ def test_backward_gradient_given_as_a_list_of_tensors_keeps_its_graph() -> None:
     x.grad.sum().backward()
     # d/ds Σ 2x_i v_i(s) = 2(x0 + 3 x1 + 2 s x2)
     np.testing.assert_allclose(s.grad.item(), 2 * (0.3 + 3 * 0.5 + 2 * 2.0 * 0.7), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fname, argname, call", [
+    ("leaky_relu", "negative_slope", lambda x, s: tg.leaky_relu(x, s)),
+    ("pad", "constant_values", lambda x, s: tg.pad(x, 1, constant_values=s)),
+    ("round", "decimals", lambda x, s: tg.round(x, s)),
+    ("std", "ddof", lambda x, s: tg.std(x, ddof=s)),
+    ("var", "ddof", lambda x, s: x.var(ddof=s)),
+    ("norm", "ord", lambda x, s: tg.norm(x, ord=s)),
+])
+def test_a_tensor_that_requires_grad_as_a_constant_argument_is_refused(fname, argname,
+                                                                       call) -> None:
+    # these arguments are not differentiated: a gradient would be lost silently
+    x = leaf()
+    s = tg.tensor(np.array(1.0), requires_grad=True)
+    with pytest.raises(TypeError, match=rf"^{fname}: {argname} is a Tensor that requires grad, "
+                                        rf"but {fname} does not differentiate {argname}"):
+        call(x, s)
+    out = call(x, s.detach())                  # its value, on purpose
+    ref = call(x, 1.0 if argname != "decimals" else 1)
+    np.testing.assert_array_equal(out.data, ref.data)

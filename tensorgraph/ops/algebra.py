@@ -18,7 +18,7 @@ from .arrays import diagonal
 from .elementwise import abs as _abs
 from .elementwise import multiply
 from .reductions import max, min, sum
-from .registry import OPS, Axis, Op, as_tensor, axes, keep, norm_axis, torch_alias
+from .registry import OPS, Axis, Op, as_tensor, axes, constant, keep, norm_axis, torch_alias
 from .shape import _tensors, expand_dims, squeeze, transpose
 
 defop, public = OPS.defop, OPS.public
@@ -245,6 +245,7 @@ def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = No
     The gradient of √Σx² is x/‖x‖ (0 at x = 0). PyTorch's dim=/keepdim= work too."""
     axis, keepdims = torch_alias("norm", axis, keepdims, dim, keepdim)
     axis = norm_axis(axis)
+    ord = constant(ord, "norm", "ord")   # noqa: A001 - numpy's name
     x = as_tensor(x, "norm")
     if axis is None:
         if ord is None:

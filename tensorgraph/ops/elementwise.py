@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, _new, record
-from .registry import OPS, as_tensor, binary, operand, unary
+from .registry import OPS, as_tensor, binary, constant, operand, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -172,6 +172,8 @@ LEAKY_RELU = defop("leaky_relu",
 @public(LEAKY_RELU, method=True)
 def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """z if z > 0 else negative_slope·z."""
+    if type(negative_slope) is not float:
+        negative_slope = constant(negative_slope, "leaky_relu", "negative_slope")
     return unary(LEAKY_RELU, x, negative_slope=float(negative_slope))
 
 

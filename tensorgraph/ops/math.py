@@ -17,8 +17,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, _new
-from .registry import (OPS, Axis, Op, as_tensor, axes, binary, count, keep, norm_axis, torch_alias,
-                       unary)
+from .registry import (OPS, Axis, Op, as_tensor, axes, binary, constant, count, keep, norm_axis,
+                       torch_alias, unary)
 from .shape import FLIP
 
 defop, public = OPS.defop, OPS.public
@@ -268,7 +268,7 @@ def ceil(x: ArrayLike) -> Tensor:
 @public(ROUND, method=("round", "__round__"), numpy=_ROUND_NUMPY)
 def round(x: ArrayLike, decimals: int = 0) -> Tensor:  # noqa: A001 - numpy's name
     """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
-    return unary(ROUND, x, decimals=int(decimals))
+    return unary(ROUND, x, decimals=int(constant(decimals, "round", "decimals")))
 
 
 @public(FLOOR_DIVIDE, operator=("__floordiv__", "__rfloordiv__"), numpy=np.floor_divide)
@@ -388,7 +388,8 @@ def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, 
     default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std),
     and 0 where std = 0 (all values equal)."""
     axis, keepdims = torch_alias("std", axis, keepdims, dim, keepdim)
-    return unary(STD, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
+    return unary(STD, x, axis=norm_axis(axis), ddof=int(constant(ddof, "std", "ddof")),
+                 keepdims=keepdims)
 
 
 @public(PROD, method=True, numpy=np.prod)

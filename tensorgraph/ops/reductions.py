@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor
-from .registry import OPS, Axis, count, dim_alias, keep, norm_axis, torch_alias, unary
+from .registry import OPS, Axis, constant, count, dim_alias, keep, norm_axis, torch_alias, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -94,7 +94,8 @@ def var(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, 
     """Variance, Σ(x - mean)²/(N - ddof), as numpy (ddof=0 by default;
     PyTorch's default is the unbiased ddof=1)."""
     axis, keepdims = torch_alias("var", axis, keepdims, dim, keepdim)
-    return unary(VAR, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
+    return unary(VAR, x, axis=norm_axis(axis), ddof=int(constant(ddof, "var", "ddof")),
+                 keepdims=keepdims)
 
 
 def _logsumexp(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:

@@ -282,6 +282,19 @@ def operand(x: Any, like: Tensor, opname: str) -> Tensor:
                     f"(with a Tensor of shape {like.shape} and dtype {like.dtype})")
 
 
+def constant(v: Any, fname: str, argname: str) -> Any:
+    """An op's non-differentiated argument (a slope, a ddof, a padding value):
+    a Tensor that requires grad there would lose its gradient without a
+    word, so it is refused; other Tensors give their value."""
+    if isinstance(v, Tensor):
+        if v.requires_grad:
+            raise TypeError(f"{fname}: {argname} is a Tensor that requires grad, but {fname} "
+                            f"does not differentiate {argname}: its gradient would be lost "
+                            f"(pass {argname}.detach() to use its value)")
+        return v._data[()] if v._data.ndim == 0 else v._data
+    return v
+
+
 def _weak_list(x: Any, like: Tensor, opname: str) -> Tensor:
     """A list of Python numbers beside a Tensor is weak, as each number would
     be: it takes the Tensor's dtype when of the same kind or wider, so

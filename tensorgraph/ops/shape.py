@@ -10,8 +10,8 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor, record
 from .indexing import GETITEM
-from .registry import (OPS, Axis, as_tensor, axes, dim_alias, norm_axis, shape_arg, torch_alias,
-                       unary)
+from .registry import (OPS, Axis, as_tensor, axes, constant, dim_alias, norm_axis, shape_arg,
+                       torch_alias, unary)
 
 defop, public = OPS.defop, OPS.public
 
@@ -215,4 +215,5 @@ def pad(x: ArrayLike, pad_width: Any, constant_values: float = 0) -> Tensor:
     except ValueError:
         raise ValueError(f"pad: pad_width {pad_width!r} does not fit an input of shape "
                          f"{x.shape}") from None
+    constant_values = constant(constant_values, "pad", "constant_values")
     return unary(PAD, x, pad_width=pw.tolist(), constant_values=constant_values)
