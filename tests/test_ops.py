@@ -1294,3 +1294,21 @@ def test_lists_of_numbers_with_an_integer_tensor() -> None:
     assert (t + [1, 2]).dtype == np.int64
     assert (t / [1, 2]).dtype == np.float32        # true division, as t / 2
     assert (t * np.array([0.5, 1.0])).dtype == np.float64   # an array is not weak
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda t, v: tg.stack([t, v]), [[1.0, 2.0], [0.1, 0.3]]),
+    (lambda t, v: tg.stack([v, t]), [[0.1, 0.3], [1.0, 2.0]]),
+    (lambda t, v: tg.concat([t, v]), [1.0, 2.0, 0.1, 0.3]),
+    (lambda t, v: np.concatenate([t, v]), [1.0, 2.0, 0.1, 0.3]),
+    (lambda t, v: tg.dot(t, v), 1.0 * 0.1 + 2.0 * 0.3),
+    (lambda t, v: tg.inner(v, t), 1.0 * 0.1 + 2.0 * 0.3),
+    (lambda t, v: tg.outer(t, v), [[0.1, 0.3], [0.2, 0.6]]),
+    (lambda t, v: tg.cross(tg.concat([t, [0.5]]), v + [0.7]),
+     np.cross([1.0, 2.0, 0.5], [0.1, 0.3, 0.7])),
+])
+def test_many_input_functions_take_lists_of_numbers_at_the_tensors_precision(fn, expected) -> None:
+    out = fn(tg.tensor(np.array([1.0, 2.0])), [0.1, 0.3])
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.data, np.array(expected))
+    assert fn(tg.tensor([1.0, 2.0]), [0.1, 0.3]).dtype == np.float32

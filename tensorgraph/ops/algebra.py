@@ -18,7 +18,8 @@ from .arrays import diagonal
 from .elementwise import abs as _abs
 from .elementwise import multiply
 from .reductions import max, min, sum
-from .registry import OPS, Axis, Op, as_tensor, axes, constant, keep, norm_axis, torch_alias
+from .registry import (OPS, Axis, Op, as_operands, as_tensor, axes, constant, keep, norm_axis,
+                       torch_alias)
 from .shape import _tensors, expand_dims, squeeze, transpose
 
 defop, public = OPS.defop, OPS.public
@@ -131,7 +132,7 @@ def einsum(subscripts: str, *operands: ArrayLike, optimize: Any = False) -> Tens
 def inner(a: ArrayLike, b: ArrayLike) -> Tensor:
     """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
     shape a.shape[:-1] + b.shape[:-1] (a scalar operand multiplies)."""
-    a, b = as_tensor(a, "inner"), as_tensor(b, "inner")
+    a, b = as_operands((a, b), "inner")
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
     if a.shape[-1] != b.shape[-1]:
@@ -164,7 +165,7 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
     """The cross product of 3-vectors along the given axes (the last by
     default; `axis` sets all three), broadcasting the other axes, as
     numpy.cross. ∂/∂a = b × g, ∂/∂b = g × a."""
-    a, b = as_tensor(a, "cross"), as_tensor(b, "cross")
+    a, b = as_operands((a, b), "cross")
     if axis is not None:
         axisa = axisb = axisc = axis
     if a.ndim == 0 or b.ndim == 0:

@@ -295,6 +295,18 @@ def constant(v: Any, fname: str, argname: str) -> Any:
     return v
 
 
+def as_operands(xs: Sequence[Any], opname: str) -> tuple[Tensor, ...]:
+    """The operands of a many-input function (concat, stack, dot, inner...)
+    as Tensors: lists holding Tensors stacked, recorded; lists of numbers and
+    scalars weak beside the first Tensor (so float64 with [0.1] stays exact)."""
+    ts: list[Any] = [as_tensor(x, opname, i) if isinstance(x, (list, tuple)) and _holds_tensor(x)
+                     else x for i, x in enumerate(xs)]
+    like = next((t for t in ts if isinstance(t, Tensor)), None)
+    return tuple(t if isinstance(t, Tensor) else
+                 operand(t, like, opname) if like is not None and isinstance(t, (list, tuple) + SCALARS)
+                 else as_tensor(t, opname, i) for i, t in enumerate(ts))
+
+
 def _weak_list(x: Any, like: Tensor, opname: str) -> Tensor:
     """A list of Python numbers beside a Tensor is weak, as each number would
     be: it takes the Tensor's dtype when of the same kind or wider, so

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor, record
 from .indexing import GETITEM
-from .registry import (OPS, Axis, as_tensor, axes, constant, dim_alias, norm_axis, shape_arg,
-                       torch_alias, unary)
+from .registry import (OPS, Axis, as_operands, as_tensor, axes, constant, dim_alias, norm_axis,
+                       shape_arg, torch_alias, unary)
 
 defop, public = OPS.defop, OPS.public
 
@@ -143,7 +143,7 @@ STACK = defop("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp, va
 def _tensors(xs: Sequence[ArrayLike], opname: str) -> tuple[Tensor, ...]:
     if isinstance(xs, (Tensor, np.ndarray)):
         raise TypeError(f"{opname}: expects a sequence of tensors, got a single {type(xs).__name__}")
-    ts = tuple(as_tensor(x, opname, i) for i, x in enumerate(xs))
+    ts = as_operands(list(xs), opname)
     if not ts:
         raise ValueError(f"{opname}: needs at least one tensor")
     return ts
