@@ -1304,6 +1304,8 @@ def test_lists_of_numbers_with_an_integer_tensor() -> None:
     (lambda t, v: tg.dot(t, v), 1.0 * 0.1 + 2.0 * 0.3),
     (lambda t, v: tg.inner(v, t), 1.0 * 0.1 + 2.0 * 0.3),
     (lambda t, v: tg.outer(t, v), [[0.1, 0.3], [0.2, 0.6]]),
+    (lambda t, v: tg.clip(t * 0.0, v, None), [0.1, 0.3]),
+    (lambda t, v: tg.clip(t, None, v), [0.1, 0.3]),
     (lambda t, v: tg.cross(tg.concat([t, [0.5]]), v + [0.7]),
      np.cross([1.0, 2.0, 0.5], [0.1, 0.3, 0.7])),
 ])

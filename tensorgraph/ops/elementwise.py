@@ -229,8 +229,10 @@ def clip(x: ArrayLike, lo: Optional[ArrayLike] = None, hi: Optional[ArrayLike] =
     lo <= x <= hi, bounds included, and is 0 outside."""
     if lo is None and hi is None:
         raise ValueError("clip: give at least one of lo and hi")
-    # A list holding Tensors is stacked first, so that one that requires grad is refused below.
-    lo, hi = (as_tensor(v, "clip") if isinstance(v, (list, tuple)) else v for v in (lo, hi))
+    # A list holding Tensors is stacked first, so that one that requires grad is
+    # refused below; a list of numbers is weak (x's precision, as a scalar bound).
+    x = x if isinstance(x, Tensor) else as_tensor(x, "clip", 0)
+    lo, hi = (operand(v, x, "clip") if isinstance(v, (list, tuple)) else v for v in (lo, hi))
     for what, v in (("lo", lo), ("hi", hi)):
         if isinstance(v, Tensor) and v.requires_grad:
             raise TypeError(f"clip: bound {what} is not differentiable, but the Tensor given "
