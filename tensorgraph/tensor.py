@@ -222,6 +222,11 @@ def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
         data = data._data
     elif isinstance(data, (list, tuple)):
         _refuse_graph_in_list(data, "Tensor")
+        if _holds_tensor(data):
+            # Their dtypes promoted (numbers weak), as when they require grad:
+            # [float64 Tensor, ...] stays float64, not the float32 of Python floats.
+            from .ops.registry import as_tensor
+            data = as_tensor(data, "tensor")._data
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, np.generic):
@@ -580,6 +585,13 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
             t = t.astype(dtype)
         return t
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def _holds_tensor(data: Any) -> bool:
+    for v in data:
+        if isinstance(v, Tensor) or isinstance(v, (list, tuple)) and _holds_tensor(v):
+            return True
+    return False
 
 
 def _holds_grad(data: Any) -> bool:
