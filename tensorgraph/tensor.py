@@ -221,8 +221,7 @@ def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._data
     elif isinstance(data, (list, tuple)):
-        _refuse_graph_in_list(data, "Tensor")
-        if _holds_tensor(data):
+        if _refuse_graph_in_list(data, "Tensor"):
             # Their dtypes promoted (numbers weak), as when they require grad:
             # [float64 Tensor, ...] stays float64, not the float32 of Python floats.
             from .ops.registry import as_tensor
@@ -252,9 +251,11 @@ def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
                         f"got dtype {dtype} (give float data or dtype='float32')")
 
 
-def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> None:
+def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> bool:
     """A list holding a Tensor that carries a gradient cannot become a plain
-    array without cutting the graph: refuse, naming where it is."""
+    array without cutting the graph: refuse, naming where it is. Returns
+    whether the list holds any Tensor."""
+    found = False
     for i, v in enumerate(data):
         if isinstance(v, Tensor):
             if v.requires_grad:
@@ -262,8 +263,10 @@ def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> Non
                 raise TypeError(f"{fn}: the list holds a Tensor that requires grad at {where}; "
                                 "a plain array would drop its gradient. Use tg.stack (or "
                                 "tg.tensor, which stacks Tensors recorded)")
+            found = True
         elif isinstance(v, (list, tuple)):
-            _refuse_graph_in_list(v, fn, path + (i,))
+            found = _refuse_graph_in_list(v, fn, path + (i,)) or found
+    return found
 
 
 def bump_version(t: "Tensor") -> int:
@@ -585,13 +588,6 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
             t = t.astype(dtype)
         return t
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
-
-
-def _holds_tensor(data: Any) -> bool:
-    for v in data:
-        if isinstance(v, Tensor) or isinstance(v, (list, tuple)) and _holds_tensor(v):
-            return True
-    return False
 
 
 def _holds_grad(data: Any) -> bool:
