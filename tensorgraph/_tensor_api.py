@@ -163,8 +163,8 @@ lo <= x <= hi, bounds included, and is 0 outside."""
         return _record(_op_not_equal, (self, other) if type(other) is _Tensor else _with_scalar(_op_not_equal, self, other, False), {})
 
     def sign(self) -> Tensor:
-        """-1, 0 or 1 by the sign of x (not differentiable: its derivative is 0
-wherever it exists, and nothing useful flows through it)."""
+        """-1, 0 or 1 by the sign of x. Gradient 0 (its derivative wherever it
+exists), as for floor/ceil/round."""
         return _f.sign(self)
 
     def __and__(self, other: ArrayLike) -> Tensor:
@@ -307,17 +307,18 @@ swaps two axes: that is `swapaxes` here.)"""
         """Insert axes of size 1 at `axis`."""
         return _f.expand_dims(self, axis)
 
-    def squeeze(self, axis: Axis = None) -> Tensor:
-        """Remove axes of size 1 (all of them, or those in `axis`)."""
-        return _f.squeeze(self, axis)
+    def squeeze(self, axis: Axis = None, *, dim: Axis = None) -> Tensor:
+        """Remove axes of size 1 (all of them, or those in `axis`; dim= is axis=)."""
+        return _f.squeeze(self, axis, dim=dim)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         """x broadcast to `shape` (a read-only view); the gradient sums back."""
         return _f.broadcast_to(self, shape)
 
-    def flip(self, axis: Axis = None) -> Tensor:
-        """Reverse the order of elements along `axis` (all axes when None)."""
-        return _f.flip(self, axis)
+    def flip(self, axis: Axis = None, *, dims: Axis = None) -> Tensor:
+        """Reverse the order of elements along `axis` (all axes when None;
+PyTorch's dims= is axis=)."""
+        return _f.flip(self, axis, dims=dims)
 
     def __iadd__(self, other: ArrayLike) -> Tensor:
         """self += other, in place (see tensorgraph/ops/inplace.py)."""
@@ -507,7 +508,8 @@ The gradient goes to the larger value; ties split it evenly."""
 
     def std(self, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
         """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
-default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std),
+and 0 where std = 0 (all values equal)."""
         return _f.std(self, axis, ddof, keepdims, dim=dim, keepdim=keepdim)
 
     def prod(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
@@ -532,11 +534,11 @@ the copies of each element."""
 Tensor.repeat): tile([1, 2], 2) = [1, 2, 1, 2]. The gradient sums the tiles."""
         return _f.tile(self, reps)
 
-    def roll(self, shift: Union[int, Sequence[int]], axis: Any = None) -> Tensor:
+    def roll(self, shift: Union[int, Sequence[int]], axis: Any = None, *, dims: Any = None) -> Tensor:
         """Shift elements cyclically by `shift` along `axis` (of the flattened x
 when None), as numpy.roll; shift and axis may be tuples (each shift on its
-axis). The gradient rolls back by -shift."""
-        return _f.roll(self, shift, axis)
+axis). The gradient rolls back by -shift. PyTorch's dims= is axis=."""
+        return _f.roll(self, shift, axis, dims=dims)
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
         """The diagonal x[i, i + offset] of the axes (axis1, axis2), appended as
@@ -549,21 +551,21 @@ The gradient is g on that diagonal and 0 elsewhere."""
 diagonal; for a matrix, its k-th diagonal (as diagonal(v, k))."""
         return _f.diag(self, k)
 
-    def sort(self, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+    def sort(self, axis: Optional[int] = -1, kind: Optional[str] = None, *, dim: Optional[int] = None) -> Tensor:
         """The values sorted ascending along `axis` (of the flattened x when None),
 as numpy.sort, with a stable order: equal values keep their order. The
 gradient goes back to where each value came from (with ties, to the
 element the stable order put there). `kind` (numpy's choice of
 algorithm) is accepted and changes nothing: every kind sorts to the same
-values."""
-        return _f.sort(self, axis, kind)
+values. PyTorch's dim= is axis= (its values; the indices are `argsort`)."""
+        return _f.sort(self, axis, kind, dim=dim)
 
-    def argsort(self, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+    def argsort(self, axis: Optional[int] = -1, kind: Optional[str] = None, *, dim: Optional[int] = None) -> Tensor:
         """The indices that sort x along `axis` (the flattened x when None), as
 numpy.argsort, in the same stable order as `sort` (int64; not
 differentiable). PyTorch's `sort` returns (values, indices): here they
-are `sort(x)` and `argsort(x)`."""
-        return _f.argsort(self, axis, kind)
+are `sort(x)` and `argsort(x)`. dim= is axis=."""
+        return _f.argsort(self, axis, kind, dim=dim)
 
     def inner(self, b: ArrayLike) -> Tensor:
         """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
@@ -581,12 +583,12 @@ numpy.cross. ∂/∂a = b × g, ∂/∂b = g × a."""
 the sum of `diagonal`."""
         return _f.trace(self, offset, axis1, axis2)
 
-    def norm(self, ord: Union[None, int, float, str] = None, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def norm(self, ord: Union[None, int, float, str] = None, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
         """numpy.linalg.norm. Over one axis (or a 1-D x) a vector norm:
 ord None/2 → √Σx², 1 → Σ|x|, inf → max|x|, -inf → min|x|, 0 → the count
 of nonzeros, p → (Σ|x|^p)^(1/p). Over two axes (or a 2-D x) a matrix
 norm: None/'fro' → √Σx², 'nuc' → Σσ, 1/-1 → max/min column sum of |x|,
 inf/-inf → max/min row sum, 2/-2 → largest/smallest singular value σ.
 With axis=None and ord=None, the 2-norm of all elements whatever the ndim.
-The gradient of √Σx² is x/‖x‖ (0 at x = 0)."""
-        return _f.norm(self, ord, axis, keepdims)
+The gradient of √Σx² is x/‖x‖ (0 at x = 0). PyTorch's dim=/keepdim= work too."""
+        return _f.norm(self, ord, axis, keepdims, dim=dim, keepdim=keepdim)

@@ -97,6 +97,12 @@ def _as_root_grad(root: Tensor, gradient: Optional[ArrayLike], create_graph: boo
         g: Any = np.ones(root.shape, dtype=root.dtype)
     else:
         g = gradient._data if isinstance(gradient, Tensor) and not create_graph else gradient
+        if create_graph and isinstance(g, (list, tuple)):
+            # a list holding Tensors: stacked, recorded, so that their graph is kept
+            from .ops.registry import as_tensor
+            g = as_tensor(g, what)
+            if g.dtype != root.dtype:
+                g = g.astype(root.dtype)
         if not isinstance(g, Tensor):
             # A copy: a leaf's .grad must not alias the caller's array.
             g = np.array(g, dtype=root.dtype)
@@ -129,17 +135,23 @@ def _check_versions(node: Any, t: Tensor) -> None:
     for i, p in enumerate(node.parents):
         if getattr(p, "_version", 0) > node.epoch:
             _modified(node, p, f"its input {i}")
+        if _tensor.written_since(p._data, node.epoch):
+            _modified(node, p, f"its input {i}", shared=True)
     if getattr(t, "_version", 0) > node.epoch:
         _modified(node, t, "its output")
+    if _tensor.written_since(t._data, node.epoch):
+        _modified(node, t, "its output", shared=True)
 
 
-def _modified(node: Any, p: Tensor, which: str) -> None:
+def _modified(node: Any, p: Tensor, which: str, shared: bool = False) -> None:
     label = f"{p.name!r} " if p.name else ""
+    how = (" through another tensor that shares its memory (a view, or one made by "
+           ".detach() or from the same numpy array)" if shared else "")
     raise RuntimeError(
         f"backward: tensor {label}(shape {p.shape}, {which} of op '{node.op.name}'"
-        f"{_where(node.scope, node.trace)}) was modified in place after the op saved it, so "
-        "its gradient would be computed from the new values. Modify a copy (t.clone()), or "
-        "run backward before changing it.")
+        f"{_where(node.scope, node.trace)}) was modified in place{how} after the op saved "
+        "it, so its gradient would be computed from the new values. Modify a copy "
+        "(t.clone()), or run backward before changing it.")
 
 
 def _store_grad(t: Tensor, g: Any, stored: set[int]) -> None:

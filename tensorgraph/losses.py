@@ -24,6 +24,7 @@ import numpy as np
 
 from . import ops
 from .ops import LOG_SOFTMAX, SOFTMAX, OpTable, defop
+from .ops.registry import as_tensor, holds_tensor
 from .tensor import ArrayLike, Tensor, no_grad
 
 __all__ = ["mse", "squared_error", "cross_entropy", "binary_cross_entropy", "hinge",
@@ -46,7 +47,8 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _prediction(y: Any, fn: str, what: str = "predictions") -> Tensor:
-    t = y if isinstance(y, Tensor) else Tensor(y)
+    # as_tensor: a list holding Tensors is stacked by recorded ops (never dropped).
+    t = y if isinstance(y, Tensor) else as_tensor(y, fn, 0)
     if t.dtype.kind != "f":
         raise TypeError(f"{fn}: {what} must be floating point, got dtype {t.dtype}")
     return t
@@ -55,6 +57,8 @@ def _prediction(y: Any, fn: str, what: str = "predictions") -> Tensor:
 def _target(t: Any, like: Tensor, fn: str) -> Tensor:
     """Targets as a Tensor of the predictions' dtype (Tensors that require
     grad are cast with a recorded op, so their gradient still flows)."""
+    if isinstance(t, (list, tuple)) and holds_tensor(t):
+        t = as_tensor(t, fn, 1)      # stacked by recorded ops: np.asarray would drop the graph
     if isinstance(t, Tensor):
         return t if t.dtype == like.dtype else ops.astype(t, like.dtype)
     a = np.asarray(t)
@@ -179,6 +183,8 @@ def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean"
     C = z.shape[-1]
     if isinstance(targets, Tensor):
         t = targets
+    elif isinstance(targets, (list, tuple)) and holds_tensor(targets):
+        t = as_tensor(targets, fn, 1)   # recorded: np.asarray would drop the graph
     else:
         t = Tensor(np.asarray(targets))
     kind = t.dtype.kind

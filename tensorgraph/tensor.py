@@ -16,14 +16,17 @@ Design notes (why it looks like this):
   way, so float32 work stays float32. (The whole dtype policy: `_default_array`.)
 - Values a recorded op needs for its backward cannot change behind its back:
   `.data`/`.numpy()` are read-only while such a graph is alive, and in-place ops
-  (ops/inplace.py) stamp a version that backward checks (`bump_version`).
-  The bookkeeping is one counter per input and one int per node.
+  (ops/inplace.py) stamp a version that backward checks (`bump_version`;
+  `mark_written` for tensors sharing the memory). The bookkeeping is one
+  counter per input and one int per node; a node gives its inputs back when
+  backward frees it or when it is dropped unused (`Node.__del__`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -178,6 +181,24 @@ class Node:
         self.saved: Any = None
         self.epoch = _epoch
 
+    def __del__(self) -> None:
+        # A graph dropped without a backward (an evaluation pass outside
+        # no_grad) no longer needs its inputs: `.data` is writable again.
+        # Runs when the last reference goes (reference counting, no cycles);
+        # a backward that freed the node has already done this.
+        if self.freed:
+            return
+        if self.epoch == _epoch:
+            for p in self.parents:
+                if p._saves:
+                    p._saves -= 1
+        else:
+            # A parent modified in place since this node was recorded had its
+            # count restarted (bump_version): this node is no longer in it.
+            for p in self.parents:
+                if p._saves and getattr(p, "_version", 0) <= self.epoch:
+                    p._saves -= 1
+
     @property
     def name(self) -> str:
         """The op's name, e.g. "matmul"."""
@@ -200,7 +221,11 @@ def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._data
     elif isinstance(data, (list, tuple)):
-        _refuse_graph_in_list(data, "Tensor")
+        if _refuse_graph_in_list(data, "Tensor"):
+            # Their dtypes promoted (numbers weak), as when they require grad:
+            # [float64 Tensor, ...] stays float64, not the float32 of Python floats.
+            from .ops.registry import as_tensor
+            data = as_tensor(data, "tensor")._data
     if isinstance(data, np.ndarray):
         arr = data
     elif isinstance(data, np.generic):
@@ -226,9 +251,11 @@ def _check_can_require_grad(dtype: np.dtype, what: str = "tensor") -> None:
                         f"got dtype {dtype} (give float data or dtype='float32')")
 
 
-def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> None:
+def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> bool:
     """A list holding a Tensor that carries a gradient cannot become a plain
-    array without cutting the graph: refuse, naming where it is."""
+    array without cutting the graph: refuse, naming where it is. Returns
+    whether the list holds any Tensor."""
+    found = False
     for i, v in enumerate(data):
         if isinstance(v, Tensor):
             if v.requires_grad:
@@ -236,18 +263,64 @@ def _refuse_graph_in_list(data: Any, fn: str, path: tuple[int, ...] = ()) -> Non
                 raise TypeError(f"{fn}: the list holds a Tensor that requires grad at {where}; "
                                 "a plain array would drop its gradient. Use tg.stack (or "
                                 "tg.tensor, which stacks Tensors recorded)")
+            found = True
         elif isinstance(v, (list, tuple)):
-            _refuse_graph_in_list(v, fn, path + (i,))
+            found = _refuse_graph_in_list(v, fn, path + (i,)) or found
+    return found
 
 
 def bump_version(t: "Tensor") -> int:
     """Mark `t` as modified in place now: backward through a node recorded
     before, that needs t's values, will raise instead of using the new ones.
-    Returns the new epoch."""
+    Returns the new epoch.
+
+    Those earlier nodes no longer protect t's values (their backward raises
+    anyway), so t's count of them restarts at 0 and they do not decrement it
+    when they go (`Node.__del__`): only graphs recorded from now on make
+    `.data` read-only."""
     global _epoch
     _epoch += 1
     t._version = _epoch
+    t._saves = 0
     return _epoch
+
+
+# Arrays written in place by an in-place op, keyed by the id of the array that
+# owns their memory: (weak reference to it, epoch of the write). A tensor made
+# by `.detach()`, `tg.tensor(array)` or a view (reshape, slicing, `.T` under
+# no_grad) can share memory with a tensor a graph saved; backward looks here
+# (only when the epoch moved) so that a change made through such a tensor is
+# caught too, as PyTorch's shared version counters do. Raw numpy writes into
+# `.data`/`.numpy()` of the sharing tensor are not seen (nor in PyTorch).
+_written: dict[int, tuple[Any, int]] = {}
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns a's memory (a itself unless a is a view)."""
+    b = a.base
+    while isinstance(b, np.ndarray):
+        a, b = b, b.base
+    return a
+
+
+def mark_written(arr: np.ndarray) -> None:
+    """Record that `arr`'s memory was written in place now (after bump_version)."""
+    owner = _owner(arr)
+    key = id(owner)
+
+    def forget(r: Any, key: int = key) -> None:
+        if _written.get(key, (None,))[0] is r:
+            del _written[key]
+    _written[key] = (weakref.ref(owner, forget), _epoch)
+
+
+def written_since(a: np.ndarray, epoch: int) -> bool:
+    """Whether a's memory was written by an in-place op after `epoch`."""
+    if not _written:
+        return False
+    owner = _owner(a)
+    rec = _written.get(id(owner))
+    return rec is not None and rec[0]() is owner and rec[1] > epoch
 
 
 class Tensor(TensorMethods):
@@ -295,9 +368,9 @@ class Tensor(TensorMethods):
         While a recorded graph may still need these values for its backward
         pass, the array is handed out read-only (numpy refuses writes):
         writing into it would silently change that graph's gradients. Once
-        the graph is freed by backward, it is writable again. (A graph dropped
-        without a backward is not tracked, to keep ops cheap: its inputs stay
-        read-only here.) To change the values anyway, use an in-place op
+        the graph is freed by backward, or dropped without one (its last
+        reference goes), it is writable again. To change the values anyway
+        while the graph is alive, use an in-place op
         (`t.copy_(v)`, `t[i] = v`, `t -= d` under no_grad) or assign `.data`:
         backward through an old graph that needs them then raises, naming the
         op and the tensor."""
@@ -315,8 +388,8 @@ class Tensor(TensorMethods):
             _check_can_require_grad(arr.dtype, "data")
         self._data = arr
         # The old array is no longer this tensor's: graphs that saved it see a
-        # version change (their backward raises), and the new one is writable.
-        self._saves = 0
+        # version change (their backward raises), and the new one is writable
+        # (bump_version restarts the count of graphs that need it).
         bump_version(self)
 
     @property
@@ -583,10 +656,16 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
                     for a in args:
                         a._saves += 1
                 break
-    elif _grad_enabled and not op.differentiable:
+    elif _grad_enabled:
+        # An integer or boolean result (argmax, x > 0, or a sum of them) has no
+        # graph: remember the op that cut it, so that backward can say so.
         for a in args:
             if a.requires_grad:
                 t._made_by = op.name
+                break
+            cut = getattr(a, "_made_by", None)
+            if cut is not None:
+                t._made_by = cut
                 break
     if _anomaly:
         trace = _user_frame()

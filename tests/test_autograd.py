@@ -742,6 +742,11 @@ def test_backward_of_a_non_differentiable_result_says_so() -> None:
         tg.argmax(x).backward()
     with pytest.raises(RuntimeError, match=r"op 'greater', which is not differentiable"):
         (x > 1).backward(np.ones(3))
+    # and through the integer ops that follow (a count, an accuracy)
+    with pytest.raises(RuntimeError, match=r"made by op 'argmax', which is not differentiable"):
+        x.reshape(1, 3).argmax(axis=1).sum().backward()
+    with pytest.raises(RuntimeError, match=r"op 'greater', which is not differentiable"):
+        ((x > 1).sum() * 2).backward()
     with tg.no_grad():
         y = x * 2
     with pytest.raises(RuntimeError, match="did you make it under no_grad"):

@@ -164,3 +164,19 @@ def test_constructors_compose_with_ops(n: int) -> None:
     w = tg.ones(n, requires_grad=True, dtype=np.float64)
     (tg.arange(n) * w).sum().backward()
     np.testing.assert_array_equal(w.grad.data, np.arange(n, dtype=np.float64))
+
+
+def test_a_list_of_tensors_keeps_their_dtype_whether_or_not_they_require_grad() -> None:
+    # [float64 Tensor, ...] is float64 (their dtypes promoted, numbers weak),
+    # as it is when they require grad: not the float32 of a list of Python floats.
+    a, b = tg.tensor(np.array(0.1)), tg.tensor(np.array(0.2))
+    for make in (tg.tensor, tg.Tensor):
+        out = make([a, b])
+        assert out.dtype == np.float64 and out.is_leaf and not out.requires_grad
+        np.testing.assert_array_equal(out.data, [0.1, 0.2])
+        assert make([[a, 0.5]]).dtype == np.float64
+    assert tg.tensor([a, b.detach().requires_grad_()]).dtype == np.float64
+    assert tg.tensor([tg.tensor([1.0]), tg.tensor([2.0])]).dtype == np.float32
+    assert tg.tensor([a, b], dtype="float32").dtype == np.float32
+    leaf = tg.tensor([a, b], requires_grad=True)
+    assert leaf.is_leaf and leaf.requires_grad and leaf.dtype == np.float64

@@ -141,6 +141,17 @@ def test_axis_error_is_also_value_and_index_error():
         leaf(2).sum(axis=1)
 
 
+def test_take_out_of_range_names_take_and_the_input_shape():
+    # take is made of getitem on a reshaped input: the error must not speak of those
+    with pytest.raises(IndexError, match=r"^take: index 9 is out of bounds for the flattened "
+                                         r"input with size 6 \(input shape \(2, 3\)\)"):
+        tg.take(leaf(2, 3), np.array([0, 9]))
+    with pytest.raises(IndexError, match=r"^take: index -4 is out of bounds for axis 1 with "
+                                         r"size 3 \(input shape \(2, 3\)\)"):
+        tg.take(leaf(2, 3), np.array([-4]), axis=1)
+    np.testing.assert_array_equal(tg.take(leaf(2, 3), np.array([-3, 2]), axis=1).shape, (2, 2))
+
+
 def test_index_out_of_range_names_op_and_shape():
     with pytest.raises(IndexError, match=r"^getitem: index 5 is out of bounds.*" + shapes((2, 3))):
         leaf(2, 3)[:, 5]

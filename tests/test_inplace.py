@@ -89,8 +89,9 @@ def test_in_place_dtype_and_shape_rules() -> None:
     i += 2
     np.testing.assert_array_equal(i.data, [3, 4])
     t = tg.tensor(np.zeros(2))
-    with pytest.raises(RuntimeError, match=r"__iadd__: the result has shape \(3, 2\), but the "
-                                           r"tensor of shape \(2,\) has shape \(2,\)"):
+    with pytest.raises(RuntimeError, match=r"__iadd__: the result has shape \(3, 2\), but an "
+                                           r"in-place op must keep the shape of the tensor of "
+                                           r"shape \(2,\)"):
         t += np.ones((3, 2))
 
 

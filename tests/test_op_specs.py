@@ -356,6 +356,20 @@ def test_every_op_has_a_spec() -> None:
     assert not stale, f"specs for ops that are in no table: {stale}"
 
 
+def test_a_dropped_op_table_leaves_all_ops() -> None:
+    # An extension table made in a test or a notebook needs no cleanup: the
+    # spec walk above must not see it once it is gone.
+    import gc
+    from tensorgraph.ops import OpTable
+    table = OpTable("throwaway")
+    op = tg.defop("throwaway_double", lambda x: 2 * x, lambda g, out, x: 2 * g, table=table)
+    assert tg.all_ops()["throwaway_double"] is op
+    del table, op
+    gc.collect()
+    assert "throwaway_double" not in tg.all_ops()
+    assert {"add", "step", "cross_entropy"} <= set(tg.all_ops())   # the package's stay
+
+
 def _leaf(a: np.ndarray, grad: bool) -> tg.Tensor:
     return tg.tensor(np.array(a, dtype=np.float64), requires_grad=grad)
 

@@ -995,7 +995,7 @@ def test_np_exp_records_and_backpropagates() -> None:
     (np.cumprod, r"numpy\.cumprod is not a tensorgraph op"),
     (np.median, r"numpy\.median is not a tensorgraph op"),
     (np.add.reduce, r"numpy\.add\.reduce is not a tensorgraph op"),
-    (lambda t: np.exp(t, out=np.empty(3)), r"numpy\.exp is not a tensorgraph op"),
+    (lambda t: np.exp(t, out=np.empty(3)), r"numpy\.exp with out= is not a tensorgraph op"),
     (lambda t: np.linalg.det(np.outer(t, t)), r"numpy\.(linalg\.)?det is not a tensorgraph op"),
 ])
 def test_numpy_functions_that_are_not_ops_raise(fn: Any, shown: str) -> None:
@@ -1256,8 +1256,10 @@ def test_the_tensor_constructor_refuses_to_drop_a_graph() -> None:
 
 @pytest.mark.parametrize("fn", [lambda t: t * 0.5, lambda t: 0.5 * t, lambda t: t + 1.5,
                                 lambda t: t / 2.0, lambda t: tg.multiply(t, 0.5),
-                                lambda t: t - np.float64(0.5)])
+                                lambda t: t - np.float64(0.5), lambda t: t / 2,
+                                lambda t: 2 / (t + 1), lambda t: tg.divide(t, 2)])
 def test_an_integer_tensor_with_a_python_float_is_float32(fn) -> None:
+    # (and its true division by a Python int, as `t / 2.0`)
     # PyTorch's rule (default float dtype), not numpy's float64.
     t = tg.tensor([1, 2, 3])
     assert t.dtype == np.int64
@@ -1265,3 +1267,50 @@ def test_an_integer_tensor_with_a_python_float_is_float32(fn) -> None:
     assert out.dtype == np.float32
     assert fn(tg.tensor([True, False])).dtype == np.float32
     assert (t * 2).dtype == np.int64          # an int stays int
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda t, v: t + v, [1.1, 2.3]),
+    (lambda t, v: v * t, [0.1 * 1.0, 0.3 * 2.0]),
+    (lambda t, v: t - v, [1.0 - 0.1, 2.0 - 0.3]),
+    (lambda t, v: tg.maximum(v, t * 0.01), [0.1, 0.3]),
+    (lambda t, v: tg.where(np.array([True, False]), t, v), [1.0, 0.3]),
+    (lambda t, v: t.clone().copy_(v), [0.1, 0.3]),
+])
+def test_a_list_of_python_numbers_is_weak_like_the_numbers(fn, expected) -> None:
+    # float64 with [0.1, 0.3] is exact (numpy's values), not rounded through
+    # float32; float32 stays float32.
+    v = [0.1, 0.3]
+    out = fn(tg.tensor(np.array([1.0, 2.0])), v)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.data, np.array(expected))
+    assert fn(tg.tensor([1.0, 2.0]), v).dtype == np.float32
+
+
+def test_lists_of_numbers_with_an_integer_tensor() -> None:
+    t = tg.tensor([1, 2])
+    assert (t + [0.5, 0.25]).dtype == np.float32   # as t + 0.5 (PyTorch's default float)
+    assert ([0.5, 1.5] * t).dtype == np.float32
+    assert (t + [1, 2]).dtype == np.int64
+    assert (t / [1, 2]).dtype == np.float32        # true division, as t / 2
+    assert (t * np.array([0.5, 1.0])).dtype == np.float64   # an array is not weak
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda t, v: tg.stack([t, v]), [[1.0, 2.0], [0.1, 0.3]]),
+    (lambda t, v: tg.stack([v, t]), [[0.1, 0.3], [1.0, 2.0]]),
+    (lambda t, v: tg.concat([t, v]), [1.0, 2.0, 0.1, 0.3]),
+    (lambda t, v: np.concatenate([t, v]), [1.0, 2.0, 0.1, 0.3]),
+    (lambda t, v: tg.dot(t, v), 1.0 * 0.1 + 2.0 * 0.3),
+    (lambda t, v: tg.inner(v, t), 1.0 * 0.1 + 2.0 * 0.3),
+    (lambda t, v: tg.outer(t, v), [[0.1, 0.3], [0.2, 0.6]]),
+    (lambda t, v: tg.clip(t * 0.0, v, None), [0.1, 0.3]),
+    (lambda t, v: tg.clip(t, None, v), [0.1, 0.3]),
+    (lambda t, v: tg.cross(tg.concat([t, [0.5]]), v + [0.7]),
+     np.cross([1.0, 2.0, 0.5], [0.1, 0.3, 0.7])),
+])
+def test_many_input_functions_take_lists_of_numbers_at_the_tensors_precision(fn, expected) -> None:
+    out = fn(tg.tensor(np.array([1.0, 2.0])), [0.1, 0.3])
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.data, np.array(expected))
+    assert fn(tg.tensor([1.0, 2.0]), [0.1, 0.3]).dtype == np.float32

@@ -158,7 +158,7 @@ def test_unary(name: str, data: st.DataObject) -> None:
         check_grads(fn, a)
 
 
-@pytest.mark.parametrize("name", ["floor", "ceil", "round"])
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "sign"])
 def test_rounding_gradient_is_zero(name: str) -> None:
     # Zero, not None and not an error, as numpy autograds define it; at the
     # jumps too (where finite differences would blow up).
@@ -174,6 +174,19 @@ def test_sinc_at_zero() -> None:
     y.sum().backward()
     # d sinc/dx = (cos(πx) - sinc x)/x: 0 at 0, -1 at 1, and 4/π at -0.5.
     np.testing.assert_allclose(x.grad.data, [0.0, -1.0, 4 / np.pi], atol=1e-15)
+
+
+def test_sinc_second_and_third_derivatives_at_zero() -> None:
+    # sinc(x) = 1 - (πx)²/6 + (πx)⁴/120 - ...: the second derivative at 0 is
+    # -π²/3 and the third is 0.
+    x = leaf([0.0, 0.0])
+    (g1,) = tg.grad(tg.sinc(x).sum(), [x], create_graph=True)
+    (g2,) = tg.grad(g1.sum(), [x], create_graph=True)
+    (g3,) = tg.grad(g2.sum(), [x], allow_unused=True)
+    np.testing.assert_allclose(g2.data, [-np.pi ** 2 / 3] * 2, rtol=1e-12)
+    np.testing.assert_allclose(g3.data, [0.0, 0.0], atol=1e-12)
+    # and against finite differences of the first derivative, at 0 and beside it
+    check_second(tg.sinc, np.array([0.0, 0.3, -1.2]))
 
 
 # ---------------------------------------------------------------------------
@@ -370,6 +383,27 @@ def test_prod(spelling: str, data: st.DataObject) -> None:
     assert op_name(out) == "prod"
     if spelling == "tg":        # the others record the same op
         check_grads(fn, a)
+
+
+def test_std_of_equal_values_has_gradient_zero() -> None:
+    # std = 0 there: (x - mean)/((N - ddof)·std) would be 0/0; the subgradient
+    # 0, as PyTorch (and tg.norm at 0). One value along the axis is the same case.
+    for a, axis in ((np.full((2, 3), 1.5), None), (np.array([[2.0, -1.0, 4.0]]), 0),
+                    (np.array([[1.0, 1.0], [0.5, 2.0]]), 1)):
+        x = leaf(a)
+        y = tg.std(x, axis=axis)
+        y.sum().backward()
+        expected = np.zeros_like(a)
+        if axis == 1:   # the second row is not constant: its usual gradient
+            r = a[1]
+            expected[1] = (r - r.mean()) / (2 * r.std())
+        np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+        assert np.isfinite(x.grad.data).all()
+    # and the second derivative stays finite there
+    x = leaf(np.full(3, 0.5))
+    (g,) = tg.grad(tg.std(x), [x], create_graph=True)
+    (h,) = tg.grad(g.sum(), [x], allow_unused=True)
+    assert h is None or np.isfinite(h.data).all()
 
 
 def test_prod_gradient_with_zeros() -> None:
@@ -582,6 +616,8 @@ def test_diagonal_errors_name_the_op() -> None:
         tg.diagonal(tg.ones(3))
     with pytest.raises(ValueError, match="diagonal: axis1 and axis2 cannot be the same"):
         tg.diagonal(tg.ones(2, 2), 0, 1, -1)
+    with pytest.raises(ValueError, match=r"^trace: needs at least 2 dimensions, got shape \(3,\)"):
+        tg.trace(tg.ones(3))
 
 
 @SOME
@@ -778,9 +814,11 @@ def test_cross_along_other_axes() -> None:
 def test_cross_of_the_unit_vectors() -> None:
     e = np.eye(3)
     np.testing.assert_array_equal(tg.cross(tg.tensor(e[0]), tg.tensor(e[1])).data, e[2])
-    with pytest.raises(ValueError, match="cross: only 3-vectors are supported, got vectors of "
-                                         "sizes 2 and 3"):
+    with pytest.raises(ValueError, match=r"cross: only 3-vectors are supported, got vectors of "
+                                         r"sizes 2 and 3 \(input shapes \(2,\) and \(3,\)\)"):
         tg.cross(tg.ones(2), tg.ones(3))
+    with pytest.raises(ValueError, match=r"sizes 3 and 2 \(input shapes \(4, 3\) and \(2, 1\)\)"):
+        tg.cross(tg.ones(4, 3), tg.ones(2, 1), axisb=0)
 
 
 @st.composite
@@ -1056,3 +1094,28 @@ def test_numpy_functions_that_are_still_not_ops_raise(fn: Any, shown: str) -> No
     assert "cannot carry a gradient" in str(info.value)
     # without a gradient to lose, numpy just computes
     np.testing.assert_allclose(np.asarray(fn(tg.tensor(x.data))), fn(x.data))
+
+
+def test_numpy_value_free_helpers_work_on_a_tensor_that_requires_grad() -> None:
+    # their result depends on the shape and dtype only: nothing to lose
+    x = leaf([[0.5, 1.5, 2.5]])
+    for fn, fill in ((np.zeros_like, 0.0), (np.ones_like, 1.0),
+                     (lambda t: np.full_like(t, 7.0), 7.0)):
+        out = fn(x)
+        assert isinstance(out, np.ndarray) and out.shape == (1, 3) and out.dtype == np.float64
+        np.testing.assert_array_equal(out, np.full((1, 3), fill))
+    assert np.empty_like(x).shape == (1, 3)
+
+
+def test_numpy_arguments_an_op_lacks_are_named() -> None:
+    x = leaf([0.5, 1.5])
+    with pytest.raises(TypeError, match=r"numpy\.exp with out= is not a tensorgraph op \(the op "
+                                        r"takes no out=, where= or dtype=\)"):
+        np.exp(x, out=np.zeros(2))
+    with pytest.raises(TypeError, match=r"numpy\.sum on a Tensor runs tg\.sum\(x.*\): .*"
+                                        r"unexpected keyword argument 'out'"):
+        np.sum(x, out=np.zeros(()))
+    # without a gradient to lose, numpy's keywords work as in numpy
+    out = np.zeros(2)
+    np.exp(tg.tensor(x.data), out=out)
+    np.testing.assert_allclose(out, np.exp(x.data))

@@ -18,7 +18,8 @@ from .arrays import diagonal
 from .elementwise import abs as _abs
 from .elementwise import multiply
 from .reductions import max, min, sum
-from .registry import OPS, Axis, Op, as_tensor, axes, keep
+from .registry import (OPS, Axis, Op, as_operands, as_tensor, axes, constant, keep, norm_axis,
+                       torch_alias)
 from .shape import _tensors, expand_dims, squeeze, transpose
 
 defop, public = OPS.defop, OPS.public
@@ -131,7 +132,7 @@ def einsum(subscripts: str, *operands: ArrayLike, optimize: Any = False) -> Tens
 def inner(a: ArrayLike, b: ArrayLike) -> Tensor:
     """numpy.inner: Σ_k a[..., k] b[..., k] over the last axes; the result has
     shape a.shape[:-1] + b.shape[:-1] (a scalar operand multiplies)."""
-    a, b = as_tensor(a, "inner"), as_tensor(b, "inner")
+    a, b = as_operands((a, b), "inner")
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
     if a.shape[-1] != b.shape[-1]:
@@ -164,15 +165,16 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
     """The cross product of 3-vectors along the given axes (the last by
     default; `axis` sets all three), broadcasting the other axes, as
     numpy.cross. ∂/∂a = b × g, ∂/∂b = g × a."""
-    a, b = as_tensor(a, "cross"), as_tensor(b, "cross")
+    a, b = as_operands((a, b), "cross")
     if axis is not None:
         axisa = axisb = axisc = axis
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"cross: needs vectors, got shapes {a.shape} and {b.shape}")
+    shapes = f"(input shapes {a.shape} and {b.shape})"
     a, b = _move_last(a, axisa), _move_last(b, axisb)
     if a.shape[-1] != 3 or b.shape[-1] != 3:
         raise ValueError(f"cross: only 3-vectors are supported, got vectors of sizes "
-                         f"{a.shape[-1]} and {b.shape[-1]}")
+                         f"{a.shape[-1]} and {b.shape[-1]} {shapes}")
     out = record(CROSS, (a, b), {})
     (c,) = axes(axisc, out.ndim, f"cross (output shape {out.shape})")
     if c != out.ndim - 1:
@@ -186,6 +188,9 @@ def cross(a: ArrayLike, b: ArrayLike, axisa: int = -1, axisb: int = -1, axisc: i
 def trace(x: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """Σ_i x[i, i + offset] over the axes (axis1, axis2), as numpy.trace:
     the sum of `diagonal`."""
+    x = as_tensor(x, "trace")
+    if x.ndim < 2:
+        raise ValueError(f"trace: needs at least 2 dimensions, got shape {x.shape}")
     return sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
@@ -231,14 +236,17 @@ _MATRIX_ORDS = "None, 'fro', 'nuc', 1, -1, 2, -2, inf, -inf"
 
 @public(NORM, method=True, numpy=np.linalg.norm)
 def norm(x: ArrayLike, ord: Union[None, int, float, str] = None, axis: Axis = None,
-         keepdims: bool = False) -> Tensor:
+         keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """numpy.linalg.norm. Over one axis (or a 1-D x) a vector norm:
     ord None/2 → √Σx², 1 → Σ|x|, inf → max|x|, -inf → min|x|, 0 → the count
     of nonzeros, p → (Σ|x|^p)^(1/p). Over two axes (or a 2-D x) a matrix
     norm: None/'fro' → √Σx², 'nuc' → Σσ, 1/-1 → max/min column sum of |x|,
     inf/-inf → max/min row sum, 2/-2 → largest/smallest singular value σ.
     With axis=None and ord=None, the 2-norm of all elements whatever the ndim.
-    The gradient of √Σx² is x/‖x‖ (0 at x = 0)."""
+    The gradient of √Σx² is x/‖x‖ (0 at x = 0). PyTorch's dim=/keepdim= work too."""
+    axis, keepdims = torch_alias("norm", axis, keepdims, dim, keepdim)
+    axis = norm_axis(axis)
+    ord = constant(ord, "norm", "ord")   # noqa: A001 - numpy's name
     x = as_tensor(x, "norm")
     if axis is None:
         if ord is None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor
 from .indexing import INDEX_ADD
-from .registry import OPS, as_tensor, axes, unary
+from .registry import OPS, as_tensor, axes, dim_alias, torch_alias, unary
 from .shape import TRANSPOSE
 
 defop, public = OPS.defop, OPS.public
@@ -94,10 +94,12 @@ ROLL = defop("roll", lambda x, shift, axis: np.roll(x, shift, axis), _roll_vjp)
 
 
 @public(ROLL, method=True, numpy=np.roll)
-def roll(x: ArrayLike, shift: Union[int, Sequence[int]], axis: Any = None) -> Tensor:
+def roll(x: ArrayLike, shift: Union[int, Sequence[int]], axis: Any = None, *,
+         dims: Any = None) -> Tensor:
     """Shift elements cyclically by `shift` along `axis` (of the flattened x
     when None), as numpy.roll; shift and axis may be tuples (each shift on its
-    axis). The gradient rolls back by -shift."""
+    axis). The gradient rolls back by -shift. PyTorch's dims= is axis=."""
+    axis, _ = torch_alias("roll", axis, False, dims, None)
     x = as_tensor(x, "roll")
     s = int(shift) if isinstance(shift, (int, np.integer)) else tuple(int(v) for v in shift)
     ax = axis
@@ -185,13 +187,15 @@ SORT = defop("sort", _sort, _sort_vjp, saves=True)
 
 
 @public(SORT, method=True, numpy=np.sort)
-def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+def sort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None, *,
+         dim: Optional[int] = None) -> Tensor:
     """The values sorted ascending along `axis` (of the flattened x when None),
     as numpy.sort, with a stable order: equal values keep their order. The
     gradient goes back to where each value came from (with ties, to the
     element the stable order put there). `kind` (numpy's choice of
     algorithm) is accepted and changes nothing: every kind sorts to the same
-    values."""
+    values. PyTorch's dim= is axis= (its values; the indices are `argsort`)."""
+    axis = dim_alias("sort", axis, dim, -1)
     if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
         raise ValueError(f"sort: unknown kind {kind!r}")
     x = as_tensor(x, "sort")
@@ -207,11 +211,13 @@ ARGSORT = defop("argsort", lambda x, axis: np.argsort(x, axis=axis, kind="stable
 
 
 @public(ARGSORT, method=True, numpy=np.argsort)
-def argsort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None) -> Tensor:
+def argsort(x: ArrayLike, axis: Optional[int] = -1, kind: Optional[str] = None, *,
+            dim: Optional[int] = None) -> Tensor:
     """The indices that sort x along `axis` (the flattened x when None), as
     numpy.argsort, in the same stable order as `sort` (int64; not
     differentiable). PyTorch's `sort` returns (values, indices): here they
-    are `sort(x)` and `argsort(x)`."""
+    are `sort(x)` and `argsort(x)`. dim= is axis=."""
+    axis = dim_alias("argsort", axis, dim, -1)
     if kind not in (None, "quicksort", "mergesort", "heapsort", "stable"):
         raise ValueError(f"argsort: unknown kind {kind!r}")
     x = as_tensor(x, "argsort")

@@ -16,8 +16,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..tensor import ArrayLike, Tensor
-from .registry import OPS
+from ..tensor import ArrayLike, Tensor, set_grad_enabled
+from .registry import OPS, as_tensor
 
 public = OPS.public
 
@@ -116,6 +116,7 @@ def arange(start: Union[int, float], stop: Union[None, int, float] = None,
            step: Union[int, float] = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop) with `step` (arange(n) is 0..n-1),
     as numpy.arange; int64 if every argument is an int, else float32."""
+    _no_graph("arange", start=start, stop=stop, step=step)
     if stop is None:
         start, stop = 0, start
     if step == 0:
@@ -133,6 +134,7 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
              requires_grad: bool = False) -> Tensor:
     """`num` evenly spaced values from start to stop (stop included unless
     endpoint=False), as numpy.linspace; float32 by default."""
+    _no_graph("linspace", start=start, stop=stop)
     if int(num) < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     arr = np.linspace(float(start), float(stop), int(num), endpoint=endpoint)
@@ -178,9 +180,23 @@ def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: See
     return _leaf(rng.standard_normal(_shape(shape, "randn")).astype(dt), requires_grad)
 
 
-def _like(x: Any) -> tuple[tuple[int, ...], np.dtype]:
+def _no_graph(fn: str, **values: Any) -> None:
+    """Constructors make leaves: a Tensor argument that requires grad would
+    have its gradient dropped without a word, so it is refused."""
+    for name, v in values.items():
+        if isinstance(v, Tensor) and v.requires_grad:
+            raise TypeError(f"{fn}: {name} is a Tensor that requires grad; {fn} makes a new "
+                            f"leaf, so its gradient would be lost (pass {name}.item(), or build "
+                            "the values from it with recorded ops)")
+
+
+def _like(x: Any, fn: str) -> tuple[tuple[int, ...], np.dtype]:
     if isinstance(x, (Tensor, np.ndarray)):
         return x.shape, x.dtype
+    if isinstance(x, (list, tuple)):
+        with set_grad_enabled(False):   # only its shape and dtype are used
+            t = as_tensor(x, fn, 0)
+        return t.shape, t.dtype
     a = Tensor(x)       # the same dtype policy as tg.tensor: Python floats → float32
     return a.shape, a.dtype
 
@@ -188,14 +204,14 @@ def _like(x: Any) -> tuple[tuple[int, ...], np.dtype]:
 @public(None)
 def zeros_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with x's shape and (unless given) dtype."""
-    shape, dt = _like(x)
+    shape, dt = _like(x, "zeros_like")
     return _leaf(np.zeros(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
 
 
 @public(None)
 def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with x's shape and (unless given) dtype."""
-    shape, dt = _like(x)
+    shape, dt = _like(x, "ones_like")
     return _leaf(np.ones(shape, dt if dtype is None else np.dtype(dtype)), requires_grad)
 
 
@@ -203,7 +219,7 @@ def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> T
 def full_like(x: ArrayLike, fill_value: Any, dtype: Any = None,
               requires_grad: bool = False) -> Tensor:
     """`fill_value` with x's shape and (unless given) dtype."""
-    shape, dt = _like(x)
+    shape, dt = _like(x, "full_like")
     return full(shape, fill_value, dt if dtype is None else dtype, requires_grad)
 
 

@@ -11,6 +11,7 @@ behind the graph's back would silently have no gradient.
 from __future__ import annotations
 
 import builtins
+import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -62,18 +63,29 @@ def _holds_float(x: Any) -> bool:
     return False
 
 
-def _plain(name: str, fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+# Their result depends on the input's shape and dtype only, never on its
+# values: nothing a gradient could flow through.
+_VALUE_FREE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}
+
+
+def _plain(name: str, fn: Callable[..., Any], args: Any, kwargs: dict[str, Any],
+           why: str = "is not a tensorgraph op") -> Any:
     result = fn(*_to_arrays(args), **{k: _to_arrays(v) for k, v in kwargs.items()})
-    if _holds_float(result) and (_any_requires_grad(args) or _any_requires_grad(kwargs)):
-        raise TypeError(f"{name} is not a tensorgraph op, so it cannot carry a gradient; use a "
-                        "tg function, or .detach().numpy() to leave the graph on purpose")
+    if (_holds_float(result) and fn not in _VALUE_FREE
+            and (_any_requires_grad(args) or _any_requires_grad(kwargs))):
+        raise TypeError(f"{name} {why}, so it cannot carry a gradient; use a tg function, or "
+                        ".detach().numpy() to leave the graph on purpose")
     return result
 
 
 def array_ufunc(self: Tensor, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
     fn = UFUNCS.get(ufunc)
-    if fn is not None and method == "__call__" and not kwargs:
-        return fn(*inputs)
+    if fn is not None and method == "__call__":
+        if not kwargs:
+            return fn(*inputs)
+        return _plain(f"numpy.{ufunc.__name__}", ufunc, inputs, kwargs,
+                      f"with {', '.join(f'{k}=' for k in kwargs)} is not a tensorgraph op "
+                      "(the op takes no out=, where= or dtype=)")
     name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     return _plain(name, getattr(ufunc, method), inputs, kwargs)
 
@@ -81,5 +93,13 @@ def array_ufunc(self: Tensor, ufunc: Any, method: str, *inputs: Any, **kwargs: A
 def array_function(self: Tensor, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
     fn = FUNCTIONS.get(func)
     if fn is not None:
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as e:
+            if "unexpected keyword argument" not in str(e):
+                raise
+            # numpy's argument that tensorgraph's function lacks (out=, dtype=, ...)
+            sig = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
+            raise TypeError(f"numpy.{func.__name__} on a Tensor runs tg.{fn.__name__}{sig}: "
+                            f"{e}") from None
     return _plain(f"numpy.{func.__name__}", func, args, kwargs)

@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..tensor import ArrayLike, Tensor, record
-from .registry import OPS, as_tensor, binary, operand, unary
+from ..tensor import ArrayLike, Tensor, _new, record
+from .registry import OPS, as_tensor, binary, constant, operand, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -172,6 +172,8 @@ LEAKY_RELU = defop("leaky_relu",
 @public(LEAKY_RELU, method=True)
 def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """z if z > 0 else negative_slope·z."""
+    if type(negative_slope) is not float:
+        negative_slope = constant(negative_slope, "leaky_relu", "negative_slope")
     return unary(LEAKY_RELU, x, negative_slope=float(negative_slope))
 
 
@@ -227,8 +229,10 @@ def clip(x: ArrayLike, lo: Optional[ArrayLike] = None, hi: Optional[ArrayLike] =
     lo <= x <= hi, bounds included, and is 0 outside."""
     if lo is None and hi is None:
         raise ValueError("clip: give at least one of lo and hi")
-    # A list holding Tensors is stacked first, so that one that requires grad is refused below.
-    lo, hi = (as_tensor(v, "clip") if isinstance(v, (list, tuple)) else v for v in (lo, hi))
+    # A list holding Tensors is stacked first, so that one that requires grad is
+    # refused below; a list of numbers is weak (x's precision, as a scalar bound).
+    x = x if isinstance(x, Tensor) else as_tensor(x, "clip", 0)
+    lo, hi = (operand(v, x, "clip") if isinstance(v, (list, tuple)) else v for v in (lo, hi))
     for what, v in (("lo", lo), ("hi", hi)):
         if isinstance(v, Tensor) and v.requires_grad:
             raise TypeError(f"clip: bound {what} is not differentiable, but the Tensor given "
@@ -336,13 +340,21 @@ def not_equal(a: ArrayLike, b: ArrayLike) -> Tensor:
     return binary(NOT_EQUAL, a, b)
 
 
-SIGN = defop("sign", np.sign, differentiable=False)
+def _sign_vjp(g: Any, out: Any, x: Any) -> Any:
+    # 0 wherever the derivative exists (as floor/ceil/round, and PyTorch's sign):
+    # a loss through sign() gets a zero gradient, not "no graph".
+    if isinstance(g, Tensor):
+        return _new(np.zeros_like(g._data))
+    return np.zeros_like(g)
+
+
+SIGN = defop("sign", np.sign, _sign_vjp)
 
 
 @public(SIGN, method=True, numpy=np.sign)
 def sign(x: ArrayLike) -> Tensor:
-    """-1, 0 or 1 by the sign of x (not differentiable: its derivative is 0
-    wherever it exists, and nothing useful flows through it)."""
+    """-1, 0 or 1 by the sign of x. Gradient 0 (its derivative wherever it
+    exists), as for floor/ceil/round."""
     return unary(SIGN, x)
 
 

@@ -60,9 +60,15 @@ def take(x: ArrayLike, indices: ArrayLike, axis: Optional[int] = None) -> Tensor
     idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take: indices must be integers, got dtype {idx.dtype}")
-    if axis is None:
+    ax = None if axis is None else axes(axis, x.ndim, f"take (input shape {x.shape})")[0]
+    n = x.size if ax is None else x.shape[ax]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        where = "the flattened input" if ax is None else f"axis {ax}"
+        raise IndexError(f"take: index {int(bad)} is out of bounds for {where} with size {n} "
+                         f"(input shape {x.shape})")
+    if ax is None:
         return getitem(x.reshape(-1), (idx,))
-    (ax,) = axes(axis, x.ndim, f"take (input shape {x.shape})")
     return getitem(x, (slice(None),) * ax + (idx,))
 
 

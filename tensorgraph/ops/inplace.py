@@ -23,10 +23,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..tensor import ArrayLike, Tensor, _new, bump_version, is_grad_enabled
+from ..tensor import ArrayLike, Tensor, _new, bump_version, is_grad_enabled, mark_written
 from .elementwise import CAST, WHERE, add, clip, divide, multiply, subtract
 from .indexing import INDEX_ADD, index_key
-from .registry import OPS, as_tensor, operand
+from .registry import OPS, as_tensor, holds_tensor, operand
 from .shape import broadcast_to
 
 public = OPS.public
@@ -50,8 +50,8 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
     else:
         new = compute(self)
     if new.shape != self.shape:
-        raise RuntimeError(f"{name}: the result has shape {new.shape}, but {_label(self)} has "
-                           f"shape {self.shape}; an in-place op cannot change the shape")
+        raise RuntimeError(f"{name}: the result has shape {new.shape}, but an in-place op "
+                           f"must keep the shape of {_label(self)}")
     if new.node is None:
         # Nothing recorded: write into the array itself (same object, so views
         # and other holders see it).
@@ -72,11 +72,11 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         self._data = new._data
         self.node = new.node
         self.requires_grad = True
-        self._saves = new._saves
         # the node that made the new value is not "before" the change
         self.node.epoch = bump_version(self)   # type: ignore[union-attr]
         return self
     bump_version(self)
+    mark_written(self._data)   # tensors sharing this memory changed too
     return self
 
 
@@ -183,7 +183,8 @@ def _zero_(self: Tensor) -> Tensor:
 def _copy_(self: Tensor, src: ArrayLike) -> Tensor:
     """Copy `src` (broadcast to self's shape, converted to self's dtype) into
     self, in place; returns self. The gradient flows to src."""
-    s = src if isinstance(src, Tensor) else as_tensor(src, "copy_", 0)
+    # operand: a list of numbers is taken at self's precision (not via float32)
+    s = src if isinstance(src, Tensor) else operand(src, self, "copy_")
     return _apply(self, "copy_", lambda x: _everywhere(x, s, "copy_"))
 
 
@@ -191,6 +192,11 @@ def _copy_(self: Tensor, src: ArrayLike) -> Tensor:
 def _setitem(self: Tensor, key: Any, value: ArrayLike) -> None:
     """self[key] = value, in place (numpy's indexing; see `getitem`)."""
     index = index_key(key)
+    if isinstance(value, (list, tuple)) and holds_tensor(value):
+        # Stacked by recorded ops (numpy would copy the Tensors' values and drop
+        # the graph). A list of numbers stays as it is: written at the tensor's
+        # own precision, not through float32.
+        value = as_tensor(value, "__setitem__", 1)
     recording = is_grad_enabled() and (self.requires_grad or
                                        isinstance(value, Tensor) and value.requires_grad)
     if not recording:

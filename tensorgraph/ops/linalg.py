@@ -7,7 +7,7 @@ import numpy as np
 
 from ..tensor import ArrayLike, Tensor
 from .elementwise import multiply
-from .registry import OPS, SCALARS, as_tensor, binary
+from .registry import OPS, SCALARS, as_operands, as_tensor, binary
 
 defop, public = OPS.defop, OPS.public
 
@@ -55,7 +55,7 @@ def dot(a: ArrayLike, b: ArrayLike) -> Tensor:
     dot(a, b)[i, j, k, m] = Σ_l a[i, j, l] b[k, l, m]."""
     if isinstance(a, SCALARS) or isinstance(b, SCALARS):
         return multiply(a, b)
-    a, b = as_tensor(a, "dot", 0), as_tensor(b, "dot", 1)
+    a, b = as_operands((a, b), "dot")
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
     if b.ndim <= 2 or a.ndim == 1:
@@ -78,5 +78,5 @@ def dot(a: ArrayLike, b: ArrayLike) -> Tensor:
 @public(None, numpy=np.outer)
 def outer(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Outer product of two vectors (flattened first, as numpy.outer)."""
-    a, b = as_tensor(a, "outer", 0), as_tensor(b, "outer", 1)
+    a, b = as_operands((a, b), "outer")
     return multiply(a.reshape(-1, 1), b.reshape(1, -1))

@@ -17,8 +17,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, _new
-from .registry import (OPS, Axis, Op, as_tensor, axes, binary, count, keep, norm_axis, torch_alias,
-                       unary)
+from .registry import (OPS, Axis, Op, as_tensor, axes, binary, constant, count, keep, norm_axis,
+                       torch_alias, unary)
 from .shape import FLIP
 
 defop, public = OPS.defop, OPS.public
@@ -74,9 +74,10 @@ ARCTAN2 = defop("arctan2", np.arctan2,
 
 
 def _sinc_vjp(g: Any, out: Any, x: Any) -> Any:
-    # sinc(x) = sin(πx)/(πx): d/dx = (cos(πx) - sinc(x))/x, and 0 at x = 0
-    # (the limit; its own derivative there is taken as 0 too).
-    return g * np.where(x == 0, 0, (COS(math.pi * x) - out) / _safe(x))
+    # sinc(x) = sin(πx)/(πx): d/dx = (cos(πx) - sinc(x))/x, and 0 at x = 0.
+    # At 0 the branch is x·sinc''(0) = -x·π²/3: 0 there, and its derivative is
+    # the true second derivative (the third, 0, follows too), as create_graph needs.
+    return g * np.where(x == 0, x * (-math.pi ** 2 / 3), (COS(math.pi * x) - out) / _safe(x))
 
 
 SINC = defop("sinc", np.sinc, _sinc_vjp)
@@ -267,7 +268,7 @@ def ceil(x: ArrayLike) -> Tensor:
 @public(ROUND, method=("round", "__round__"), numpy=_ROUND_NUMPY)
 def round(x: ArrayLike, decimals: int = 0) -> Tensor:  # noqa: A001 - numpy's name
     """Round to `decimals` places, halves to even (numpy.round). Gradient 0."""
-    return unary(ROUND, x, decimals=int(decimals))
+    return unary(ROUND, x, decimals=int(constant(decimals, "round", "decimals")))
 
 
 @public(FLOOR_DIVIDE, operator=("__floordiv__", "__rfloordiv__"), numpy=np.floor_divide)
@@ -322,10 +323,13 @@ def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
 # Reductions: std, prod, cumsum
 
 def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
-    # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof)
+    # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof). Where std = 0
+    # (all values equal) the subgradient 0, as PyTorch (and norm at 0): not 0/0.
     n = count(x.shape, axis)
-    denom = (n - ddof) * keep(out, x.shape, axis, keepdims)
-    return keep(g, x.shape, axis, keepdims) * (x - x.mean(axis=axis, keepdims=True)) / denom
+    o = keep(out, x.shape, axis, keepdims)
+    d = x - x.mean(axis=axis, keepdims=True)
+    return keep(g, x.shape, axis, keepdims) * np.where(o == 0, 0, d / ((n - ddof) *
+                                                                       np.where(o == 0, 1, o)))
 
 
 STD = defop("std", lambda x, axis, ddof, keepdims:
@@ -381,9 +385,11 @@ CUMSUM = defop("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
 def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *,
         dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
     """Standard deviation √(Σ(x - mean)²/(N - ddof)), as numpy (ddof=0 by
-    default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std)."""
+    default; PyTorch's default is 1). ∂/∂x = (x - mean)/((N - ddof)·std),
+    and 0 where std = 0 (all values equal)."""
     axis, keepdims = torch_alias("std", axis, keepdims, dim, keepdim)
-    return unary(STD, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
+    return unary(STD, x, axis=norm_axis(axis), ddof=int(constant(ddof, "std", "ddof")),
+                 keepdims=keepdims)
 
 
 @public(PROD, method=True, numpy=np.prod)

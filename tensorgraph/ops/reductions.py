@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor
-from .registry import OPS, Axis, count, keep, norm_axis, torch_alias, unary
+from .registry import OPS, Axis, constant, count, dim_alias, keep, norm_axis, torch_alias, unary
 
 defop, public = OPS.defop, OPS.public
 
@@ -94,7 +94,8 @@ def var(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, 
     """Variance, Σ(x - mean)²/(N - ddof), as numpy (ddof=0 by default;
     PyTorch's default is the unbiased ddof=1)."""
     axis, keepdims = torch_alias("var", axis, keepdims, dim, keepdim)
-    return unary(VAR, x, axis=norm_axis(axis), ddof=int(ddof), keepdims=keepdims)
+    return unary(VAR, x, axis=norm_axis(axis), ddof=int(constant(ddof, "var", "ddof")),
+                 keepdims=keepdims)
 
 
 def _logsumexp(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
@@ -189,7 +190,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim: Optional[int] = None) -> Tenso
     """The softmax output layer: y_i = e^{z_i} / Σ_j e^{z_j} along `axis`, a
     probability distribution over classes. Stable: z - max(z) is exponentiated.
     Jacobian-vector form: dz = y ⊙ (g - Σ g ⊙ y)."""
-    return unary(SOFTMAX, x, axis=axis if dim is None else dim)
+    return unary(SOFTMAX, x, axis=dim_alias("softmax", axis, dim, -1))
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -208,4 +209,4 @@ LOG_SOFTMAX = defop("log_softmax", _log_softmax,
 @public(LOG_SOFTMAX, method=True)
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
     """log softmax(x) = x - logsumexp(x), computed stably."""
-    return unary(LOG_SOFTMAX, x, axis=axis if dim is None else dim)
+    return unary(LOG_SOFTMAX, x, axis=dim_alias("log_softmax", axis, dim, -1))

@@ -36,6 +36,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
@@ -74,9 +75,22 @@ class Op:
                 like = a
                 break
         else:
+            for a in args:
+                if type(a) is list or type(a) is tuple:
+                    return self._with_lists(args, attrs)
             out = self.forward(*args, **attrs)
             return out[0] if self.saves else out
         return record(self, tuple(operand(x, like, self.name) for x in args), attrs)
+
+    def _with_lists(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        # A list holding Tensors is stacked, recorded (numpy would turn it into
+        # a plain array and drop their graph); otherwise plain numpy as usual.
+        if not builtins.any(_holds_tensor(a) for a in args):
+            out = self.forward(*args, **attrs)
+            return out[0] if self.saves else out
+        ts = [as_tensor(a, self.name, i) if _holds_tensor(a) else a for i, a in enumerate(args)]
+        like = next(t for t in ts if isinstance(t, Tensor))
+        return record(self, tuple(operand(x, like, self.name) for x in ts), attrs)
 
     def error(self, e: Exception, args: Sequence[Tensor], attrs: dict[str, Any]) -> Exception:
         """Re-word a numpy error so that it names this op and the shapes."""
@@ -104,7 +118,9 @@ class Decl:
     export: bool
 
 
-_TABLES: list["OpTable"] = []
+# Weak: a table made in a test or a notebook and then dropped leaves `all_ops()`
+# (nothing to undo). The package's tables live as module globals.
+_TABLES: list["weakref.ref[OpTable]"] = []
 
 
 class OpTable(dict):  # type: ignore[type-arg]
@@ -115,7 +131,7 @@ class OpTable(dict):  # type: ignore[type-arg]
         super().__init__()
         self.name = name
         self.decls: list[Decl] = []
-        _TABLES.append(self)
+        _TABLES.append(weakref.ref(self))
 
     def defop(self, name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
               differentiable: bool = True, variadic: bool = False, saves: bool = False) -> Op:
@@ -219,7 +235,11 @@ def all_ops() -> dict[str, Op]:
     """Every op of every table (core first), by name; an extension op whose
     name is taken by an earlier table is listed as "table.name"."""
     out: dict[str, Op] = {}
-    for t in _TABLES:
+    _TABLES[:] = [r for r in _TABLES if r() is not None]
+    for r in _TABLES:
+        t = r()
+        if t is None:
+            continue
         for name, op in t.items():
             out[name if name not in out else f"{t.name}.{name}"] = op
     return out
@@ -255,9 +275,54 @@ def operand(x: Any, like: Tensor, opname: str) -> Tensor:
     if isinstance(x, SCALARS):
         return _new(np.asarray(x, dtype=scalar_dtype(x, like._data.dtype)))
     if isinstance(x, (list, tuple)):
-        return as_tensor(x, opname)
+        if _holds_tensor(x):
+            return as_tensor(x, opname)
+        return _weak_list(x, like, opname)
     raise TypeError(f"{opname}: unsupported operand of type {type(x).__name__} "
                     f"(with a Tensor of shape {like.shape} and dtype {like.dtype})")
+
+
+def constant(v: Any, fname: str, argname: str) -> Any:
+    """An op's non-differentiated argument (a slope, a ddof, a padding value):
+    a Tensor that requires grad there would lose its gradient without a
+    word, so it is refused; other Tensors give their value."""
+    if isinstance(v, Tensor):
+        if v.requires_grad:
+            raise TypeError(f"{fname}: {argname} is a Tensor that requires grad, but {fname} "
+                            f"does not differentiate {argname}: its gradient would be lost "
+                            f"(pass {argname}.detach() to use its value)")
+        return v._data[()] if v._data.ndim == 0 else v._data
+    return v
+
+
+def as_operands(xs: Sequence[Any], opname: str) -> tuple[Tensor, ...]:
+    """The operands of a many-input function (concat, stack, dot, inner...)
+    as Tensors: lists holding Tensors stacked, recorded; lists of numbers and
+    scalars weak beside the first Tensor (so float64 with [0.1] stays exact)."""
+    ts: list[Any] = [as_tensor(x, opname, i) if isinstance(x, (list, tuple)) and _holds_tensor(x)
+                     else x for i, x in enumerate(xs)]
+    like = next((t for t in ts if isinstance(t, Tensor)), None)
+    return tuple(t if isinstance(t, Tensor) else
+                 operand(t, like, opname) if like is not None and isinstance(t, (list, tuple) + SCALARS)
+                 else as_tensor(t, opname, i) for i, t in enumerate(ts))
+
+
+def _weak_list(x: Any, like: Tensor, opname: str) -> Tensor:
+    """A list of Python numbers beside a Tensor is weak, as each number would
+    be: it takes the Tensor's dtype when of the same kind or wider, so
+    `float64 + [0.1]` is exact (not rounded through float32) and
+    `float32 + [0.1]` stays float32; floats with an integer Tensor give float32."""
+    a = np.asarray(x)
+    k, lk = a.dtype.kind, like._data.dtype.kind
+    if k == "f":
+        dt = like._data.dtype if lk == "f" else np.dtype(np.float32)
+    elif k in "iu":
+        dt = like._data.dtype if lk in "iuf" else np.dtype(np.int64)
+    elif k == "b":
+        dt = like._data.dtype
+    else:
+        return as_tensor(x, opname)        # not numbers: its error
+    return _new(a.astype(dt, copy=False))
 
 
 def as_tensor(x: Any, opname: str = "tensor", position: Optional[int] = None) -> Tensor:
@@ -281,6 +346,9 @@ def _holds_tensor(x: Any) -> bool:
     if isinstance(x, (list, tuple)):
         return builtins.any(_holds_tensor(v) for v in x)
     return False
+
+
+holds_tensor = _holds_tensor   # for entry points outside ops (losses) that take lists
 
 
 def _stack_nested(x: Any, opname: str) -> Tensor:
@@ -342,11 +410,19 @@ def with_scalar(op: Op, t: Tensor, other: Any, reflected: bool) -> tuple[Tensor,
     but a Tensor, so the dtype rules live here once:
     - scalars are weak (float32 * 2.0 is float32);
     - an integer or boolean Tensor with a Python float gives float32, the
-      default float dtype (PyTorch's rule; numpy would give float64)."""
+      default float dtype (PyTorch's rule; numpy would give float64); so
+      does its true division by a Python int (`t / 2`, as `t / 2.0`); a
+      list of Python numbers counts as those numbers (`t + [0.5]`). (Two
+      integer Tensors divide to numpy's float64: a check in div's forward
+      would cost every division.)"""
     o = operand(other, t, op.name)
-    if (op.differentiable and t._data.dtype.kind in "iub"
-            and isinstance(other, (float, np.floating)) and not t.requires_grad):
-        t = _new(t._data.astype(o._data.dtype))
+    if (op.differentiable and t._data.dtype.kind in "iub" and not t.requires_grad
+            and (isinstance(other, (float, np.floating))
+                 or isinstance(other, (list, tuple)) and o._data.dtype.kind == "f"
+                 or op.name == "div" and isinstance(other, (int, np.integer, list, tuple)))):
+        t = _new(t._data.astype(np.float32))
+        if o._data.dtype.kind != "f":
+            o = _new(o._data.astype(np.float32))
     return (o, t) if reflected else (t, o)
 
 
@@ -398,6 +474,16 @@ def shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
+
+
+def dim_alias(fname: str, axis: Any, dim: Any, default: Any) -> Any:
+    """PyTorch's dim= for a function whose axis has a default other than None
+    (softmax's -1, cat's 0): giving both is an error."""
+    if dim is None:
+        return axis
+    if axis != default:
+        raise TypeError(f"{fname}: give axis= or dim=, not both")
+    return dim
 
 
 def torch_alias(fname: str, axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, Any]:

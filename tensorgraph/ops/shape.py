@@ -4,13 +4,14 @@ slices of the joined gradient)."""
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, record
 from .indexing import GETITEM
-from .registry import OPS, Axis, as_tensor, axes, norm_axis, shape_arg, unary
+from .registry import (OPS, Axis, as_operands, as_tensor, axes, constant, dim_alias, norm_axis,
+                       shape_arg, torch_alias, unary)
 
 defop, public = OPS.defop, OPS.public
 
@@ -97,8 +98,9 @@ SQUEEZE = defop("squeeze", lambda x, axis: np.squeeze(x, axis),
 
 
 @public(SQUEEZE, method=True, numpy=np.squeeze)
-def squeeze(x: ArrayLike, axis: Axis = None) -> Tensor:
-    """Remove axes of size 1 (all of them, or those in `axis`)."""
+def squeeze(x: ArrayLike, axis: Axis = None, *, dim: Axis = None) -> Tensor:
+    """Remove axes of size 1 (all of them, or those in `axis`; dim= is axis=)."""
+    axis, _ = torch_alias("squeeze", axis, False, dim, None)
     return unary(SQUEEZE, x, axis=norm_axis(axis))
 
 
@@ -117,8 +119,10 @@ FLIP = defop("flip", lambda x, axis: np.flip(x, axis), lambda g, out, x, axis: F
 
 
 @public(FLIP, method=True, numpy=np.flip)
-def flip(x: ArrayLike, axis: Axis = None) -> Tensor:
-    """Reverse the order of elements along `axis` (all axes when None)."""
+def flip(x: ArrayLike, axis: Axis = None, *, dims: Axis = None) -> Tensor:
+    """Reverse the order of elements along `axis` (all axes when None;
+    PyTorch's dims= is axis=)."""
+    axis, _ = torch_alias("flip", axis, False, dims, None)
     return unary(FLIP, x, axis=norm_axis(axis))
 
 
@@ -139,7 +143,7 @@ STACK = defop("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp, va
 def _tensors(xs: Sequence[ArrayLike], opname: str) -> tuple[Tensor, ...]:
     if isinstance(xs, (Tensor, np.ndarray)):
         raise TypeError(f"{opname}: expects a sequence of tensors, got a single {type(xs).__name__}")
-    ts = tuple(as_tensor(x, opname, i) for i, x in enumerate(xs))
+    ts = as_operands(list(xs), opname)
     if not ts:
         raise ValueError(f"{opname}: needs at least one tensor")
     return ts
@@ -155,12 +159,13 @@ def concat(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
 @public(None)
 def cat(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Union[int, None] = None) -> Tensor:
     """PyTorch's spelling of `concat` (dim= is axis=)."""
-    return concat(tensors, axis if dim is None else dim)
+    return concat(tensors, dim_alias("cat", axis, dim, 0))
 
 
 @public(STACK, numpy=np.stack)
-def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
+def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
+    """Join tensors along a new axis (dim= is axis=)."""
+    axis = dim_alias("stack", axis, dim, 0)
     return record(STACK, _tensors(tensors, "stack"), {"axis": int(axis)})
 
 
@@ -210,4 +215,5 @@ def pad(x: ArrayLike, pad_width: Any, constant_values: float = 0) -> Tensor:
     except ValueError:
         raise ValueError(f"pad: pad_width {pad_width!r} does not fit an input of shape "
                          f"{x.shape}") from None
+    constant_values = constant(constant_values, "pad", "constant_values")
     return unary(PAD, x, pad_width=pw.tolist(), constant_values=constant_values)
