@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
-from .tensor import Tensor, enable_grad
+from .tensor import Tensor, bump_version, enable_grad, mark_written
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
            "LRScheduler", "StepLR", "ExponentialLR"]
@@ -152,6 +152,11 @@ class Optimizer:
                 if not p.data.flags.writeable:  # e.g. a broadcast view: update a copy
                     p.data = p.data.copy()
                 self._update(p.data, g, self.state.setdefault(p, {}), **hyper)
+                # an in-place change: a graph that saved p (or memory shared with it,
+                # such as a detached target network) raises at backward instead of
+                # silently using the new values
+                bump_version(p)
+                mark_written(p._data)
         return loss
 
     def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], **hyper: Any) -> None:

@@ -226,8 +226,9 @@ def _restore(model: Any, snap: Any) -> None:
     if kind == "state_dict":
         model.load_state_dict(weights)
     else:
-        for p, w in zip(_params(model), weights):
-            p.data[...] = w  # in place: whatever holds p.data sees the restored weights
+        with no_grad():   # in place (whatever holds p sees the restored weights),
+            for p, w in zip(_params(model), weights):   # and a graph that saw the old ones knows
+                p.copy_(w)
 
 
 def _scalar_loss(value: Any, fn: str) -> float:

@@ -152,3 +152,46 @@ def test_max_norm_while_or_after_an_unused_graph() -> None:
         layer.weight.mul_(3.0)
     assert tg.losses.max_norm_(layer, 1.0) == 2
     assert layer.weight.data.flags.writeable
+
+
+def test_restore_of_a_parameters_only_model_while_a_graph_is_alive() -> None:
+    # a model with parameters() but no state_dict: fit's restore writes its arrays
+    from tensorgraph.train import _restore, _snapshot
+
+    class Bare:
+        def __init__(self) -> None:
+            self.w = tg.tensor(np.ones(3), requires_grad=True)
+
+        def parameters(self):
+            return [self.w]
+
+    m = Bare()
+    snap = _snapshot(m)
+    with tg.no_grad():
+        m.w -= 1.0
+    alive = (m.w * 2).sum()          # a graph that still needs w
+    _restore(m, snap)
+    np.testing.assert_array_equal(m.w.numpy(), np.ones(3))
+    with pytest.raises(RuntimeError, match="modified"):
+        alive.backward()             # it saw w before the restore
+
+
+def test_perceptron_fit_while_a_forward_pass_is_alive() -> None:
+    X, t = tg.data.exam_data(n=40, seed=0)
+    p = tg.nn.LinearPerceptron(2)
+    out = p(X)                       # kept: its graph needs the weights
+    p.fit(X, t, epochs=50)
+    assert (np.where(X @ p.weight.numpy() + p.bias.numpy() < 0, -1, 1) == t).mean() > 0.9
+    del out
+
+
+def test_optimizer_step_is_seen_by_a_graph_over_shared_memory() -> None:
+    # a detached copy sharing the parameter's memory (a DQN-style target network)
+    w = tg.nn.Parameter(np.ones(3))
+    target = w.detach()
+    y = (target * tg.tensor(np.ones(3), requires_grad=True)).sum()
+    w.grad = tg.tensor(np.ones(3))
+    tg.optim.SGD([w], lr=0.5).step()
+    np.testing.assert_array_equal(target.numpy(), np.full(3, 0.5))   # same memory
+    with pytest.raises(RuntimeError, match="modified"):
+        y.backward()                 # the values it saved changed under it

@@ -234,9 +234,9 @@ class LinearPerceptron(Module):
             history.append(mistakes)
             if mistakes == 0:
                 break
-        with no_grad():
-            self.weight.data[...] = w
-            self.bias.data[...] = b
+        with no_grad():   # in place, recorded as a change (a graph that saw the old values knows)
+            self.weight.copy_(w)
+            self.bias.copy_(b)
         return history
 
     def diagram(self, name: str = "") -> list[DiagramPart]:
