@@ -16,9 +16,10 @@ demo: $(STAMP)
 	$(PY) examples/gallery.py
 
 # The fast selection (setup.cfg deselects the `slow` marker): what a user needs
-# to trust the install, in under a minute on two idle cores.
+# to trust the install, in under a minute on two idle cores. pytest-xdist runs it
+# on every core (`-n auto`); a plain `pytest` runs it in one process.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # The long cases only; CI (.ci/run) runs both.
 test-slow: $(STAMP)
