@@ -16,35 +16,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
+from checks import assert_forward, check_grads, leaf, op_name
 import tensorgraph as tg
 
 FEW = settings(max_examples=20)
 SOME = settings(max_examples=30)
-
-
-def leaf(a: Any, dtype: Any = np.float64) -> tg.Tensor:
-    """A fresh leaf (copied: gradcheck perturbs its data in place)."""
-    return tg.tensor(np.array(a, dtype=dtype), requires_grad=True)
-
-
-def assert_forward(out: Any, expected: Any, rtol: float = 1e-12, atol: float = 0.0) -> None:
-    expected = np.asarray(expected)
-    assert isinstance(out, tg.Tensor), f"expected a Tensor, got {type(out).__name__}"
-    assert out.shape == expected.shape
-    assert out.dtype == expected.dtype
-    np.testing.assert_allclose(out.data, expected, rtol=rtol, atol=atol)
-
-
-def check_grads(fn: Callable[..., Any], *arrays: Any, atol: float = 1e-5) -> None:
-    """gradcheck `fn` at float64 leaves made from `arrays`; each gradient has
-    its input's shape and dtype."""
-    xs = [leaf(a) for a in arrays]
-    assert tg.gradcheck(fn, xs, atol=atol)
-    out = fn(*xs)
-    gs = tg.grad(out, xs, np.ones(out.shape), allow_unused=True)
-    for x, g in zip(xs, gs):
-        if g is not None:
-            assert g.shape == x.shape and g.dtype == x.dtype
 
 
 def check_second(fn: Callable[..., Any], *arrays: Any, atol: float = 1e-5) -> None:
@@ -54,11 +30,6 @@ def check_second(fn: Callable[..., Any], *arrays: Any, atol: float = 1e-5) -> No
         return tg.grad(fn(*xs).sum(), list(xs), create_graph=True)
     xs = [leaf(a) for a in arrays]
     assert tg.gradcheck(first, xs, atol=atol)
-
-
-def op_name(t: tg.Tensor) -> str:
-    assert t.node is not None, "the result was not recorded"
-    return t.node.op.name
 
 
 # ---------------------------------------------------------------------------
