@@ -215,26 +215,22 @@ class Graph:
     def __str__(self) -> str:
         ins = ", ".join(f"{v.name}: {v.dtype}{_fmt_shape(v.shape)}" for v in self.inputs)
         lines = [f"{self.name}({ins}):"]
-        rows: list[tuple[str, ...]] = []
+        rows: list[tuple[str, str, str, str, str]] = []   # name, call, shape, dtype, scope
         for v in self.parameters.values():
-            rows.append((v.name, "parameter", "", "", _fmt_shape(v.shape), str(v.dtype), ""))
+            rows.append((v.name, "parameter", _fmt_shape(v.shape), str(v.dtype), ""))
         for v in self.constants:
-            rows.append((v.name, "constant", _fmt_const(v.value), "", _fmt_shape(v.shape),
+            rows.append((v.name, f"constant {_fmt_const(v.value)}", _fmt_shape(v.shape),
                          str(v.dtype), ""))
         for n in self.nodes:
-            args = ", ".join(v.name for v in n.inputs)
-            attrs = ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items())
-            rows.append((n.output.name, n.op.name, attrs, f"({args})",
-                         _fmt_shape(n.output.shape), str(n.output.dtype),
-                         "/".join(n.scope)))
-        widths = [max((len(r[i]) for r in rows), default=0) for i in range(7)]
-        for name, op, attrs, args, shape, dtype, scope in rows:
-            call = f"{op}{args}" + (f" [{attrs}]" if attrs else "")
-            if op in ("parameter", "constant"):
-                call = op + (f" = {attrs}" if attrs else "")
-            lines.append(f"  {name.ljust(widths[0])} = {call.ljust(widths[1] + widths[2] + widths[3] + 3)}"
-                         f"  {shape.ljust(widths[4])} {dtype.ljust(widths[5])}"
-                         + (f"  {scope}" if scope else "").rstrip())
+            call = f"{n.op.name}({', '.join(v.name for v in n.inputs)})"
+            if n.attrs:
+                call += " [" + ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()) + "]"
+            rows.append((n.output.name, call, _fmt_shape(n.output.shape),
+                         str(n.output.dtype), "/".join(n.scope)))
+        w = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
+        for name, call, shape, dtype, scope in rows:
+            lines.append(f"  {name.ljust(w[0])} = {call.ljust(w[1])}  {shape.ljust(w[2])}  "
+                         f"{dtype.ljust(w[3])}  {scope}")
         lines.append(f"  return {_fmt_structure(self.structure, self.outputs)}")
         return "\n".join(line.rstrip() for line in lines)
 
