@@ -241,8 +241,9 @@ class Graph:
 
     # -- replay ---------------------------------------------------------------
     def _compile(self) -> tuple[Any, ...]:
-        """The replay plan: a slot per value, each step (forward, input slots,
-        attrs, output slot, saves, slots to free after it)."""
+        """The replay plan: a slot per value, each step (forward, arity, first
+        two input slots, input slots, attrs, output slot, saves, slots to free
+        after it)."""
         slot: dict[int, int] = {}
 
         def s(v: Value) -> int:
@@ -274,14 +275,18 @@ class Graph:
         for i, k in last.items():
             if i not in keep:
                 frees[k].append(i)
-        steps = tuple((n.op.forward, tuple(slot[id(v)] for v in n.inputs), n.attrs,
-                       slot[id(n.output)], bool(n.op.saves), tuple(frees[k]))
-                      for k, n in enumerate(self.nodes))
+        steps = []
+        for k, n in enumerate(self.nodes):
+            ins = tuple(slot[id(v)] for v in n.inputs)
+            # arity and the first two slots unpacked: the replay loop's fast paths
+            steps.append((n.op.forward, len(ins), ins[0] if ins else None,
+                          ins[1] if len(ins) > 1 else None, ins, n.attrs,
+                          slot[id(n.output)], bool(n.op.saves), tuple(frees[k])))
         env = [None] * len(slot)
         for i, val in const_slots:
             env[i] = val
         out_slots = tuple(slot[id(v)] for v in self.outputs)
-        return env, tuple(in_slots), tuple(param_slots), steps, out_slots
+        return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
 
     def __call__(self, *inputs: Any) -> Any:
         """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
@@ -299,18 +304,20 @@ class Graph:
         for i, v in param_slots:
             env[i] = v.tensor._data       # by reference: updates take effect
         ndarray, asarray = np.ndarray, np.asarray
-        for fwd, ins, attrs, out, saves, frees in steps:
-            if len(ins) == 1:
-                r = fwd(env[ins[0]], **attrs)
-            elif len(ins) == 2:
-                r = fwd(env[ins[0]], env[ins[1]], **attrs)
+        for fwd, n, a, b, ins, attrs, out, saves, frees in steps:
+            if n == 2:
+                r = fwd(env[a], env[b], **attrs) if attrs else fwd(env[a], env[b])
+            elif n == 1:
+                r = fwd(env[a], **attrs) if attrs else fwd(env[a])
             else:
                 r = fwd(*[env[i] for i in ins], **attrs)
             if saves:
                 r = r[0]
+            # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
             env[out] = r if type(r) is ndarray else asarray(r)
-            for f in frees:
-                env[f] = None
+            if frees:
+                for f in frees:
+                    env[f] = None
         return _unflatten(self.structure, [env[i] for i in out_slots])
 
 
