@@ -344,3 +344,19 @@ def test_train_and_eval_modes_are_respected_at_capture() -> None:
     mask = [v for v in trained.constants if v.shape == (4, 3)]
     assert len(mask) == 1 and set(np.unique(mask[0].value)) <= {0.0, 2.0}
     np.testing.assert_array_equal(trained(x).data, evaluated(x).data * mask[0].value)
+
+
+def test_a_loss_replays_with_new_labels() -> None:
+    net = _mlp()
+
+    def loss(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
+        return tg.losses.cross_entropy(net(x), y)
+
+    g = tg.capture(loss, tg.placeholder((None, 4)), tg.placeholder((None,), "int64"))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = np.array([0, 2, 1, 1, 0])
+    p = _softmax(_mlp_numpy(net, x))          # the net ends in softmax; the loss applies another
+    expected = -np.log(p[np.arange(5), y]).mean()
+    np.testing.assert_allclose(g(x, y).item(), expected, rtol=1e-5)
+    assert g.outputs[0].shape == ()
