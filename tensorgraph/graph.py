@@ -289,7 +289,8 @@ class Graph:
         return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
 
     def __call__(self, *inputs: Any) -> Any:
-        """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
+        """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure
+        with plain Tensors (no recorded graph: a replay is not differentiated)."""
         if len(inputs) != len(self.inputs):
             names = ", ".join(v.name for v in self.inputs)
             raise TypeError(f"{self.name}: expected {len(self.inputs)} input"
