@@ -215,26 +215,22 @@ class Graph:
     def __str__(self) -> str:
         ins = ", ".join(f"{v.name}: {v.dtype}{_fmt_shape(v.shape)}" for v in self.inputs)
         lines = [f"{self.name}({ins}):"]
-        rows: list[tuple[str, ...]] = []
+        rows: list[tuple[str, str, str, str, str]] = []   # name, call, shape, dtype, scope
         for v in self.parameters.values():
-            rows.append((v.name, "parameter", "", "", _fmt_shape(v.shape), str(v.dtype), ""))
+            rows.append((v.name, "parameter", _fmt_shape(v.shape), str(v.dtype), ""))
         for v in self.constants:
-            rows.append((v.name, "constant", _fmt_const(v.value), "", _fmt_shape(v.shape),
+            rows.append((v.name, f"constant {_fmt_const(v.value)}", _fmt_shape(v.shape),
                          str(v.dtype), ""))
         for n in self.nodes:
-            args = ", ".join(v.name for v in n.inputs)
-            attrs = ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items())
-            rows.append((n.output.name, n.op.name, attrs, f"({args})",
-                         _fmt_shape(n.output.shape), str(n.output.dtype),
-                         "/".join(n.scope)))
-        widths = [max((len(r[i]) for r in rows), default=0) for i in range(7)]
-        for name, op, attrs, args, shape, dtype, scope in rows:
-            call = f"{op}{args}" + (f" [{attrs}]" if attrs else "")
-            if op in ("parameter", "constant"):
-                call = op + (f" = {attrs}" if attrs else "")
-            lines.append(f"  {name.ljust(widths[0])} = {call.ljust(widths[1] + widths[2] + widths[3] + 3)}"
-                         f"  {shape.ljust(widths[4])} {dtype.ljust(widths[5])}"
-                         + (f"  {scope}" if scope else "").rstrip())
+            call = f"{n.op.name}({', '.join(v.name for v in n.inputs)})"
+            if n.attrs:
+                call += " [" + ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()) + "]"
+            rows.append((n.output.name, call, _fmt_shape(n.output.shape),
+                         str(n.output.dtype), "/".join(n.scope)))
+        w = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
+        for name, call, shape, dtype, scope in rows:
+            lines.append(f"  {name.ljust(w[0])} = {call.ljust(w[1])}  {shape.ljust(w[2])}  "
+                         f"{dtype.ljust(w[3])}  {scope}")
         lines.append(f"  return {_fmt_structure(self.structure, self.outputs)}")
         return "\n".join(line.rstrip() for line in lines)
 
@@ -245,8 +241,9 @@ class Graph:
 
     # -- replay ---------------------------------------------------------------
     def _compile(self) -> tuple[Any, ...]:
-        """The replay plan: a slot per value, each step (forward, input slots,
-        attrs, output slot, saves, slots to free after it)."""
+        """The replay plan: a slot per value, each step (forward, arity, first
+        two input slots, input slots, attrs, output slot, saves, slots to free
+        after it)."""
         slot: dict[int, int] = {}
 
         def s(v: Value) -> int:
@@ -278,14 +275,18 @@ class Graph:
         for i, k in last.items():
             if i not in keep:
                 frees[k].append(i)
-        steps = tuple((n.op.forward, tuple(slot[id(v)] for v in n.inputs), n.attrs,
-                       slot[id(n.output)], bool(n.op.saves), tuple(frees[k]))
-                      for k, n in enumerate(self.nodes))
+        steps = []
+        for k, n in enumerate(self.nodes):
+            ins = tuple(slot[id(v)] for v in n.inputs)
+            # arity and the first two slots unpacked: the replay loop's fast paths
+            steps.append((n.op.forward, len(ins), ins[0] if ins else None,
+                          ins[1] if len(ins) > 1 else None, ins, n.attrs,
+                          slot[id(n.output)], bool(n.op.saves), tuple(frees[k])))
         env = [None] * len(slot)
         for i, val in const_slots:
             env[i] = val
         out_slots = tuple(slot[id(v)] for v in self.outputs)
-        return env, tuple(in_slots), tuple(param_slots), steps, out_slots
+        return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
 
     def __call__(self, *inputs: Any) -> Any:
         """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
@@ -303,18 +304,20 @@ class Graph:
         for i, v in param_slots:
             env[i] = v.tensor._data       # by reference: updates take effect
         ndarray, asarray = np.ndarray, np.asarray
-        for fwd, ins, attrs, out, saves, frees in steps:
-            if len(ins) == 1:
-                r = fwd(env[ins[0]], **attrs)
-            elif len(ins) == 2:
-                r = fwd(env[ins[0]], env[ins[1]], **attrs)
+        for fwd, n, a, b, ins, attrs, out, saves, frees in steps:
+            if n == 2:
+                r = fwd(env[a], env[b], **attrs) if attrs else fwd(env[a], env[b])
+            elif n == 1:
+                r = fwd(env[a], **attrs) if attrs else fwd(env[a])
             else:
                 r = fwd(*[env[i] for i in ins], **attrs)
             if saves:
                 r = r[0]
+            # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
             env[out] = r if type(r) is ndarray else asarray(r)
-            for f in frees:
-                env[f] = None
+            if frees:
+                for f in frees:
+                    env[f] = None
         return _unflatten(self.structure, [env[i] for i in out_slots])
 
 
