@@ -207,7 +207,7 @@ def fold_constants(g: Graph, max_elements: Optional[int] = 1 << 20) -> Graph:
         inputs = [r.use(v) for v in node.inputs]
         if inputs and is_pure(node.op) and all(v.kind == "constant" for v in inputs):
             try:
-                out = _forward(node.op, [v.value for v in inputs], node.attrs)
+                out = _forward(node.op, [np.asarray(v.value) for v in inputs], node.attrs)
             except Exception:  # noqa: BLE001 - the replay raises it, with its message
                 out = None
             if out is not None and (max_elements is None or out.size <= max_elements):

@@ -78,24 +78,24 @@ class _CapturedAnalysis(_Analysis):
                 values.append(v)
         for v in g.inputs:
             add(v)
-        for n in g.nodes:
-            for v in n.inputs:
+        for node in g.nodes:
+            for v in node.inputs:
                 add(v)
-            add(n.output)
+            add(node.output)
         for v in g.outputs:
             add(v)
         self.order: list[Any] = []
         for v in values:
-            node = None
+            drawn_node = None
             if v.node is not None:
-                node = _Node(v.node.op, v.node.attrs, tuple(v.node.scope),
+                drawn_node = _Node(v.node.op, v.node.attrs, tuple(v.node.scope),
                              [self.order[index[id(p)]] for p in v.node.inputs])
-            self.order.append(_Drawn(v, node))
+            self.order.append(_Drawn(v, drawn_node))
         self.index = {id(t): i for i, t in enumerate(self.order)}
         self.roots = list(dict.fromkeys(index[id(v)] for v in g.outputs))
         n = len(self.order)
-        self.consumers = [[] for _ in range(n)]
-        self.parents = [[] for _ in range(n)]
+        self.consumers: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.parents: list[list[int]] = [[] for _ in range(n)]
         for i, v in enumerate(values):
             if v.node is not None:
                 for k, p in enumerate(v.node.inputs):
