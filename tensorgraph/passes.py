@@ -106,8 +106,8 @@ def eliminate_dead_code(g: Graph) -> Graph:
     """Keep only the nodes some output needs, found by one walk back from the
     outputs (nodes are in topological order, so each node is seen after
     every node that uses it). Impure nodes are kept: their effect is the
-    point. Constants only dead nodes used go with them; inputs and
-    parameters stay (they are the graph's signature)."""
+    point. Constants and parameters only dead nodes used go with them;
+    inputs stay (they are the graph's signature: the replay takes them)."""
     _check(g, "eliminate_dead_code")
     live = {id(v) for v in g.outputs}
     keep = []
@@ -118,7 +118,9 @@ def eliminate_dead_code(g: Graph) -> Graph:
     r = _Rebuild(g)
     for node in reversed(keep):
         r.copy(node, [r.use(v) for v in node.inputs])
-    return r.graph()
+    out = r.graph()
+    out.parameters = {k: v for k, v in out.parameters.items() if id(v) in live}
+    return out
 
 
 # ---------------------------------------------------------------------------

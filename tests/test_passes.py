@@ -120,6 +120,24 @@ def test_dead_code_drops_the_branch_no_output_needs() -> None:
     assert_bitwise(got[0], np.tanh(xv @ w.tensor.data))
 
 
+def test_dead_code_drops_parameters_only_dead_code_read() -> None:
+    w = tg.tensor(np.full(3, 2.0, "float32"), requires_grad=True)
+    unused = tg.tensor(np.ones(3, "float32"), requires_grad=True)
+
+    def f(x: Any) -> Any:
+        _ = (x * unused).sum()          # a dead branch with its own parameter
+        return x * w
+    g = tg.capture(f, tg.placeholder((3,)))
+    d = eliminate_dead_code(g)
+    assert len(g.parameters) == 2 and len(d.parameters) == 1
+    (name,) = d.parameters
+    assert d.parameters[name].tensor is w
+    dropped = next(k for k, v in g.parameters.items() if v.tensor is unused)
+    assert f"{dropped} = parameter" in str(g) and f"{dropped} = parameter" not in str(d)
+    x = RNG.standard_normal(3).astype("float32")
+    assert_bitwise(outputs(d, x)[0], x * np.float32(2.0))
+
+
 def test_dead_code_keeps_what_any_of_several_outputs_needs() -> None:
     b = Builder()
     x = b.input("x", (3,))
