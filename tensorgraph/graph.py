@@ -34,7 +34,7 @@ from .tensor import Tensor, _default_array, _new
 
 # The module itself (`tensorgraph.tensor` the attribute is the function tg.tensor):
 # its globals `_capture` and `_scope` are read and set here.
-_tensor_mod = sys.modules[Tensor.__module__]
+_tensor_mod: Any = sys.modules[Tensor.__module__]
 
 __all__ = ["Value", "GraphNode", "Graph", "Placeholder", "placeholder", "capture",
            "CaptureWarning", "CaptureError"]
@@ -282,7 +282,7 @@ class Graph:
             steps.append((n.op.forward, len(ins), ins[0] if ins else None,
                           ins[1] if len(ins) > 1 else None, ins, n.attrs,
                           slot[id(n.output)], bool(n.op.saves), tuple(frees[k])))
-        env = [None] * len(slot)
+        env: list[Any] = [None] * len(slot)
         for i, val in const_slots:
             env[i] = val
         out_slots = tuple(slot[id(v)] for v in self.outputs)
@@ -509,6 +509,34 @@ def _module_of(fn: Any) -> Any:
     return None
 
 
+def _parameter_names(fn: Any, mod: Any) -> dict[int, str]:
+    """id(parameter) -> its state_dict name, for the module fn is (or is bound
+    to), else for the modules fn's closure or globals refer to (a lambda or a
+    function calling a model): the first module that names a parameter wins."""
+    mods = [mod] if mod is not None else []
+    if mod is None:
+        code = getattr(fn, "__code__", None)
+        cells = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
+                 if _filled(c)]
+        glob = getattr(fn, "__globals__", {})
+        names = code.co_names if code is not None else ()
+        mods = [o for o in cells + [glob[n] for n in names if n in glob]
+                if not isinstance(o, type) and _module_of(o) is o]
+    out: dict[int, str] = {}
+    for m in mods:
+        for n, p in m.named_parameters():
+            out.setdefault(id(p), n)
+    return out
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:          # a closure variable not yet assigned
+        return False
+    return True
+
+
 def _input_names(fn: Any, n: int) -> list[str]:
     target = fn
     mod = _module_of(fn)
@@ -545,8 +573,7 @@ def capture(fn: Callable[..., Any], *example_inputs: Any) -> Graph:
     if _tensor_mod._capture is not None:
         raise CaptureError("capture: already capturing (capture inside capture is not supported)")
     mod = _module_of(fn)
-    param_names = {id(p): n for n, p in mod.named_parameters()} if mod is not None else {}
-    rec = _Recorder(param_names)
+    rec = _Recorder(_parameter_names(fn, mod))
     names = _input_names(fn, len(example_inputs))
     inputs: list[Value] = []
     args: list[Tensor] = []

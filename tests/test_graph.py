@@ -302,3 +302,21 @@ def test_bad_capture_arguments() -> None:
         tg.capture(lambda x: x, ["a"])
     with pytest.raises(CaptureError, match="capture inside capture"):
         tg.capture(lambda x: tg.capture(lambda y: y, x), np.zeros(1, np.float32))
+
+
+def test_a_function_calling_a_model_names_its_parameters_as_state_dict() -> None:
+    net = _mlp()
+    g = tg.capture(lambda x: net(x) * 2.0, np.zeros((1, 4), np.float32))
+    assert list(g.parameters) == list(net.state_dict())
+
+
+def test_a_tensor_class_can_say_its_leaves_are_parameters() -> None:
+    class Frozen(tg.Tensor):                  # e.g. a Parameter that is not trained
+        __slots__ = ()
+        _graph_kind = "parameter"
+
+    f = Frozen(np.ones(2, np.float32), name="f")
+    g = tg.capture(lambda x: x + f, np.zeros(2, np.float32))
+    assert list(g.parameters) == ["f"] and g.constants == []
+    f.data = np.full(2, 5.0, np.float32)      # read at each replay
+    np.testing.assert_array_equal(g(np.ones(2, np.float32)).data, [6.0, 6.0])
