@@ -14,7 +14,7 @@ import pytest
 
 import tensorgraph as tg
 from tensorgraph import nn
-from tensorgraph.draw import draw
+from tensorgraph.draw import DrawWarning, draw
 from tensorgraph.draw.captured import CONSTANT_FILL
 from tensorgraph.graph import Graph
 from tensorgraph.passes import (eliminate_common_subexpressions, eliminate_dead_code,
@@ -173,3 +173,23 @@ def test_renders_to_svg() -> None:
     g = optimize(tg.capture(f, tg.placeholder((None, 3))))
     texts = svg_texts(draw(g, view="modules").svg(backend))
     assert "matmul" in texts and "(?, 3)" in texts
+
+
+def test_a_large_captured_graph_keeps_to_the_node_budget_and_shared_constants_split() -> None:
+    def chain(x: Any) -> Any:
+        for _ in range(60):
+            x = tg.tanh(x * 1.5 + 0.25)
+        return x
+    g = tg.capture(chain, tg.placeholder((2,)))
+    with pytest.warns(DrawWarning, match=r"exceed the node budget \(max_nodes=50\)"):
+        nodes, _ = parse(draw(g, max_nodes=50).source)
+    assert len(nodes) == 50
+    # After CSE the 60 copies of 1.5 are one constant with 60 uses: drawn once in
+    # full, then as a dashed copy per further use, which the heading explains.
+    o = optimize(g)
+    assert len(o.constants) == 2
+    d = draw(o, max_nodes=None)
+    labs = list(labels(d.source).values())
+    assert labs.count("1.5\nused 60× (dashed copies)") == 1
+    assert sum(lab.startswith("1.5\nuse ") for lab in labs) == 59
+    assert any("drawn once, then as a dashed copy" in n for n in d.notes)

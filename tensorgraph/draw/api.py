@@ -21,6 +21,10 @@ One recorded graph, four zoom levels:
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
+A captured `tg.Graph` draws in the "ops" and "modules" views, its leaves
+styled by what the graph says they are: inputs blue, parameters orange,
+constants grey with their value (`tensorgraph.draw.captured`).
+
 The modules are read only through their public structure, and nothing in the
 core imports this module.
 """
