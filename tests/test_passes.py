@@ -297,6 +297,17 @@ def test_fold_handles_reductions_saved_forwards_and_integer_ops() -> None:
     same_results(g, f, RNG.standard_normal((2, 3)).astype("float32"))
 
 
+def test_a_folded_output_cannot_be_changed_through_a_replay_result() -> None:
+    g = tg.capture(lambda x: (x + 1.0, tg.exp(tg.tensor(np.float32(2.0)))),
+                   tg.placeholder((2,)))
+    f = fold_constants(g)
+    assert ops_of(f) == ["add"] and f.outputs[1].kind == "constant"
+    _, e = f(np.zeros(2, "float32"))
+    e += 1.0                                   # the user's tensor changes, not the graph
+    assert_bitwise(outputs(f, np.zeros(2, "float32"))[1],
+                   np.asarray(np.exp(np.float32(2.0))))
+
+
 def test_fold_leaves_parameters_and_inputs_alone() -> None:
     # A parameter changes with training: an op on it and a constant is no constant.
     b = Builder()
