@@ -169,7 +169,9 @@ def eliminate_common_subexpressions(g: Graph) -> Graph:
     the same dtype, shape and bytes are merged first, so that ``x * 2.0``
     written twice (two 2.0 leaves) is one multiplication. One pass in
     topological order suffices: a node's inputs are already merged when it
-    is seen, so duplicates of duplicates merge too."""
+    is seen, so duplicates of duplicates merge too. ``a + b`` and ``b + a``
+    stay apart: given two NaNs, the hardware returns the first one's
+    payload, so they may differ in their bits."""
     _check(g, "eliminate_common_subexpressions")
     r = _Rebuild(g)
     consts: dict[Any, Value] = {}
