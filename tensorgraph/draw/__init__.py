@@ -6,6 +6,7 @@ matplotlib. Read the package in this order:
 
 - `api`: `draw()` and `Drawing`, the entry point and its options;
 - `graph`: the op-level views "ops", "modules" and "backward";
+- `captured`: the same "ops" and "modules" views of a captured `tg.Graph`;
 - `network`: the book's pictures of neurons and networks ("network");
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);

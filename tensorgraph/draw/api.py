@@ -21,6 +21,10 @@ One recorded graph, four zoom levels:
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
+A captured `tg.Graph` draws in the "ops" and "modules" views, its leaves
+styled by what the graph says they are: inputs blue, parameters orange,
+constants grey with their value (`tensorgraph.draw.captured`).
+
 The modules are read only through their public structure, and nothing in the
 core imports this module.
 """
@@ -33,6 +37,7 @@ import types
 import warnings
 from typing import Any, Optional, Sequence, Union
 
+from ..graph import Graph
 from ..tensor import Tensor
 from . import backends
 
@@ -179,7 +184,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
          timeout: Optional[float] = None) -> Drawing:
     """Draw a tensor's recorded graph or a module.
 
-    target     a Tensor (its whole ancestry is drawn), a list of Tensors, or a
+    target     a Tensor (its whole ancestry is drawn), a list of Tensors, a
+               captured `tg.Graph` (views "ops" and "modules"), or a
                Module (view "network" by default; "ops" and "modules" trace
                ``module(input)``; for "backward" draw the output of your own
                backward pass with ``module=``).
@@ -240,6 +246,21 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise ValueError(f"draw: depth must be a non-negative int or None, got {depth!r}")
 
+    if isinstance(target, Graph):
+        if view == "network":
+            raise TypeError("draw(view='network') needs a Module (Neuron, LinearPerceptron, "
+                            "Layer, FeedForward, Sequential), got Graph; draw a captured graph "
+                            "with view='ops' or view='modules'")
+        from .captured import captured_source
+        classes = _module_info(module)[1] if module is not None else {}
+        graph, notes = captured_source(target, view, values=values, grads=grads, depth=depth,
+                                       max_nodes=max_nodes,
+                                       rankdir=_rankdir(rankdir, direction, "TB"),
+                                       title=title, classes=classes, repeat=repeat)
+        _warn(notes)
+        return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
+                       timeout=timeout)
+
     if view == "network":
         if not _is_module(target):
             raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
@@ -295,5 +316,5 @@ def _roots(target: Any, view: str) -> list[Tensor]:
                 seen.add(id(t))
                 out.append(t)
         return out
-    raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list of Tensors or a "
-                    f"Module, got {type(target).__name__}")
+    raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list of Tensors, a "
+                    f"Graph or a Module, got {type(target).__name__}")

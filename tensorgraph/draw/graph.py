@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 else:  # imported when a drawing is made, with an install hint when missing
     graphviz = require("graphviz", "drawing a graph (tg.draw)")
 
-__all__ = ["graph_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET", "Remark"]
+__all__ = ["graph_source", "analysis_source", "ParamInfo", "SHARED_USES", "LAYOUT_BUDGET", "Remark"]
 
 
 class Remark(str):
@@ -777,9 +777,21 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
         notes.append(Remark("no ops were recorded: a tensor made by an op under tg.no_grad(), "
                             "or from inputs none of which requires_grad, is a leaf with no "
                             "graph behind it"))
+    return analysis_source(a, view, notes, values=values, grads=grads, depth=depth,
+                           max_nodes=max_nodes, rankdir=rankdir, title=title, repeat=repeat)
+
+
+def analysis_source(a: _Analysis, view: str, notes: list[str], *, values: bool = False,
+                    grads: bool = False, depth: Optional[int] = None,
+                    max_nodes: Optional[int] = 400, rankdir: str = "TB",
+                    title: Optional[str] = None, repeat: bool = True,
+                    builder: Optional[type["_Builder"]] = None
+                    ) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of an analysed graph: a recorded one (`graph_source`) or a
+    captured `tg.Graph` (`tensorgraph.draw.captured`, with its own builder)."""
     clusters = view == "modules"
     depth = _choose_depth(a, depth, max_nodes, notes)
-    b = _Builder(a, view, values, grads, depth, clusters, repeat)
+    b = (builder or _Builder)(a, view, values, grads, depth, clusters, repeat)
     root_ids = list(dict.fromkeys(b.drawn[r] for r in a.roots))
     items, edges = _fit_layout(b.items, b.edges, root_ids, len(a.order), notes, max_nodes, a)
 
