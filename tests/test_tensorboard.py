@@ -205,3 +205,18 @@ def test_fit_unwritable_log_dir_fails_before_training(tmp_path):
     assert began == []
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+def test_fit_on_nonfinite_ignore_logs_the_nan_loss_and_skips_diverged_parameters(tmp_path,
+                                                                                  accumulator):
+    X, y = data.xor()
+    X = X.astype(np.float32)
+    X[0, 0] = np.nan           # the first step makes every weight it reaches NaN
+    net = nn.FeedForward([2, 2], seed=0, name="net")
+    train.fit(net, losses.cross_entropy, optim.SGD(net.parameters(), lr=0.1), (X, y), epochs=2,
+              batch_size=4, shuffle=False, progress=False, on_nonfinite="ignore",
+              log_dir=tmp_path)
+    tr = accumulator(tmp_path / "train")
+    assert [np.isnan(e.value) for e in tr.Scalars("loss")] == [True, True]
+    assert not np.isfinite(net.layers[0].weight.data).all()
+    assert "layers.0.weight" not in tr.Tags()["histograms"]
