@@ -1,0 +1,611 @@
+"""The recorded graph as a program: capture a function once, replay it fast.
+
+`tg.capture(fn, *example_inputs)` runs `fn` once while every op that goes
+through `tensor.record` is also written into a `Graph` (whatever
+`requires_grad` and `no_grad` say: comparisons, integer ops and the condition
+of a `where` are ops too). Every leaf is tagged:
+
+- input      an example input or `tg.placeholder`, fed at each call;
+- parameter  a leaf that requires grad (a `Parameter`, the book's variable),
+             read by reference at each call, so training updates take effect;
+- constant   anything else (a Python scalar, an array made inside `fn`): its
+             value is frozen into the graph.
+
+`g(*inputs)` replays the op list on numpy arrays (each op's `forward`, the
+same function eager mode runs), without a Tensor or Node per op, and frees
+each intermediate array after its last use. Like tracing in PyTorch, capture
+records the one path Python control flow took; where a captured value decides
+that flow (`bool(t)`, `float(t)`, `t.item()`) a `CaptureWarning` names the line.
+
+The types (`Value`, `GraphNode`, `Graph`) are the contract the graph passes,
+the ONNX exporter and the renderer build on; GRAPH_API.md is the how-to.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import warnings
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from .tensor import Tensor, _default_array, _new
+
+# The module itself (`tensorgraph.tensor` the attribute is the function tg.tensor):
+# its globals `_capture` and `_scope` are read and set here.
+_tensor_mod = sys.modules[Tensor.__module__]
+
+__all__ = ["Value", "GraphNode", "Graph", "Placeholder", "placeholder", "capture",
+           "CaptureWarning", "CaptureError"]
+
+Shape = tuple[Optional[int], ...]
+KINDS = ("input", "parameter", "constant", "op")
+
+
+class CaptureWarning(UserWarning):
+    """A captured value decided Python control flow: the replay will not re-decide it."""
+
+
+class CaptureError(RuntimeError):
+    """Something `fn` did cannot be captured (e.g. an in-place write no op recorded)."""
+
+
+class Value:
+    """One array-valued result or leaf of a Graph.
+
+    name    unique in the graph ("x", "layers.0.weight", "matmul_3")
+    shape   None marks a size left open (the batch)
+    kind    "input" | "parameter" | "constant" | "op"
+    node    the GraphNode computing it (kind "op"), else None
+    tensor  kind "parameter": the Parameter, read by reference at each call
+    value   kind "constant": the frozen array
+    """
+
+    __slots__ = ("name", "shape", "dtype", "kind", "node", "tensor", "value")
+
+    def __init__(self, name: str, shape: Shape, dtype: Any, kind: str,
+                 node: Optional["GraphNode"] = None, tensor: Optional[Tensor] = None,
+                 value: Optional[np.ndarray] = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"Value: kind must be one of {KINDS}, got {kind!r}")
+        self.name = name
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.kind = kind
+        self.node = node
+        self.tensor = tensor
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<Value {self.name} {self.kind} {_fmt_shape(self.shape)} {self.dtype}>"
+
+
+class GraphNode:
+    """One op application: `output = op.forward(*inputs, **attrs)`."""
+
+    __slots__ = ("name", "op", "inputs", "attrs", "output", "scope")
+
+    def __init__(self, name: str, op: Any, inputs: Sequence[Value], attrs: dict[str, Any],
+                 output: Value, scope: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.op = op
+        self.inputs = list(inputs)
+        self.attrs = dict(attrs)
+        self.output = output
+        self.scope = tuple(scope)
+
+    def __repr__(self) -> str:
+        return f"<GraphNode {self.name} = {self.op.name}({', '.join(v.name for v in self.inputs)})>"
+
+
+class Placeholder:
+    """An input of a captured graph: a shape (None = open size) and a dtype."""
+
+    __slots__ = ("shape", "dtype", "name")
+
+    def __init__(self, shape: Sequence[Optional[int]], dtype: Any = "float32",
+                 name: Optional[str] = None) -> None:
+        shape = tuple(shape)
+        for s in shape:
+            if s is not None and (not isinstance(s, (int, np.integer)) or isinstance(s, bool)
+                                  or s < 0):
+                raise ValueError(f"placeholder: sizes must be non-negative ints or None, "
+                                 f"got shape {shape}")
+        self.shape: Shape = tuple(None if s is None else int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"placeholder({_fmt_shape(self.shape)}, {self.dtype}" + \
+            (f", name={self.name!r})" if self.name else ")")
+
+
+def placeholder(shape: Sequence[Optional[int]], dtype: Any = "float32",
+                name: Optional[str] = None) -> Placeholder:
+    """An input fed at each replay: `tg.placeholder((None, 784))` leaves the batch open."""
+    return Placeholder(shape, dtype, name)
+
+
+# ---------------------------------------------------------------------------
+# Output structure: fn's return value with each Tensor replaced by a slot.
+
+class _Slot:
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+def _flatten(obj: Any, leaves: list[Any]) -> Any:
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return _Slot(len(leaves) - 1)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):           # namedtuple
+        return type(obj)(*[_flatten(v, leaves) for v in obj])
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_flatten(v, leaves) for v in obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _flatten(v, leaves)) for k, v in obj.items())
+    return obj
+
+
+def _unflatten(spec: Any, arrays: Sequence[np.ndarray]) -> Any:
+    if type(spec) is _Slot:
+        return _new(arrays[spec.i])
+    if isinstance(spec, tuple) and hasattr(spec, "_fields"):
+        return type(spec)(*[_unflatten(v, arrays) for v in spec])
+    if isinstance(spec, (tuple, list)):
+        return type(spec)(_unflatten(v, arrays) for v in spec)
+    if isinstance(spec, dict):
+        return type(spec)((k, _unflatten(v, arrays)) for k, v in spec.items())
+    return spec
+
+
+# ---------------------------------------------------------------------------
+class Graph:
+    """A captured program: inputs, parameters, constants, nodes in topological
+    order, outputs. Call it to replay; print it for a listing."""
+
+    def __init__(self, inputs: Sequence[Value], outputs: Sequence[Value],
+                 nodes: Sequence[GraphNode], parameters: Optional[dict[str, Value]] = None,
+                 constants: Optional[Sequence[Value]] = None, structure: Any = None,
+                 name: str = "graph") -> None:
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.nodes = list(nodes)
+        if parameters is None:
+            parameters = {v.name: v for v in self._leaves("parameter")}
+        self.parameters = dict(parameters)
+        self.constants = list(constants) if constants is not None else self._leaves("constant")
+        # fn's return structure; default: one output alone, several as a tuple
+        if structure is None:
+            structure = _Slot(0) if len(self.outputs) == 1 else \
+                tuple(_Slot(i) for i in range(len(self.outputs)))
+        self.structure = structure
+        self.name = name
+        self._plan: Optional[tuple[Any, ...]] = None
+
+    def _leaves(self, kind: str) -> list[Value]:
+        """Values of `kind` used by the nodes or returned, in first-use order."""
+        seen: dict[int, Value] = {}
+        for n in self.nodes:
+            for v in n.inputs:
+                if v.kind == kind:
+                    seen.setdefault(id(v), v)
+        for v in self.outputs:
+            if v.kind == kind:
+                seen.setdefault(id(v), v)
+        return list(seen.values())
+
+    def copy_with(self, nodes: Optional[Sequence[GraphNode]] = None,
+                  outputs: Optional[Sequence[Value]] = None) -> "Graph":
+        """A new Graph with the same inputs, parameters and return structure
+        and the given nodes (topological order) and/or outputs; constants are
+        those the new nodes and outputs use. What graph passes build on."""
+        outs = list(self.outputs if outputs is None else outputs)
+        if len(outs) != len(self.outputs):
+            raise ValueError(f"copy_with: the graph returns {len(self.outputs)} values, "
+                             f"got {len(outs)} outputs")
+        g = Graph(self.inputs, outs, self.nodes if nodes is None else nodes,
+                  parameters=self.parameters, structure=self.structure, name=self.name)
+        return g
+
+    # -- the listing ----------------------------------------------------------
+    def __str__(self) -> str:
+        ins = ", ".join(f"{v.name}: {v.dtype}{_fmt_shape(v.shape)}" for v in self.inputs)
+        lines = [f"{self.name}({ins}):"]
+        rows: list[tuple[str, ...]] = []
+        for v in self.parameters.values():
+            rows.append((v.name, "parameter", "", "", _fmt_shape(v.shape), str(v.dtype), ""))
+        for v in self.constants:
+            rows.append((v.name, "constant", _fmt_const(v.value), "", _fmt_shape(v.shape),
+                         str(v.dtype), ""))
+        for n in self.nodes:
+            args = ", ".join(v.name for v in n.inputs)
+            attrs = ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items())
+            rows.append((n.output.name, n.op.name, attrs, f"({args})",
+                         _fmt_shape(n.output.shape), str(n.output.dtype),
+                         "/".join(n.scope)))
+        widths = [max((len(r[i]) for r in rows), default=0) for i in range(7)]
+        for name, op, attrs, args, shape, dtype, scope in rows:
+            call = f"{op}{args}" + (f" [{attrs}]" if attrs else "")
+            if op in ("parameter", "constant"):
+                call = op + (f" = {attrs}" if attrs else "")
+            lines.append(f"  {name.ljust(widths[0])} = {call.ljust(widths[1] + widths[2] + widths[3] + 3)}"
+                         f"  {shape.ljust(widths[4])} {dtype.ljust(widths[5])}"
+                         + (f"  {scope}" if scope else "").rstrip())
+        lines.append(f"  return {_fmt_structure(self.structure, self.outputs)}")
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self) -> str:
+        return (f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.parameters)} "
+                f"parameters, {len(self.constants)} constants, {len(self.nodes)} nodes, "
+                f"{len(self.outputs)} outputs>")
+
+    # -- replay ---------------------------------------------------------------
+    def _compile(self) -> tuple[Any, ...]:
+        """The replay plan: a slot per value, each step (forward, input slots,
+        attrs, output slot, saves, slots to free after it)."""
+        slot: dict[int, int] = {}
+
+        def s(v: Value) -> int:
+            if id(v) not in slot:
+                slot[id(v)] = len(slot)
+            return slot[id(v)]
+        in_slots = [s(v) for v in self.inputs]
+        param_slots = [(s(v), v) for v in self.parameters.values()]
+        const_slots = [(s(v), v.value) for v in self.constants]
+        last: dict[int, int] = {}
+        for k, n in enumerate(self.nodes):
+            for v in n.inputs:
+                if id(v) not in slot:
+                    if v.kind == "op":
+                        raise ValueError(f"Graph: node {n.name!r} uses {v.name!r} before any "
+                                         "node computes it (nodes must be in topological order)")
+                    raise ValueError(f"Graph: node {n.name!r} uses {v.kind} {v.name!r}, which "
+                                     f"is not among the graph's {v.kind}s")
+                last[slot[id(v)]] = k
+            s(n.output)
+            last.setdefault(slot[id(n.output)], k)
+        for v in self.outputs:
+            if id(v) not in slot:
+                raise ValueError(f"Graph: output {v.name!r} is computed by no node and is no "
+                                 "input, parameter or constant of the graph")
+        keep = {slot[id(v)] for v in self.outputs} | set(in_slots) | \
+            {i for i, _ in param_slots} | {i for i, _ in const_slots}
+        frees: list[list[int]] = [[] for _ in self.nodes]
+        for i, k in last.items():
+            if i not in keep:
+                frees[k].append(i)
+        steps = tuple((n.op.forward, tuple(slot[id(v)] for v in n.inputs), n.attrs,
+                       slot[id(n.output)], bool(n.op.saves), tuple(frees[k]))
+                      for k, n in enumerate(self.nodes))
+        env = [None] * len(slot)
+        for i, val in const_slots:
+            env[i] = val
+        out_slots = tuple(slot[id(v)] for v in self.outputs)
+        return env, tuple(in_slots), tuple(param_slots), steps, out_slots
+
+    def __call__(self, *inputs: Any) -> Any:
+        """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
+        if len(inputs) != len(self.inputs):
+            names = ", ".join(v.name for v in self.inputs)
+            raise TypeError(f"{self.name}: expected {len(self.inputs)} input"
+                            f"{'s' if len(self.inputs) != 1 else ''} ({names}), "
+                            f"got {len(inputs)}")
+        if self._plan is None:
+            self._plan = self._compile()
+        template, in_slots, param_slots, steps, out_slots = self._plan
+        env = list(template)
+        for i, v, x in zip(in_slots, self.inputs, inputs):
+            env[i] = _check_input(self.name, v, x)
+        for i, v in param_slots:
+            env[i] = v.tensor._data       # by reference: updates take effect
+        ndarray, asarray = np.ndarray, np.asarray
+        for fwd, ins, attrs, out, saves, frees in steps:
+            if len(ins) == 1:
+                r = fwd(env[ins[0]], **attrs)
+            elif len(ins) == 2:
+                r = fwd(env[ins[0]], env[ins[1]], **attrs)
+            else:
+                r = fwd(*[env[i] for i in ins], **attrs)
+            if saves:
+                r = r[0]
+            env[out] = r if type(r) is ndarray else asarray(r)
+            for f in frees:
+                env[f] = None
+        return _unflatten(self.structure, [env[i] for i in out_slots])
+
+
+def _check_input(gname: str, v: Value, x: Any) -> np.ndarray:
+    """x as an array matching placeholder v, or an error naming both."""
+    if isinstance(x, Tensor):
+        a = x._data
+    elif isinstance(x, np.ndarray):
+        a = x
+    else:
+        try:
+            a = _default_array(x)
+        except TypeError as e:
+            raise TypeError(f"{gname}: input {v.name!r}: {e}") from None
+    expected = f"expected shape {_fmt_shape(v.shape)} {v.dtype}"
+    given = f"got shape {_fmt_shape(a.shape)} {a.dtype}"
+    if a.ndim != len(v.shape):
+        raise ValueError(f"{gname}: input {v.name!r} has rank {a.ndim}, expected rank "
+                         f"{len(v.shape)}: {expected}, {given}")
+    for k, (want, have) in enumerate(zip(v.shape, a.shape)):
+        if want is not None and want != have:
+            raise ValueError(f"{gname}: input {v.name!r} has size {have} in dimension {k}, "
+                             f"expected {want}: {expected}, {given}")
+    if a.dtype != v.dtype:
+        raise TypeError(f"{gname}: input {v.name!r} has dtype {a.dtype}, expected {v.dtype}: "
+                        f"{expected}, {given}")
+    return a
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+def _fmt_shape(shape: Sequence[Optional[int]]) -> str:
+    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def _fmt_const(a: Optional[np.ndarray]) -> str:
+    if a is None:
+        return ""
+    if a.ndim == 0:
+        return repr(a.item())
+    if a.size <= 6:
+        return np.array2string(np.asarray(a), separator=", ", precision=4, max_line_width=10**6)
+    return f"<array {a.size} values>"
+
+
+def _fmt_attr(a: Any) -> str:
+    if isinstance(a, np.ndarray):
+        return _fmt_const(a)
+    if isinstance(a, np.dtype):
+        return str(a)
+    if isinstance(a, tuple):
+        return "(" + ", ".join(_fmt_attr(x) for x in a) + ("," if len(a) == 1 else "") + ")"
+    if isinstance(a, slice):
+        parts = ["" if p is None else str(p) for p in (a.start, a.stop, a.step)]
+        return ":".join(parts[:2] if a.step is None else parts)
+    if a is Ellipsis:
+        return "..."
+    return repr(a)
+
+
+def _fmt_structure(spec: Any, outputs: Sequence[Value]) -> str:
+    if type(spec) is _Slot:
+        return outputs[spec.i].name
+    if isinstance(spec, tuple):
+        inner = ", ".join(_fmt_structure(v, outputs) for v in spec)
+        return f"({inner}{',' if len(spec) == 1 else ''})"
+    if isinstance(spec, list):
+        return "[" + ", ".join(_fmt_structure(v, outputs) for v in spec) + "]"
+    if isinstance(spec, dict):
+        return "{" + ", ".join(f"{k!r}: {_fmt_structure(v, outputs)}" for k, v in spec.items()) + "}"
+    return repr(spec)
+
+
+# ---------------------------------------------------------------------------
+# Capture
+
+_OPEN_SIZE = 2       # an open size (None) is 2 while fn runs once ...
+_ALT_SIZE = 3        # ... and 3 in a second, shape-only run that tells which sizes follow it
+
+
+class _Recorder:
+    """What `record` hands each op to during a capture (`tensor._capture`).
+
+    Tensors are known by id; the recorder holds each one (so ids are not
+    reused) with the array and in-place version it had, to notice in-place
+    changes. A tensor wrapping exactly the array of a known value (`detach()`,
+    the old value an in-place op reads) is that value."""
+
+    def __init__(self, param_names: dict[int, str]) -> None:
+        self.known: dict[int, tuple[Tensor, np.ndarray, int, Value]] = {}
+        self.by_array: dict[int, tuple[np.ndarray, Value]] = {}
+        self.nodes: list[GraphNode] = []
+        self.parameters: dict[str, Value] = {}
+        self.constants: list[Value] = []
+        self.param_names = param_names
+        self.taken: set[str] = set(param_names.values())
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def register(self, t: Tensor, v: Value) -> Value:
+        self.known[id(t)] = (t, t._data, getattr(t, "_version", 0), v)
+        self.by_array[id(t._data)] = (t._data, v)
+        return v
+
+    def value_of(self, t: Tensor) -> Value:
+        e = self.known.get(id(t))
+        if e is not None:
+            _, arr, version, v = e
+            if t._data is arr and getattr(t, "_version", 0) == version:
+                return v
+            hit = self.by_array.get(id(t._data))
+            if t._data is not arr and hit is not None and hit[0] is t._data:
+                return self.register(t, hit[1])       # a recorded in-place op: t is its result
+            raise CaptureError(
+                f"capture: {v.kind} {v.name!r} (shape {t.shape}) was changed in place without "
+                f"a recorded op (under no_grad, or an assignment to .data) at {_user_line()}; "
+                "a replay would not repeat the change. Compute a new tensor instead (x = x + y)")
+        hit = self.by_array.get(id(t._data))
+        if hit is not None and hit[0] is t._data:
+            return self.register(t, hit[1])
+        return self.register(t, self.leaf(t))
+
+    def leaf(self, t: Tensor) -> Value:
+        """A tensor made outside the recorded ops: a parameter or a constant."""
+        kind = getattr(t, "_graph_kind", None)
+        if kind is None:
+            kind = "parameter" if t.requires_grad and t.node is None else "constant"
+        if kind == "parameter":
+            name = self.param_names.get(id(t))
+            name = name if name is not None else self.fresh(t.name or "param")
+            v = Value(name, t.shape, t.dtype, "parameter", tensor=t)
+            self.parameters[name] = v
+        else:
+            v = Value(self.fresh(t.name or "const"), t.shape, t.dtype, "constant",
+                      value=t._data.copy())
+            self.constants.append(v)
+        return v
+
+    # -- the hooks in tensor.py ------------------------------------------------
+    def add(self, op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
+        ins = [self.value_of(a) for a in args]
+        name = self.fresh(op.name)
+        v = Value(name, out._data.shape, out._data.dtype, "op")
+        v.node = node = GraphNode(name, op, ins, attrs, v, _tensor_mod._scope)
+        self.nodes.append(node)
+        self.register(out, v)
+
+    def decides(self, t: Tensor, what: str) -> None:
+        e = self.known.get(id(t))
+        if e is None or e[3].kind == "constant":
+            return
+        v = e[3]
+        filename, lineno = _user_frame()
+        warnings.warn_explicit(
+            f"capture: {what} of {v.name} ({v.kind}) decides Python control flow at "
+            f"{filename}:{lineno}; the replay follows the path taken now and will not "
+            "re-decide it", CaptureWarning, filename, lineno)
+
+
+def _user_frame() -> tuple[str, int]:
+    """(file, line) of the innermost caller outside the tensorgraph package."""
+    pkg = _tensor_mod._PACKAGE_DIR
+    f: Any = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg):
+        f = f.f_back
+    if f is None:
+        return "<unknown>", 0
+    return f.f_code.co_filename, f.f_lineno
+
+
+def _user_line() -> str:
+    return "%s:%d" % _user_frame()
+
+
+def _module_of(fn: Any) -> Any:
+    """The module fn is or is a bound method of (asked by duck typing: the core
+    does not import nn), or None."""
+    for obj in (fn, getattr(fn, "__self__", None)):
+        if obj is not None and callable(getattr(obj, "named_parameters", None)):
+            return obj
+    return None
+
+
+def _input_names(fn: Any, n: int) -> list[str]:
+    target = fn
+    mod = _module_of(fn)
+    if mod is fn and hasattr(fn, "forward"):
+        target = fn.forward
+    try:
+        params = [p for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:n]]
+    return names + [f"input_{i}" for i in range(len(names), n)]
+
+
+def _example_array(p: Placeholder, size: int) -> np.ndarray:
+    shape = tuple(size if s is None else s for s in p.shape)
+    if p.dtype.kind in "fc":
+        return np.random.default_rng(0).standard_normal(shape).astype(p.dtype)
+    return np.zeros(shape, dtype=p.dtype)
+
+
+def capture(fn: Callable[..., Any], *example_inputs: Any) -> Graph:
+    """Run `fn(*example_inputs)` once, recording every op, and return the Graph.
+
+    Example inputs are arrays, Tensors (their shapes are fixed) or
+    `placeholder(shape, dtype, name)` (None in the shape leaves a size open;
+    fn then runs on a standard-normal example, zeros for integer dtypes).
+    Leaves that require grad (Parameters) become parameters, read at each
+    replay; other leaves (Python scalars, arrays made inside fn) constants.
+    Parameters are named as in `state_dict` when fn is a Module or a Module's
+    bound method."""
+    if not callable(fn):
+        raise TypeError(f"capture: fn must be callable, got {type(fn).__name__}")
+    if _tensor_mod._capture is not None:
+        raise CaptureError("capture: already capturing (capture inside capture is not supported)")
+    mod = _module_of(fn)
+    param_names = {id(p): n for n, p in mod.named_parameters()} if mod is not None else {}
+    rec = _Recorder(param_names)
+    names = _input_names(fn, len(example_inputs))
+    inputs: list[Value] = []
+    args: list[Tensor] = []
+    placeholders: list[Optional[Placeholder]] = []
+    for i, ex in enumerate(example_inputs):
+        if isinstance(ex, Placeholder):
+            t = _new(_example_array(ex, _OPEN_SIZE))
+            shape: Shape = ex.shape
+            name = ex.name or names[i]
+        elif isinstance(ex, Tensor):
+            t, shape, name = ex, ex.shape, ex.name or names[i]
+        else:
+            try:
+                t = _new(_default_array(ex))
+            except TypeError as e:
+                raise TypeError(f"capture: example input {i} ({names[i]}): {e}") from None
+            shape, name = t.shape, names[i]
+        if id(t) in rec.known:
+            t = _new(t._data)            # the same Tensor given twice: two inputs
+        v = Value(rec.fresh(name), shape, t.dtype, "input")
+        rec.register(t, v)
+        inputs.append(v)
+        args.append(t)
+        placeholders.append(ex if isinstance(ex, Placeholder) else None)
+    _tensor_mod._capture = rec
+    try:
+        result = fn(*args)
+    finally:
+        _tensor_mod._capture = None
+    leaves: list[Tensor] = []
+    structure = _flatten(result, leaves)
+    outputs = [rec.value_of(t) for t in leaves]
+    name = getattr(fn, "__name__", None) or type(mod if mod is not None else fn).__name__
+    g = Graph(inputs, outputs, rec.nodes, parameters=rec.parameters, constants=rec.constants,
+              structure=structure, name=name if name.isidentifier() else "graph")
+    if any(p is not None and None in p.shape for p in placeholders):
+        _open_sizes(g, placeholders)
+    return g
+
+
+def _open_sizes(g: Graph, placeholders: Sequence[Optional[Placeholder]]) -> None:
+    """Mark as None the sizes of op values that follow an open input size:
+    the ones that change when the graph runs again with open sizes 3, not 2."""
+    env: dict[int, np.ndarray] = {}
+    for v, p in zip(g.inputs, placeholders):
+        env[id(v)] = _example_array(p, _ALT_SIZE) if p is not None else np.zeros(
+            v.shape, v.dtype)  # type: ignore[arg-type]
+    for v in g.parameters.values():
+        env[id(v)] = v.tensor._data  # type: ignore[union-attr]
+    for v in g.constants:
+        env[id(v)] = v.value  # type: ignore[assignment]
+    try:
+        with np.errstate(all="ignore"):
+            for n in g.nodes:
+                r = n.op.forward(*[env[id(v)] for v in n.inputs], **n.attrs)
+                env[id(n.output)] = np.asarray(r[0] if n.op.saves else r)
+    except Exception as e:  # noqa: BLE001 - any failure means the same thing here
+        warnings.warn(f"capture: {g.name} does not run with other open sizes (node {n.name!r}, "
+                      f"op {n.op.name}: {e}); a replay works only with the example's sizes "
+                      "where the graph fixed them", CaptureWarning, stacklevel=3)
+        return
+    for n in g.nodes:
+        v, alt = n.output, env[id(n.output)].shape
+        if len(alt) == len(v.shape):
+            v.shape = tuple(None if a != b else b for a, b in zip(v.shape, alt))
