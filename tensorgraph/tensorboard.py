@@ -38,6 +38,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .autograd import walk
+from .graph import Graph, Value
 from .tensor import Tensor
 
 __all__ = ["SummaryWriter", "graph_def", "INSTALL_HINT"]
@@ -211,21 +212,30 @@ def _histogram(tb: Any, values: Any, tag: str, bins: int) -> Any:
 # ---------------------------------------------------------------------------
 # The recorded graph as a GraphDef
 
-def graph_def(target: Union[Tensor, Sequence[Tensor]], model: Any = None,
+def graph_def(target: Union[Tensor, Sequence[Tensor], Graph], model: Any = None,
               names: Optional[Mapping[Tensor, str]] = None) -> Any:
-    """The graph recorded behind `target` (a Tensor, or several) as a
-    TensorBoard GraphDef: one NodeDef per tensor of `tg.walk(target)`, parents
-    first, with its inputs in argument order.
+    """The graph recorded behind `target` (a Tensor, or several), or a captured
+    `tg.Graph`, as a TensorBoard GraphDef: one NodeDef per tensor of
+    `tg.walk(target)` (per leaf and node of the Graph), parents first, with its
+    inputs in argument order.
 
-    Names: an op is "<scope>/<op>_<k>" (k counts that op in the graph, in
-    topological order); a parameter of `model` (a `tg.nn.Module`) is
+    Names: an op is "<scope>/<op>", "<scope>/<op>_1", ... (numbered in
+    topological order so that names are unique without their scopes, as
+    `tg.capture` names them); a parameter of `model` (a `tg.nn.Module`) is
     "<scope of its module>/<local name>", e.g. "net/layers/0/weight"; other
-    leaves take `names[t]`, else `t.name`, else "input_<k>"/"parameter_<k>",
+    leaves take `names[t]`, else `t.name`, else "input"/"param"/"const" (numbered),
     and a parameter without a module sits in the innermost scope of its uses.
-    Each node carries its shape ("_output_shapes", drawn on the edges), its
-    dtype and the op's attributes.
+    Each node carries its shape ("_output_shapes", drawn on the edges; -1 for
+    a size left open), its dtype and the op's attributes.
+
+    A Graph keeps its own unique names ("matmul_3", "layers.0.weight"), each
+    op under its scope; a parameter goes to the innermost scope of its uses,
+    shortened to its local name when that scope is its module's
+    ("net/layers/0/weight"), unless `model` names it.
     """
     tb = _tb()
+    if isinstance(target, Graph):
+        return _captured_graph_def(tb, target, model)
     roots = [target] if isinstance(target, Tensor) else list(target)
     if not roots or not all(isinstance(t, Tensor) for t in roots):
         raise TypeError(f"graph_def: target must be a Tensor or a sequence of Tensors, got "
@@ -238,7 +248,7 @@ def graph_def(target: Union[Tensor, Sequence[Tensor]], model: Any = None,
                 consumers.setdefault(id(p), []).append(tuple(t.node.scope))
     param_names = _param_scopes(model)
     given = {id(t): n for t, n in (names or {}).items()}
-    counts: dict[str, int] = {}
+    flat: set[str] = set()     # names without scopes, unique as in a captured Graph
     taken: set[str] = set()
     node_name: dict[int, str] = {}
     nodes = []
@@ -246,18 +256,17 @@ def graph_def(target: Union[Tensor, Sequence[Tensor]], model: Any = None,
         attrs: dict[str, Any] = {}
         if t.node is not None:
             op = t.node.op.name
-            k = counts[op] = counts.get(op, -1) + 1
-            full = "/".join(tuple(t.node.scope) + (f"{op}_{k}",))
+            full = "/".join(tuple(t.node.scope) + (_unique(op, flat),))
             inputs = [node_name[id(p)] for p in t.node.parents]
             attrs = dict(t.node.attrs)
         else:
-            op, full = _leaf(t, param_names, given, consumers.get(id(t), []), counts)
+            op, full = _leaf(t, param_names, given, consumers.get(id(t), []), flat)
             inputs = []
             if op == "Const":
                 attrs["value"] = np.array2string(t.data, threshold=10, precision=6)
         full = _unique(full, taken)
         node_name[id(t)] = full
-        nodes.append(_node_def(tb, full, op, inputs, t, attrs))
+        nodes.append(_node_def(tb, full, op, inputs, t.shape, t.dtype, attrs))
     return tb.graph.GraphDef(node=nodes, versions=tb.versions.VersionDef(producer=22))
 
 
@@ -277,30 +286,21 @@ def _param_scopes(model: Any) -> dict[int, str]:
 
 
 def _leaf(t: Tensor, param_names: dict[int, str], given: dict[int, str],
-          uses: list[tuple[str, ...]], counts: dict[str, int]) -> tuple[str, str]:
+          uses: list[tuple[str, ...]], flat: set[str]) -> tuple[str, str]:
     """(TensorFlow op name, full node name) of a leaf."""
     if t.requires_grad:
-        op, kind = "Variable", "parameter"
+        op, kind = "Variable", "param"
     elif t.ndim == 0 and t.name is None and id(t) not in given:
-        op, kind = "Const", "constant"     # what coercion makes of the 2.0 in x * 2.0
+        op, kind = "Const", "const"     # what coercion makes of the 2.0 in x * 2.0
     else:
         op, kind = "Placeholder", "input"
     if id(t) in param_names:
         return op, param_names[id(t)]
-    name = given.get(id(t)) or t.name
-    if not name:
-        k = counts[kind] = counts.get(kind, -1) + 1
-        name = f"{kind}_{k}"
+    name = _unique(given.get(id(t)) or t.name or kind, flat)
     if kind == "input" or not uses:
         return op, name
     # A parameter sits in the innermost scope holding all its uses; a constant in its first use's.
-    prefix = uses[0]
-    if kind == "parameter":
-        for s in uses[1:]:
-            n = 0
-            while n < min(len(prefix), len(s)) and prefix[n] == s[n]:
-                n += 1
-            prefix = prefix[:n]
+    prefix = _common_prefix(uses) if kind == "param" else uses[0]
     return op, "/".join(prefix + (name,))
 
 
@@ -312,13 +312,76 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
-def _node_def(tb: Any, name: str, op: str, inputs: list[str], t: Tensor,
-              attrs: dict[str, Any]) -> Any:
+def _captured_graph_def(tb: Any, g: Graph, model: Any) -> Any:
+    """`graph_def` of a captured Graph (see there)."""
+    uses: dict[int, list[tuple[str, ...]]] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            uses.setdefault(id(v), []).append(tuple(n.scope))
+    param_names = _param_scopes(model)
+    taken: set[str] = set()
+    full: dict[int, str] = {}
+    nodes = []
+
+    def leaf(v: Value) -> None:
+        if id(v) in full:
+            return
+        scopes = uses.get(id(v), [])
+        attrs: dict[str, Any] = {}
+        if v.kind == "parameter":
+            op = "Variable"
+            if v.tensor is not None and id(v.tensor) in param_names:
+                name = param_names[id(v.tensor)]
+            else:
+                scope = _common_prefix(scopes)
+                owner, _, local = v.name.rpartition(".")
+                mine = bool(owner) and scope[len(scope) - len(owner.split(".")):] \
+                    == tuple(owner.split("."))
+                name = "/".join(scope + ((local if mine else v.name),))
+        elif v.kind == "constant":
+            op = "Const"
+            name = "/".join((scopes[0] if scopes else ()) + (v.name,))
+            attrs["value"] = np.array2string(np.asarray(v.value), threshold=10, precision=6)
+        else:
+            op, name = "Placeholder", v.name
+        full[id(v)] = _unique(name, taken)
+        nodes.append(_node_def(tb, full[id(v)], op, [], v.shape, v.dtype, attrs))
+
+    for v in g.inputs:
+        leaf(v)
+    for n in g.nodes:
+        for v in n.inputs:
+            if v.kind != "op":
+                leaf(v)
+        full[id(n.output)] = _unique("/".join(tuple(n.scope) + (n.name,)), taken)
+        nodes.append(_node_def(tb, full[id(n.output)], n.op.name, [full[id(v)] for v in n.inputs],
+                               n.output.shape, n.output.dtype, dict(n.attrs)))
+    for v in g.outputs:
+        if v.kind != "op":
+            leaf(v)
+    return tb.graph.GraphDef(node=nodes, versions=tb.versions.VersionDef(producer=22))
+
+
+def _common_prefix(scopes: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """The innermost scope that holds all of `scopes` (() for none)."""
+    if not scopes:
+        return ()
+    prefix = scopes[0]
+    for s in scopes[1:]:
+        n = 0
+        while n < min(len(prefix), len(s)) and prefix[n] == s[n]:
+            n += 1
+        prefix = prefix[:n]
+    return prefix
+
+
+def _node_def(tb: Any, name: str, op: str, inputs: list[str], shape: Sequence[Optional[int]],
+              dtype: Any, attrs: dict[str, Any]) -> Any:
     A = tb.attr.AttrValue
-    shape = tb.shape.TensorShapeProto(dim=[tb.shape.TensorShapeProto.Dim(size=int(d))
-                                           for d in t.shape])
-    attr = {"_output_shapes": A(list=A.ListValue(shape=[shape])),
-            "dtype": A(type=_dtype_enum(tb, t.dtype))}
+    dims = tb.shape.TensorShapeProto(dim=[tb.shape.TensorShapeProto.Dim(
+        size=-1 if d is None else int(d)) for d in shape])   # -1: TensorFlow's unknown size
+    attr = {"_output_shapes": A(list=A.ListValue(shape=[dims])),
+            "dtype": A(type=_dtype_enum(tb, dtype))}
     for k, v in attrs.items():
         attr[str(k)] = _attr_value(A, v)
     return tb.node.NodeDef(name=name, op=op, input=inputs, attr=attr)

@@ -113,6 +113,23 @@ def test_without_tensorboard_the_install_hint(monkeypatch):
 
 # -- the graph ----------------------------------------------------------------------
 
+#: The GraphDef of FeedForward([3, 4, 2], name="net") on x, times 2.0: {name: (op, inputs)}
+SCOPED = {
+    "x": ("Placeholder", []),
+    "net/layers/0/weight": ("Variable", []),
+    "net/layers/0/matmul": ("matmul", ["x", "net/layers/0/weight"]),
+    "net/layers/0/bias": ("Variable", []),
+    "net/layers/0/add": ("add", ["net/layers/0/matmul", "net/layers/0/bias"]),
+    "net/layers/0/tanh": ("tanh", ["net/layers/0/add"]),
+    "net/layers/1/weight": ("Variable", []),
+    "net/layers/1/matmul_1": ("matmul", ["net/layers/0/tanh", "net/layers/1/weight"]),
+    "net/layers/1/bias": ("Variable", []),
+    "net/layers/1/add_1": ("add", ["net/layers/1/matmul_1", "net/layers/1/bias"]),
+    "const": ("Const", []),
+    "mul": ("mul", ["net/layers/1/add_1", "const"]),
+}
+
+
 def test_graph_names_are_the_scopes(tmp_path, accumulator):
     net = nn.FeedForward([3, 4, 2], activation="tanh", seed=0, name="net")
     x = tg.tensor(np.ones((5, 3), np.float32))
@@ -120,25 +137,28 @@ def test_graph_names_are_the_scopes(tmp_path, accumulator):
     with tgtb.SummaryWriter(tmp_path) as w:
         w.add_graph(y, model=net, names={x: "x"})
     gd = accumulator(tmp_path).Graph()
-    nodes = {n.name: (n.op, list(n.input)) for n in gd.node}
-    assert nodes == {
-        "x": ("Placeholder", []),
-        "net/layers/0/weight": ("Variable", []),
-        "net/layers/0/matmul_0": ("matmul", ["x", "net/layers/0/weight"]),
-        "net/layers/0/bias": ("Variable", []),
-        "net/layers/0/add_0": ("add", ["net/layers/0/matmul_0", "net/layers/0/bias"]),
-        "net/layers/0/tanh_0": ("tanh", ["net/layers/0/add_0"]),
-        "net/layers/1/weight": ("Variable", []),
-        "net/layers/1/matmul_1": ("matmul", ["net/layers/0/tanh_0", "net/layers/1/weight"]),
-        "net/layers/1/bias": ("Variable", []),
-        "net/layers/1/add_1": ("add", ["net/layers/1/matmul_1", "net/layers/1/bias"]),
-        "constant_0": ("Const", []),
-        "mul_0": ("mul", ["net/layers/1/add_1", "constant_0"]),
-    }
+    assert {n.name: (n.op, list(n.input)) for n in gd.node} == SCOPED
     by_name = {n.name: n for n in gd.node}
-    shape = attrs(by_name["net/layers/0/matmul_0"])["_output_shapes"].list.shape[0]
+    shape = attrs(by_name["net/layers/0/matmul"])["_output_shapes"].list.shape[0]
     assert [d.size for d in shape.dim] == [5, 4]
-    assert attrs(by_name["constant_0"])["value"].s == b"2."
+    assert attrs(by_name["const"])["value"].s == b"2."
+
+
+def test_a_captured_graph_has_the_same_scoped_names(tmp_path, accumulator):
+    net = nn.FeedForward([3, 4, 2], activation="tanh", seed=0, name="net")
+    g = tg.capture(lambda x: net(x) * 2.0, tg.placeholder((None, 3), name="x"))
+    with tgtb.SummaryWriter(tmp_path) as w:
+        w.add_graph(g, model=net)    # a lambda: the model names the parameters
+    gd = accumulator(tmp_path).Graph()
+    assert {n.name: (n.op, list(n.input)) for n in gd.node} == SCOPED
+    by_name = {n.name: n for n in gd.node}
+    shape = attrs(by_name["net/layers/0/tanh"])["_output_shapes"].list.shape[0]
+    assert [d.size for d in shape.dim] == [-1, 4]      # the open batch size
+    assert attrs(by_name["const"])["value"].s == b"2."
+    # captured from the module itself, the Graph's "layers.0.weight" names suffice
+    g = tg.capture(net, tg.placeholder((None, 3), name="x"))
+    assert {n.name: (n.op, list(n.input)) for n in tgtb.graph_def(g).node} == \
+        {k: v for k, v in SCOPED.items() if k not in ("const", "mul")}
 
 
 def test_graph_without_a_model_places_parameters_in_their_scope():
@@ -151,10 +171,10 @@ def test_graph_without_a_model_places_parameters_in_their_scope():
             out = (h @ w).sum(axis=1)
     gd = tgtb.graph_def(out)
     nodes = [(n.name, n.op, list(n.input)) for n in gd.node]
-    assert nodes == [("features", "Placeholder", []), ("block/parameter_0", "Variable", []),
-                     ("block/a/matmul_0", "matmul", ["features", "block/parameter_0"]),
-                     ("block/b/matmul_1", "matmul", ["block/a/matmul_0", "block/parameter_0"]),
-                     ("block/b/sum_0", "sum", ["block/b/matmul_1"])]
+    assert nodes == [("features", "Placeholder", []), ("block/param", "Variable", []),
+                     ("block/a/matmul", "matmul", ["features", "block/param"]),
+                     ("block/b/matmul_1", "matmul", ["block/a/matmul", "block/param"]),
+                     ("block/b/sum", "sum", ["block/b/matmul_1"])]
     assert attrs(gd.node[-1])["axis"].i == 1
     assert attrs(gd.node[1])["dtype"].type == 2   # DT_DOUBLE, TensorFlow's number for float64
     with pytest.raises(TypeError, match="graph_def: target must be a Tensor"):
@@ -185,8 +205,8 @@ def test_fit_logs_history_graph_and_parameters(tmp_path, accumulator):
         assert [e.step for e in events] == [0, 1, 2]
         assert (last.num, last.min, last.max) == (p.size, p.data.min(), p.data.max())
     graph = {n.name: n for n in tr.Graph().node}
-    assert graph["cross_entropy_0"].input == ["net/layers/1/add_1", "targets"]
-    assert graph["net/layers/0/matmul_0"].input == ["x", "net/layers/0/weight"]
+    assert graph["cross_entropy"].input == ["net/layers/1/add_1", "targets"]
+    assert graph["net/layers/0/matmul"].input == ["x", "net/layers/0/weight"]
     assert not va.Tags()["graph"]
 
 
