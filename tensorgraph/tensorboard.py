@@ -231,10 +231,14 @@ def graph_def(target: Union[Tensor, Sequence[Tensor], Graph], model: Any = None,
     A Graph keeps its own unique names ("matmul_3", "layers.0.weight"), each
     op under its scope; a parameter goes to the innermost scope of its uses,
     shortened to its local name when that scope is its module's
-    ("net/layers/0/weight"), unless `model` names it.
+    ("net/layers/0/weight"), unless `model` names it. (`names` is for Tensor
+    targets only.)
     """
     tb = _tb()
     if isinstance(target, Graph):
+        if names:
+            raise TypeError("graph_def: names is for Tensor targets; a Graph's values already "
+                            "have names (tg.placeholder(..., name=...) names an input)")
         return _captured_graph_def(tb, target, model)
     roots = [target] if isinstance(target, Tensor) else list(target)
     if not roots or not all(isinstance(t, Tensor) for t in roots):

@@ -74,13 +74,16 @@ def test_histogram_is_numpys_with_count_min_max_sum(tmp_path, accumulator):
 
 def test_writer_bad_input_names_the_culprit(tmp_path):
     w = tgtb.SummaryWriter(tmp_path)
-    with pytest.raises(TypeError, match=r"add_scalar\('acc'\): value must be a real number.*\(3,\)"):
+    with pytest.raises(TypeError,
+                       match=r"add_scalar\('acc'\): value must be a real number.*\(3,\)"):
         w.add_scalar("acc", np.ones(3), 0)
-    with pytest.raises(ValueError, match=r"add_scalar\('acc'\): step must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError,
+                       match=r"add_scalar\('acc'\): step must be an integer >= 0, got -1"):
         w.add_scalar("acc", 1.0, -1)
     with pytest.raises(ValueError, match="tag must be a non-empty string"):
         w.add_scalar("", 1.0, 0)
-    with pytest.raises(ValueError, match=r"add_histogram\('w'\): 2 of 3 values are NaN or infinite"):
+    with pytest.raises(ValueError,
+                       match=r"add_histogram\('w'\): 2 of 3 values are NaN or infinite"):
         w.add_histogram("w", [1.0, np.nan, np.inf], 0)
     w.close()
     w.close()   # harmless
@@ -159,6 +162,8 @@ def test_a_captured_graph_has_the_same_scoped_names(tmp_path, accumulator):
     g = tg.capture(net, tg.placeholder((None, 3), name="x"))
     assert {n.name: (n.op, list(n.input)) for n in tgtb.graph_def(g).node} == \
         {k: v for k, v in SCOPED.items() if k not in ("const", "mul")}
+    with pytest.raises(TypeError, match="graph_def: names is for Tensor targets"):
+        tgtb.graph_def(g, names={tg.tensor(1.0): "x"})
 
 
 def test_graph_without_a_model_places_parameters_in_their_scope():
