@@ -311,7 +311,7 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
         early_stopping: Union[None, int, EarlyStopping] = None, batch_size: int = 32,
         shuffle: bool = True, seed: Union[None, int, np.random.Generator] = None,
         progress: bool = True, callbacks: Sequence[Any] = (),
-        on_nonfinite: str = "raise") -> History:
+        on_nonfinite: str = "raise", log_dir: Any = None) -> History:
     """Train `model` on `train` = (X, y) for `epochs` epochs of minibatch
     gradient descent and return a `History`.
 
@@ -333,6 +333,12 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
                   epochs, with `stopped_epoch` set (Keras' TerminateOnNaN);
                   "ignore" trains on. Either way the bad batch's update is not
                   made, so the weights stay finite.
+    log_dir       a directory for TensorBoard (needs the tensorboard package):
+                  every history entry per epoch ("DIR/train" gets "loss", the
+                  metrics and "lr"; "DIR/validation" the "val_" ones under the
+                  same tags), the model's graph once, and a histogram of each
+                  parameter per epoch (see `tg.tensorboard.FitLogger`). A
+                  log_dir that cannot be written raises OSError before training.
 
     Ctrl-C (KeyboardInterrupt) ends training cleanly: the history of the
     completed epochs is returned with `interrupted=True`, and the weights are
@@ -363,6 +369,10 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
                              "given")
     cbs = list(callbacks)
     loader = DataLoader(X, y, batch_size, shuffle=shuffle, seed=seed)
+    board = None
+    if log_dir is not None:   # last of the checks: it creates the directories
+        from .tensorboard import FitLogger
+        board = FitLogger(log_dir, validation=val is not None)
     history = History()
     show = bool(progress) and _interactive()
     was_training = getattr(model, "training", None)
@@ -390,9 +400,12 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
             try:
                 for batch, (xb, yb) in enumerate(loader):
                     optimizer.zero_grad()
-                    out = model(tensor(xb))
-                    value = loss(out, tensor(yb))
+                    xt, yt = tensor(xb), tensor(yb)
+                    out = model(xt)
+                    value = loss(out, yt)
                     lv = _scalar_loss(value, "fit")
+                    if board is not None and not board.graph_written:
+                        board.graph(value, model, xt, yt)   # before backward frees the graph
                     if not math.isfinite(lv) and on_nonfinite != "ignore":
                         msg = (f"fit: the loss is {lv} in epoch {epoch + 1} of {epochs}, batch "
                                f"{batch + 1} of {len(loader)} (1-based); training stopped before "
@@ -429,6 +442,8 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
             finally:
                 bar.close()
             history.append(epoch, logs)
+            if board is not None:
+                board.epoch(epoch, logs, model)
             try:
                 hook("on_epoch_end", epoch, logs)
             except StopTraining:
@@ -445,6 +460,8 @@ def fit(model: Any, loss: Callable[[Tensor, Tensor], Tensor], optimizer: Any, tr
     finally:
         if was_training is not None:
             _set_mode(model, bool(was_training))
+        if board is not None:
+            board.close()
     if es is not None:
         history.best_epoch = es.best_epoch
         if es.restore_best_weights and es.best_weights is not None:
