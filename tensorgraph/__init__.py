@@ -3,7 +3,8 @@ graph you can differentiate and draw.
 
 Read the package in this order: `tensor` (the Tensor and the recorded Node),
 `autograd` (the backward walk), `ops/` (`registry`: how an op is declared once,
-forward beside VJP; then the ops by kind), `gradcheck`. `_tensor_api` is
+forward beside VJP; then the ops by kind), `gradcheck`, then `graph` (capture and
+replay) and `passes` (graph to graph). `_tensor_api` is
 generated from the op declarations (`python -m tensorgraph.ops.codegen`).
 """
 from typing import TYPE_CHECKING
@@ -15,9 +16,11 @@ from .ops import OPS, Op, all_ops, defop
 from .ops._exports import *  # noqa: F401,F403 - every public op function (generated list)
 from .gradcheck import GradcheckError, gradcheck
 from .graph import CaptureError, CaptureWarning, Graph, capture, placeholder
+from . import passes
 from . import data, io, optim, train
 from .io import load, save
 from . import nn, losses
+from . import tensorboard   # the tensorboard package itself is imported when used
 from .draw import draw_history, Drawing
 if TYPE_CHECKING:
     from .draw.api import draw   # for type checkers: tg.draw(...) is draw()

@@ -185,6 +185,7 @@ class Graph:
         self.structure = structure
         self.name = name
         self._plan: Optional[tuple[Any, ...]] = None
+        self._leaf_outs: frozenset[int] = frozenset()
 
     def _leaves(self, kind: str) -> list[Value]:
         """Values of `kind` used by the nodes or returned, in first-use order."""
@@ -298,6 +299,11 @@ class Graph:
                             f"got {len(inputs)}")
         if self._plan is None:
             self._plan = self._compile()
+            t, _, ps, _, outs = self._plan
+            # outputs that are a constant or a parameter are handed out as copies:
+            # a caller writing into a result must not reach the graph's arrays
+            leaves = {i for i in range(len(t)) if t[i] is not None} | {i for i, _ in ps}
+            self._leaf_outs = frozenset(k for k, i in enumerate(outs) if i in leaves)
         template, in_slots, param_slots, steps, out_slots = self._plan
         env = list(template)
         for i, v, x in zip(in_slots, self.inputs, inputs):
@@ -319,7 +325,10 @@ class Graph:
             if frees:
                 for f in frees:
                     env[f] = None
-        return _unflatten(self.structure, [env[i] for i in out_slots])
+        results = [env[i] for i in out_slots]
+        for k in self._leaf_outs:
+            results[k] = results[k].copy()
+        return _unflatten(self.structure, results)
 
 
 def _check_input(gname: str, v: Value, x: Any) -> np.ndarray:

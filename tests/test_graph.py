@@ -360,3 +360,17 @@ def test_a_loss_replays_with_new_labels() -> None:
     expected = -np.log(p[np.arange(5), y]).mean()
     np.testing.assert_allclose(g(x, y).item(), expected, rtol=1e-5)
     assert g.outputs[0].shape == ()
+
+
+def test_a_returned_constant_or_parameter_cannot_be_changed_through_a_replay() -> None:
+    # the frozen array and the parameter are the graph's: a caller writing into
+    # a result must not change what later replays return, nor the parameter
+    k = np.array([2.0, 2.0], dtype=np.float32)
+    w = tg.tensor(np.ones(2, np.float32), requires_grad=True)
+    g = tg.capture(lambda x: (x * w, tg.tensor(k), w), tg.placeholder((None, 2)))
+    _, first, w_out = g(np.ones((3, 2), np.float32))
+    first.numpy()[...] += 1
+    w_out.numpy()[...] += 1
+    _, again, _ = g(np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(again.numpy(), k)
+    np.testing.assert_array_equal(w.numpy(), np.ones(2))
