@@ -1,0 +1,337 @@
+"""Export rules: one per tensorgraph op name, each writing that op as ONNX nodes.
+
+A rule is `rule(ctx, node, xs) -> name`: `node` is the Graph's node (its
+`op.name`, `attrs`, `inputs` Values with shapes and dtypes, `output` Value),
+`xs` the ONNX names of its inputs in argument order; the rule emits nodes
+with `ctx.op(...)` and returns the ONNX name holding the result. A rule that
+cannot write some form of its op raises `Unsupported(reason)`; the exporter
+adds the op, its scope and its node to the message. An op with no entry in
+`RULES` is refused the same way.
+
+The targets are ONNX opset 18 and later (reductions take their axes as an
+input from opset 18 on). numpy promotes dtypes where ONNX does not, so the
+arithmetic rules cast an input whose dtype differs from the result's first.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["RULES", "Context", "Unsupported", "rule"]
+
+
+class Unsupported(Exception):
+    """Raised by a rule for a form of its op that ONNX export cannot write."""
+
+
+class Context:
+    """What a rule writes into: ONNX nodes and constant initializers with
+    fresh, unique names. `onnx` is the imported onnx package."""
+
+    def __init__(self, onnx: Any, taken: set[str]) -> None:
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.taken = taken
+        self.prefix = ""          # the node's scoped name, for the names of its ONNX nodes
+
+    def fresh(self, base: str) -> str:
+        """A name not used yet in the model, from `base`."""
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
+        """Emit one ONNX node; return the name of its (single) output."""
+        out = self.fresh(f"{self.prefix}/{op_type}")
+        self.nodes.append(self.onnx.helper.make_node(
+            op_type, list(inputs), [out], name=out,
+            **{k: v for k, v in attrs.items() if v is not None}))
+        return out
+
+    def const(self, value: Any, base: str = "const", dtype: Any = None) -> str:
+        """A constant as an initializer."""
+        arr = np.asarray(value, dtype=dtype)
+        name = self.fresh(f"{self.prefix}/{base}")
+        self.initializers.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def ints(self, values: Sequence[int], base: str = "axes") -> str:
+        """A 1-D int64 constant (the axes, shapes, pads ONNX takes as inputs)."""
+        return self.const(np.asarray(list(values), dtype=np.int64).reshape(-1), base)
+
+    def cast(self, x: str, have: Any, want: Any) -> str:
+        """x converted to dtype `want` when its dtype `have` differs."""
+        if np.dtype(have) == np.dtype(want):
+            return x
+        return self.op("Cast", x, to=self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(want)))
+
+
+Rule = Callable[[Context, Any, list[str]], str]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    """Register the decorated function as the rule of the op(s) `names`."""
+    def register(f: Rule) -> Rule:
+        for n in names:
+            RULES[n] = f
+        return f
+    return register
+
+
+def _as_out(ctx: Context, node: Any, xs: list[str]) -> list[str]:
+    """The inputs cast to the result's dtype (numpy promoted them; ONNX does not)."""
+    want = node.output.dtype
+    return [ctx.cast(x, v.dtype, want) for x, v in zip(xs, node.inputs)]
+
+
+def _as_common(ctx: Context, node: Any, xs: list[str]) -> list[str]:
+    """The inputs cast to their common dtype (comparisons, whose result is bool)."""
+    want = np.result_type(*[v.dtype for v in node.inputs])
+    return [ctx.cast(x, v.dtype, want) for x, v in zip(xs, node.inputs)]
+
+
+def _axes(axis: Any) -> Optional[list[int]]:
+    if axis is None:
+        return None
+    return [int(axis)] if isinstance(axis, (int, np.integer)) else [int(a) for a in axis]
+
+
+# ---------------------------------------------------------------------------
+# Elementwise
+
+_UNARY = {"neg": "Neg", "abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
+          "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "softplus": "Softplus",
+          "sin": "Sin", "cos": "Cos", "tan": "Tan", "arcsin": "Asin", "arccos": "Acos",
+          "arctan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "arcsinh": "Asinh",
+          "arccosh": "Acosh", "arctanh": "Atanh", "floor": "Floor", "ceil": "Ceil",
+          "sign": "Sign", "reciprocal": "Reciprocal", "clone": "Identity"}
+_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div",
+           "maximum": "Max", "minimum": "Min"}
+_COMPARE = {"less": "Less", "less_equal": "LessOrEqual", "greater": "Greater",
+            "greater_equal": "GreaterOrEqual", "equal": "Equal"}
+_LOGIC = {"logical_and": "And", "logical_or": "Or"}
+
+
+def _unary(op_type: str) -> Rule:
+    return lambda ctx, node, xs: ctx.op(op_type, *_as_out(ctx, node, xs))
+
+
+def _binary(op_type: str) -> Rule:
+    return lambda ctx, node, xs: ctx.op(op_type, *_as_out(ctx, node, xs))
+
+
+def _compare(op_type: str) -> Rule:
+    return lambda ctx, node, xs: ctx.op(op_type, *_as_common(ctx, node, xs))
+
+
+for _name, _type in _UNARY.items():
+    RULES[_name] = _unary(_type)
+for _name, _type in _BINARY.items():
+    RULES[_name] = _binary(_type)
+for _name, _type in _COMPARE.items():
+    RULES[_name] = _compare(_type)
+for _name, _type in _LOGIC.items():
+    RULES[_name] = _binary(_type)
+
+
+@rule("pow")
+def _pow(ctx: Context, node: Any, xs: list[str]) -> str:
+    # ONNX Pow allows a different exponent type; the base must have the result's.
+    base = ctx.cast(xs[0], node.inputs[0].dtype, node.output.dtype)
+    return ctx.op("Pow", base, xs[1])
+
+
+@rule("not_equal")
+def _not_equal(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Not", ctx.op("Equal", *_as_common(ctx, node, xs)))
+
+
+@rule("logical_not")
+def _logical_not(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Not", ctx.cast(xs[0], node.inputs[0].dtype, np.bool_))
+
+
+@rule("square")
+def _square(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Mul", xs[0], xs[0])
+
+
+@rule("leaky_relu")
+def _leaky_relu(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("LeakyRelu", xs[0], alpha=float(node.attrs["negative_slope"]))
+
+
+@rule("clip")
+def _clip(ctx: Context, node: Any, xs: list[str]) -> str:
+    dt = node.output.dtype
+    lo, hi = node.attrs.get("lo"), node.attrs.get("hi")
+    if all(v is None or np.ndim(v) == 0 for v in (lo, hi)):
+        # ONNX Clip takes scalar bounds of x's dtype ("" leaves one out).
+        bounds = ["" if v is None else ctx.const(np.asarray(v, dtype=dt), "bound") for v in (lo, hi)]
+        while bounds and bounds[-1] == "":
+            bounds.pop()
+        return ctx.op("Clip", xs[0], *bounds)
+    out = xs[0]                     # array bounds: np.clip is min(max(x, lo), hi)
+    if lo is not None:
+        out = ctx.op("Max", out, ctx.const(np.asarray(lo, dtype=dt), "lo"))
+    if hi is not None:
+        out = ctx.op("Min", out, ctx.const(np.asarray(hi, dtype=dt), "hi"))
+    return out
+
+
+@rule("where")
+def _where(ctx: Context, node: Any, xs: list[str]) -> str:
+    want = node.output.dtype
+    a, b = (ctx.cast(x, v.dtype, want) for x, v in zip(xs[1:], node.inputs[1:]))
+    return ctx.op("Where", ctx.cast(xs[0], node.inputs[0].dtype, np.bool_), a, b)
+
+
+@rule("astype")
+def _astype(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Cast", xs[0], to=ctx.onnx.helper.np_dtype_to_tensor_dtype(node.output.dtype))
+
+
+@rule("step")
+def _step(ctx: Context, node: Any, xs: list[str]) -> str:
+    # nn's threshold neuron: -1 where z < 0, else 1.
+    dt = node.output.dtype
+    neg = ctx.op("Less", xs[0], ctx.const(np.zeros((), dt), "zero"))
+    return ctx.op("Where", neg, ctx.const(np.asarray(-1, dt), "minus_one"),
+                  ctx.const(np.asarray(1, dt), "one"))
+
+
+# ---------------------------------------------------------------------------
+# Linear algebra, reductions, softmax
+
+@rule("matmul")
+def _matmul(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("MatMul", *_as_out(ctx, node, xs))
+
+
+def _reduce(op_type: str) -> Rule:
+    def write(ctx: Context, node: Any, xs: list[str]) -> str:
+        # numpy sums bools and small ints in a wider type: cast first.
+        x = ctx.cast(xs[0], node.inputs[0].dtype, node.output.dtype)
+        axes = _axes(node.attrs.get("axis"))
+        keep = int(bool(node.attrs.get("keepdims", False)))
+        if axes is None:            # no axes input: every axis
+            return ctx.op(op_type, x, keepdims=keep)
+        if not axes:                # numpy's axis=(): nothing reduced
+            return ctx.op("Identity", x)
+        return ctx.op(op_type, x, ctx.ints(axes), keepdims=keep)
+    return write
+
+
+for _name, _type in {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax",
+                     "min": "ReduceMin", "prod": "ReduceProd",
+                     "logsumexp": "ReduceLogSumExp"}.items():
+    RULES[_name] = _reduce(_type)
+
+
+@rule("softmax", "log_softmax")
+def _softmax(ctx: Context, node: Any, xs: list[str]) -> str:
+    op_type = "Softmax" if node.op.name == "softmax" else "LogSoftmax"
+    return ctx.op(op_type, xs[0], axis=int(node.attrs["axis"]))
+
+
+@rule("cross_entropy")
+def _cross_entropy(ctx: Context, node: Any, xs: list[str]) -> str:
+    # loss = -Σ_c t_c log softmax(z)_c: for class indices, -log softmax(z) at the target.
+    z, t = node.inputs
+    logp = ctx.op("LogSoftmax", xs[0], axis=-1)
+    if t.dtype.kind in "iu":
+        idx = ctx.op("Unsqueeze", ctx.cast(xs[1], t.dtype, np.int64), ctx.ints([-1]))
+        picked = ctx.op("Squeeze", ctx.op("GatherElements", logp, idx, axis=-1), ctx.ints([-1]))
+    else:
+        tt = ctx.cast(xs[1], t.dtype, z.dtype)
+        picked = ctx.op("ReduceSum", ctx.op("Mul", tt, logp), ctx.ints([-1]), keepdims=0)
+    loss = ctx.op("Neg", picked)
+    reduction = node.attrs.get("reduction", "mean")
+    if reduction == "mean":
+        return ctx.op("ReduceMean", loss, keepdims=0)
+    if reduction == "sum":
+        return ctx.op("ReduceSum", loss, keepdims=0)
+    return loss
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+
+@rule("reshape")
+def _reshape(ctx: Context, node: Any, xs: list[str]) -> str:
+    shape = [int(s) for s in node.attrs["shape"]]
+    x = node.inputs[0]
+    if 0 in shape:                  # a real empty axis: ONNX must not read 0 as "copy"
+        return ctx.op("Reshape", xs[0], ctx.ints(shape, "shape"), allowzero=1)
+    # A leading size equal to the input's is the batch carried through
+    # (x.reshape(x.shape[0], -1)): ONNX's 0 copies it, so the batch stays open.
+    if shape and x.shape and shape[0] != -1 and (shape[0] == x.shape[0] or x.shape[0] is None):
+        shape[0] = 0
+    return ctx.op("Reshape", xs[0], ctx.ints(shape, "shape"))
+
+
+@rule("transpose")
+def _transpose(ctx: Context, node: Any, xs: list[str]) -> str:
+    nd = len(node.inputs[0].shape)
+    axes = node.attrs.get("axes")
+    perm = list(range(nd))[::-1] if axes is None else [int(a) % nd for a in axes]
+    return ctx.op("Transpose", xs[0], perm=perm)
+
+
+@rule("expand_dims")
+def _expand_dims(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Unsqueeze", xs[0], ctx.ints(_axes(node.attrs["axis"]) or []))
+
+
+@rule("squeeze")
+def _squeeze(ctx: Context, node: Any, xs: list[str]) -> str:
+    axes = _axes(node.attrs.get("axis"))
+    if axes is None:
+        # The axes of size 1 at capture, named: ONNX's "all of them" would
+        # also drop an open batch axis that happens to be 1 at run time.
+        axes = [i for i, d in enumerate(node.inputs[0].shape) if d == 1]
+    if not axes:
+        return ctx.op("Identity", xs[0])
+    return ctx.op("Squeeze", xs[0], ctx.ints(axes))
+
+
+@rule("broadcast_to")
+def _broadcast_to(ctx: Context, node: Any, xs: list[str]) -> str:
+    # Expand broadcasts both ways: a 1 where the input already has the size
+    # keeps that size open (an open batch axis stays open).
+    shape = [int(s) for s in node.attrs["shape"]]
+    have = list(node.inputs[0].shape)
+    off = len(shape) - len(have)
+    for i, d in enumerate(have):
+        if d is None or d == shape[off + i]:
+            shape[off + i] = 1
+    return ctx.op("Expand", xs[0], ctx.ints(shape, "shape"))
+
+
+@rule("concat")
+def _concat(ctx: Context, node: Any, xs: list[str]) -> str:
+    return ctx.op("Concat", *_as_out(ctx, node, xs), axis=int(node.attrs["axis"]))
+
+
+@rule("stack")
+def _stack(ctx: Context, node: Any, xs: list[str]) -> str:
+    axis = int(node.attrs["axis"])
+    one = ctx.ints([axis])
+    return ctx.op("Concat", *[ctx.op("Unsqueeze", x, one) for x in _as_out(ctx, node, xs)],
+                  axis=axis)
+
+
+@rule("flip")
+def _flip(ctx: Context, node: Any, xs: list[str]) -> str:
+    nd = len(node.inputs[0].shape)
+    axes = _axes(node.attrs.get("axis"))
+    axes = list(range(nd)) if axes is None else [a % nd for a in axes]
+    big = np.iinfo(np.int64)
+    return ctx.op("Slice", xs[0], ctx.ints([-1] * len(axes), "starts"),
+                  ctx.ints([big.min] * len(axes), "ends"), ctx.ints(axes),
+                  ctx.ints([-1] * len(axes), "steps"))

@@ -1,0 +1,346 @@
+"""ONNX export, checked by onnxruntime: for each exportable op, the model
+onnxruntime runs gives what the op's numpy forward gives (1e-5, float32);
+networks at two batch sizes; refusals name the op, its scope and the reason;
+a failed export leaves no file behind."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorgraph as tg
+from tensorgraph.graph import Graph, GraphNode, Value
+from tensorgraph.ops import all_ops
+
+from conftest import require_module
+from strategies import broadcast_shapes, reduction_args, shapes
+
+RNG = np.random.default_rng(0)
+
+
+def one_op(opname: str, args: list[np.ndarray], attrs: Optional[dict[str, Any]] = None,
+           scope: tuple[str, ...] = ()) -> Graph:
+    """A graph of one node: `opname` on inputs x0, x1, ... (hand-built, as GRAPH_API.md shows)."""
+    op = all_ops()[opname]
+    attrs = attrs or {}
+    ins = [Value(f"x{i}", a.shape, a.dtype, "input") for i, a in enumerate(args)]
+    out = op.forward(*args, **attrs)
+    out = np.asarray(out[0] if op.saves else out)
+    v = Value(opname, out.shape, out.dtype, "op")
+    v.node = GraphNode(opname, op, ins, attrs, v, scope=scope)
+    return Graph(ins, [v], [v.node])
+
+
+def run_onnx(path: Path, *args: np.ndarray) -> list[np.ndarray]:
+    ort = require_module("onnxruntime")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run(None, dict(zip(names, args)))
+
+
+def check(g: Graph, tmp_path: Path, *args: np.ndarray, **kw: Any) -> None:
+    """Export g; onnxruntime's outputs equal the replay's (same dtype, 1e-5)."""
+    require_module("onnx")
+    from tensorgraph.onnx import export
+    path = tmp_path / "m.onnx"
+    export(g, path=path, **kw)
+    got = run_onnx(path, *args)
+    want = g(*args)
+    want = [want] if not isinstance(want, (tuple, list)) else list(want)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        b = np.asarray(b.data if isinstance(b, tg.Tensor) else b)
+        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def rand(*shape: int, lo: float = -2.0, hi: float = 2.0) -> np.ndarray:
+    return RNG.uniform(lo, hi, shape).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Every exportable op, one node each
+
+UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "relu", "softplus", "square", "sign",
+         "sin", "cos", "arctan", "sinh", "floor", "ceil", "clone"]
+POSITIVE = ["log", "sqrt", "reciprocal"]
+
+
+@pytest.mark.parametrize("name", UNARY + POSITIVE)
+def test_unary(name: str, tmp_path: Path) -> None:
+    x = rand(3, 4, lo=0.2) if name in POSITIVE else rand(3, 4)
+    check(one_op(name, [x]), tmp_path, x)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+def test_binary_broadcasting(name: str, tmp_path: Path) -> None:
+    a = rand(2, 3, 4, lo=0.5) if name == "pow" else rand(2, 3, 4)
+    b = rand(3, 1, lo=0.5)
+    check(one_op(name, [a, b]), tmp_path, a, b)
+
+
+@pytest.mark.parametrize("name", ["less", "less_equal", "greater", "greater_equal",
+                                  "equal", "not_equal"])
+def test_comparisons(name: str, tmp_path: Path) -> None:
+    a = RNG.integers(-2, 3, (4, 5)).astype(np.float32)     # ties on purpose
+    b = RNG.integers(-2, 3, (5,)).astype(np.float32)
+    check(one_op(name, [a, b]), tmp_path, a, b)
+
+
+def test_logic_and_where(tmp_path: Path) -> None:
+    c, d = RNG.random((3, 4)) > 0.5, RNG.random((3, 4)) > 0.5
+    for name in ("logical_and", "logical_or"):
+        check(one_op(name, [c, d]), tmp_path, c, d)
+    check(one_op("logical_not", [c]), tmp_path, c)
+    a, b = rand(3, 4), rand(4)
+    check(one_op("where", [c, a, b]), tmp_path, c, a, b)
+
+
+def test_mixed_dtypes_are_cast_as_numpy_promotes(tmp_path: Path) -> None:
+    a, i = rand(3, 4), RNG.integers(1, 4, (4,)).astype(np.int32)
+    check(one_op("add", [a, i]), tmp_path, a, i)     # float32 + int32 -> float64, as numpy
+    check(one_op("div", [i, i]), tmp_path, i, i)     # true division of ints: float64
+    check(one_op("sum", [i], {"axis": None, "keepdims": False}), tmp_path, i)   # int64 sum
+
+
+@pytest.mark.parametrize("attrs", [{"negative_slope": 0.1}])
+def test_leaky_relu(attrs: dict[str, Any], tmp_path: Path) -> None:
+    x = rand(4, 5)
+    check(one_op("leaky_relu", [x], attrs), tmp_path, x)
+
+
+@pytest.mark.parametrize("lo,hi", [(-0.5, 0.5), (None, 0.3), (-0.2, None),
+                                   (np.linspace(-1, 0, 5).astype(np.float32), 0.5)])
+def test_clip(lo: Any, hi: Any, tmp_path: Path) -> None:
+    x = rand(4, 5)
+    check(one_op("clip", [x], {"lo": lo, "hi": hi}), tmp_path, x)
+
+
+@pytest.mark.parametrize("a,b", [((4, 3), (3, 2)), ((2, 4, 3), (3, 5)), ((3,), (3, 2)),
+                                 ((4, 3), (3,)), ((2, 1, 4, 3), (5, 3, 2))])
+def test_matmul(a: tuple[int, ...], b: tuple[int, ...], tmp_path: Path) -> None:
+    x, y = rand(*a), rand(*b)
+    check(one_op("matmul", [x, y]), tmp_path, x, y)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "prod", "logsumexp"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (1, True), ((0, 2), False), (-1, False)])
+def test_reductions(name: str, axis: Any, keepdims: bool, tmp_path: Path) -> None:
+    x = rand(2, 3, 4)
+    check(one_op(name, [x], {"axis": axis, "keepdims": keepdims}), tmp_path, x)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data())
+def test_reductions_hypothesis(data: Any, tmp_path_factory: Any) -> None:
+    shape = data.draw(shapes(min_dims=1))
+    axis, keepdims = data.draw(reduction_args(len(shape)))
+    name = data.draw(st.sampled_from(["sum", "mean", "max"]))
+    x = rand(*shape)
+    check(one_op(name, [x], {"axis": axis, "keepdims": keepdims}),
+          tmp_path_factory.mktemp("h"), x)
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data())
+def test_binary_hypothesis(data: Any, tmp_path_factory: Any) -> None:
+    (sa, sb), _ = data.draw(broadcast_shapes())
+    name = data.draw(st.sampled_from(["add", "sub", "mul", "maximum"]))
+    a, b = rand(*sa), rand(*sb)
+    check(one_op(name, [a, b]), tmp_path_factory.mktemp("h"), a, b)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax(name: str, axis: int, tmp_path: Path) -> None:
+    x = rand(3, 5, lo=-10, hi=10)
+    check(one_op(name, [x], {"axis": axis}), tmp_path, x)
+
+
+@pytest.mark.parametrize("name,shape,attrs", [
+    ("reshape", (4, 6), {"shape": (4, 3, 2)}),
+    ("reshape", (4, 6), {"shape": (-1,)}),
+    ("reshape", (4, 6), {"shape": (2, -1)}),
+    ("transpose", (2, 3, 4), {"axes": None}),
+    ("transpose", (2, 3, 4), {"axes": (1, -1, 0)}),
+    ("expand_dims", (2, 3), {"axis": 1}),
+    ("expand_dims", (2, 3), {"axis": (0, -1)}),
+    ("squeeze", (2, 1, 3, 1), {"axis": None}),
+    ("squeeze", (2, 1, 3, 1), {"axis": (-1,)}),
+    ("broadcast_to", (3, 1), {"shape": (2, 3, 4)}),
+    ("flip", (2, 3, 4), {"axis": (0, 2)}),
+    ("flip", (2, 3), {"axis": None}),
+    ("astype", (2, 3), {"dtype": np.dtype(np.int32)}),
+])
+def test_shape_ops(name: str, shape: tuple[int, ...], attrs: dict[str, Any],
+                   tmp_path: Path) -> None:
+    x = rand(*shape)
+    check(one_op(name, [x], attrs), tmp_path, x)
+
+
+@pytest.mark.parametrize("name", ["concat", "stack"])
+def test_joins(name: str, tmp_path: Path) -> None:
+    a, b, c = rand(2, 3), rand(2, 3), rand(2, 3)
+    check(one_op(name, [a, b, c], {"axis": 1}), tmp_path, a, b, c)
+
+
+def test_step(tmp_path: Path) -> None:
+    x = rand(3, 4)
+    check(one_op("step", [x]), tmp_path, x)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("targets", ["indices", "probabilities"])
+def test_cross_entropy(reduction: str, targets: str, tmp_path: Path) -> None:
+    z = rand(6, 4, lo=-5, hi=5)
+    if targets == "indices":
+        t = RNG.integers(0, 4, 6)
+    else:
+        t = RNG.random((6, 4)).astype(np.float32)
+        t /= t.sum(-1, keepdims=True)
+    check(one_op("cross_entropy", [z, t], {"reduction": reduction}), tmp_path, z, t)
+
+
+# ---------------------------------------------------------------------------
+# Networks, hand-built from their ops, at two batch sizes
+
+def chain(x: Value, steps: list[tuple[str, list[Value], dict[str, Any], tuple[str, ...]]]) -> Graph:
+    """Nodes in order; each step's first input `None` means the previous output."""
+    nodes, prev = [], x
+    for k, (name, others, attrs, scope) in enumerate(steps):
+        ins = [prev] + others
+        out = Value(f"{name}_{k}", (None,), np.float32, "op")
+        out.node = GraphNode(f"{name}_{k}", all_ops()[name], ins, attrs, out, scope)
+        nodes.append(out.node)
+        prev = out
+    return Graph([x], [prev], nodes)
+
+
+def param(name: str, *shape: int) -> Value:
+    return Value(name, shape, np.float32, "parameter",
+                 tensor=tg.tensor(RNG.normal(0, shape[0] ** -0.5, shape).astype(np.float32),
+                               requires_grad=True))   # as a layer's init: logits of order 1
+
+
+def mlp(sizes: list[int]) -> Graph:
+    x = Value("x", (None, sizes[0]), np.float32, "input")
+    steps: list[Any] = []
+    for i, (m, n) in enumerate(zip(sizes, sizes[1:])):
+        s = (f"layers.{i}",)
+        steps += [("matmul", [param(f"layers.{i}.weight", m, n)], {}, s),
+                  ("add", [param(f"layers.{i}.bias", n)], {}, s)]
+        if i < len(sizes) - 2:
+            steps.append(("relu", [], {}, s))
+    steps.append(("log_softmax", [], {"axis": -1}, ()))
+    return chain(x, steps)
+
+
+@pytest.mark.parametrize("batch", [1, 37])
+def test_xor_net_at_two_batch_sizes(batch: int, tmp_path: Path) -> None:
+    x = Value("x", (None, 2), np.float32, "input")
+    g = chain(x, [("matmul", [param("hidden.weight", 2, 2)], {}, ("hidden",)),
+                  ("add", [param("hidden.bias", 2)], {}, ("hidden",)),
+                  ("tanh", [], {}, ("hidden",)),
+                  ("matmul", [param("out.weight", 2, 1)], {}, ("out",)),
+                  ("add", [param("out.bias", 1)], {}, ("out",)),
+                  ("sigmoid", [], {}, ("out",))])
+    check(g, tmp_path, rand(batch, 2))
+
+
+def test_mnist_mlp_at_two_batch_sizes(tmp_path: Path) -> None:
+    g = mlp([784, 64, 32, 10])
+    require_module("onnx")
+    from tensorgraph.onnx import export
+    model = export(g, path=tmp_path / "mlp.onnx")
+    assert {i.name for i in model.graph.initializer} >= {"layers.0.weight", "layers.2.bias"}
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param == "batch"
+    for batch in (3, 128):
+        x = rand(batch, 784)
+        (got,) = run_onnx(tmp_path / "mlp.onnx", x)
+        np.testing.assert_allclose(got, g(x).data, rtol=1e-5, atol=1e-5)
+
+
+def test_reshape_keeps_the_batch_open(tmp_path: Path) -> None:
+    # x.reshape(x.shape[0], -1) captured at batch 4 runs at batch 9.
+    x = rand(4, 2, 3)
+    g = one_op("reshape", [x], {"shape": (4, -1)})
+    check(g, tmp_path, x)
+    (got,) = run_onnx(tmp_path / "m.onnx", rand(9, 2, 3))
+    assert got.shape == (9, 6)
+
+
+def test_fixed_batch_when_asked(tmp_path: Path) -> None:
+    x = rand(4, 3)
+    g = one_op("tanh", [x])
+    require_module("onnx")
+    from tensorgraph.onnx import export
+    model = export(g, path=tmp_path / "m.onnx", dynamic_batch=False, input_names=["features"],
+                   output_names=["y"])
+    assert [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == [4, 3]
+    assert model.graph.input[0].name == "features" and model.graph.output[0].name == "y"
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+
+def test_op_without_rule_is_refused_naming_op_scope_and_reason(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    x = rand(3, 4)
+    g = one_op("svdvals", [x], scope=("encoder", "layers.1"))
+    with pytest.raises(ExportError, match=r"op 'svdvals' \(node svdvals, scope encoder/layers.1\)"
+                                          r" has no ONNX export rule"):
+        export(g, path=tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_export_leaves_the_old_file_and_no_temp(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    path = tmp_path / "m.onnx"
+    x = rand(3, 4)
+    export(one_op("tanh", [x]), path=path)
+    before = path.read_bytes()
+    with pytest.raises(ExportError):
+        export(one_op("svdvals", [x]), path=path)
+
+    def crash(*a: Any) -> None:
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", crash)       # fails after the temp file is written
+    with pytest.raises(OSError, match="disk full"):
+        export(one_op("exp", [x]), path=path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.onnx"]
+
+
+def test_bad_names_and_opset(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    g = one_op("add", [rand(2), rand(2)])
+    with pytest.raises(ExportError, match=r"1 input names given \(\['a'\]\) for a graph with 2"):
+        export(g, path=tmp_path / "m.onnx", input_names=["a"])
+    with pytest.raises(ExportError, match=r"repeated: \['a'\]"):
+        export(g, path=tmp_path / "m.onnx", input_names=["a", "a"])
+    with pytest.raises(ExportError, match="opset 9 is not supported"):
+        export(g, path=tmp_path / "m.onnx", opset=9)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export(g, path=tmp_path / "no" / "m.onnx")
+    with pytest.raises(TypeError, match="only a Module or function needs"):
+        export(g, rand(2), path=tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_onnx_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    import sys
+    from tensorgraph.onnx import MissingPackageError, export
+    monkeypatch.setitem(sys.modules, "onnx", None)     # import onnx now fails
+    with pytest.raises(MissingPackageError, match=r"pip install onnx onnxruntime"):
+        export(one_op("tanh", [rand(2)]), path=tmp_path / "m.onnx")
