@@ -101,7 +101,8 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
     ctx = Context(onnx, set(ins) | set(outs))
     name_of: dict[int, str] = {id(v): n for v, n in zip(graph.inputs, ins)}
     for v in _leaves(graph):
-        arr = np.asarray(v.tensor.data if v.kind == "parameter" else v.value)
+        # A parameter's value now (training updates included), a constant's frozen one.
+        arr = np.asarray(v.tensor.data if v.tensor is not None else v.value)
         name = ctx.fresh(v.name)
         ctx.initializers.append(onnx.numpy_helper.from_array(np.array(arr, order="C"), name))
         name_of[id(v)] = name
