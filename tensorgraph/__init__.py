@@ -14,6 +14,7 @@ from .autograd import backward, detect_anomaly, grad, unbroadcast, walk
 from .ops import OPS, Op, all_ops, defop
 from .ops._exports import *  # noqa: F401,F403 - every public op function (generated list)
 from .gradcheck import GradcheckError, gradcheck
+from .graph import CaptureError, CaptureWarning, Graph, capture, placeholder
 from . import data, io, optim, train
 from .io import load, save
 from . import nn, losses

@@ -30,8 +30,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from . import tensor as _tensor_mod
 from .tensor import Tensor, _default_array, _new
+
+# The module itself (`tensorgraph.tensor` the attribute is the function tg.tensor):
+# its globals `_capture` and `_scope` are read and set here.
+_tensor_mod = sys.modules[Tensor.__module__]
 
 __all__ = ["Value", "GraphNode", "Graph", "Placeholder", "placeholder", "capture",
            "CaptureWarning", "CaptureError"]
@@ -355,7 +358,7 @@ def _fmt_const(a: Optional[np.ndarray]) -> str:
     if a.ndim == 0:
         return repr(a.item())
     if a.size <= 6:
-        return np.array2string(np.asarray(a), separator=", ", precision=4)
+        return np.array2string(np.asarray(a), separator=", ", precision=4, max_line_width=10**6)
     return f"<array {a.size} values>"
 
 
@@ -385,3 +388,224 @@ def _fmt_structure(spec: Any, outputs: Sequence[Value]) -> str:
     if isinstance(spec, dict):
         return "{" + ", ".join(f"{k!r}: {_fmt_structure(v, outputs)}" for k, v in spec.items()) + "}"
     return repr(spec)
+
+
+# ---------------------------------------------------------------------------
+# Capture
+
+_OPEN_SIZE = 2       # an open size (None) is 2 while fn runs once ...
+_ALT_SIZE = 3        # ... and 3 in a second, shape-only run that tells which sizes follow it
+
+
+class _Recorder:
+    """What `record` hands each op to during a capture (`tensor._capture`).
+
+    Tensors are known by id; the recorder holds each one (so ids are not
+    reused) with the array and in-place version it had, to notice in-place
+    changes. A tensor wrapping exactly the array of a known value (`detach()`,
+    the old value an in-place op reads) is that value."""
+
+    def __init__(self, param_names: dict[int, str]) -> None:
+        self.known: dict[int, tuple[Tensor, np.ndarray, int, Value]] = {}
+        self.by_array: dict[int, tuple[np.ndarray, Value]] = {}
+        self.nodes: list[GraphNode] = []
+        self.parameters: dict[str, Value] = {}
+        self.constants: list[Value] = []
+        self.param_names = param_names
+        self.taken: set[str] = set(param_names.values())
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def register(self, t: Tensor, v: Value) -> Value:
+        self.known[id(t)] = (t, t._data, getattr(t, "_version", 0), v)
+        self.by_array[id(t._data)] = (t._data, v)
+        return v
+
+    def value_of(self, t: Tensor) -> Value:
+        e = self.known.get(id(t))
+        if e is not None:
+            _, arr, version, v = e
+            if t._data is arr and getattr(t, "_version", 0) == version:
+                return v
+            hit = self.by_array.get(id(t._data))
+            if t._data is not arr and hit is not None and hit[0] is t._data:
+                return self.register(t, hit[1])       # a recorded in-place op: t is its result
+            raise CaptureError(
+                f"capture: {v.kind} {v.name!r} (shape {t.shape}) was changed in place without "
+                f"a recorded op (under no_grad, or an assignment to .data) at {_user_line()}; "
+                "a replay would not repeat the change. Compute a new tensor instead (x = x + y)")
+        hit = self.by_array.get(id(t._data))
+        if hit is not None and hit[0] is t._data:
+            return self.register(t, hit[1])
+        return self.register(t, self.leaf(t))
+
+    def leaf(self, t: Tensor) -> Value:
+        """A tensor made outside the recorded ops: a parameter or a constant."""
+        kind = getattr(t, "_graph_kind", None)
+        if kind is None:
+            kind = "parameter" if t.requires_grad and t.node is None else "constant"
+        if kind == "parameter":
+            name = self.param_names.get(id(t))
+            name = name if name is not None else self.fresh(t.name or "param")
+            v = Value(name, t.shape, t.dtype, "parameter", tensor=t)
+            self.parameters[name] = v
+        else:
+            v = Value(self.fresh(t.name or "const"), t.shape, t.dtype, "constant",
+                      value=t._data.copy())
+            self.constants.append(v)
+        return v
+
+    # -- the hooks in tensor.py ------------------------------------------------
+    def add(self, op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
+        ins = [self.value_of(a) for a in args]
+        name = self.fresh(op.name)
+        v = Value(name, out._data.shape, out._data.dtype, "op")
+        v.node = node = GraphNode(name, op, ins, attrs, v, _tensor_mod._scope)
+        self.nodes.append(node)
+        self.register(out, v)
+
+    def decides(self, t: Tensor, what: str) -> None:
+        e = self.known.get(id(t))
+        if e is None or e[3].kind == "constant":
+            return
+        v = e[3]
+        filename, lineno = _user_frame()
+        warnings.warn_explicit(
+            f"capture: {what} of {v.name} ({v.kind}) decides Python control flow at "
+            f"{filename}:{lineno}; the replay follows the path taken now and will not "
+            "re-decide it", CaptureWarning, filename, lineno)
+
+
+def _user_frame() -> tuple[str, int]:
+    """(file, line) of the innermost caller outside the tensorgraph package."""
+    pkg = _tensor_mod._PACKAGE_DIR
+    f: Any = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg):
+        f = f.f_back
+    if f is None:
+        return "<unknown>", 0
+    return f.f_code.co_filename, f.f_lineno
+
+
+def _user_line() -> str:
+    return "%s:%d" % _user_frame()
+
+
+def _module_of(fn: Any) -> Any:
+    """The module fn is or is a bound method of (asked by duck typing: the core
+    does not import nn), or None."""
+    for obj in (fn, getattr(fn, "__self__", None)):
+        if obj is not None and callable(getattr(obj, "named_parameters", None)):
+            return obj
+    return None
+
+
+def _input_names(fn: Any, n: int) -> list[str]:
+    target = fn
+    mod = _module_of(fn)
+    if mod is fn and hasattr(fn, "forward"):
+        target = fn.forward
+    try:
+        params = [p for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:n]]
+    return names + [f"input_{i}" for i in range(len(names), n)]
+
+
+def _example_array(p: Placeholder, size: int) -> np.ndarray:
+    shape = tuple(size if s is None else s for s in p.shape)
+    if p.dtype.kind in "fc":
+        return np.random.default_rng(0).standard_normal(shape).astype(p.dtype)
+    return np.zeros(shape, dtype=p.dtype)
+
+
+def capture(fn: Callable[..., Any], *example_inputs: Any) -> Graph:
+    """Run `fn(*example_inputs)` once, recording every op, and return the Graph.
+
+    Example inputs are arrays, Tensors (their shapes are fixed) or
+    `placeholder(shape, dtype, name)` (None in the shape leaves a size open;
+    fn then runs on a standard-normal example, zeros for integer dtypes).
+    Leaves that require grad (Parameters) become parameters, read at each
+    replay; other leaves (Python scalars, arrays made inside fn) constants.
+    Parameters are named as in `state_dict` when fn is a Module or a Module's
+    bound method."""
+    if not callable(fn):
+        raise TypeError(f"capture: fn must be callable, got {type(fn).__name__}")
+    if _tensor_mod._capture is not None:
+        raise CaptureError("capture: already capturing (capture inside capture is not supported)")
+    mod = _module_of(fn)
+    param_names = {id(p): n for n, p in mod.named_parameters()} if mod is not None else {}
+    rec = _Recorder(param_names)
+    names = _input_names(fn, len(example_inputs))
+    inputs: list[Value] = []
+    args: list[Tensor] = []
+    placeholders: list[Optional[Placeholder]] = []
+    for i, ex in enumerate(example_inputs):
+        if isinstance(ex, Placeholder):
+            t = _new(_example_array(ex, _OPEN_SIZE))
+            shape: Shape = ex.shape
+            name = ex.name or names[i]
+        elif isinstance(ex, Tensor):
+            t, shape, name = ex, ex.shape, ex.name or names[i]
+        else:
+            try:
+                t = _new(_default_array(ex))
+            except TypeError as e:
+                raise TypeError(f"capture: example input {i} ({names[i]}): {e}") from None
+            shape, name = t.shape, names[i]
+        if id(t) in rec.known:
+            t = _new(t._data)            # the same Tensor given twice: two inputs
+        v = Value(rec.fresh(name), shape, t.dtype, "input")
+        rec.register(t, v)
+        inputs.append(v)
+        args.append(t)
+        placeholders.append(ex if isinstance(ex, Placeholder) else None)
+    _tensor_mod._capture = rec
+    try:
+        result = fn(*args)
+    finally:
+        _tensor_mod._capture = None
+    leaves: list[Tensor] = []
+    structure = _flatten(result, leaves)
+    outputs = [rec.value_of(t) for t in leaves]
+    name = getattr(fn, "__name__", None) or type(mod if mod is not None else fn).__name__
+    g = Graph(inputs, outputs, rec.nodes, parameters=rec.parameters, constants=rec.constants,
+              structure=structure, name=name if name.isidentifier() else "graph")
+    if any(p is not None and None in p.shape for p in placeholders):
+        _open_sizes(g, placeholders)
+    return g
+
+
+def _open_sizes(g: Graph, placeholders: Sequence[Optional[Placeholder]]) -> None:
+    """Mark as None the sizes of op values that follow an open input size:
+    the ones that change when the graph runs again with open sizes 3, not 2."""
+    env: dict[int, np.ndarray] = {}
+    for v, p in zip(g.inputs, placeholders):
+        env[id(v)] = _example_array(p, _ALT_SIZE) if p is not None else np.zeros(
+            v.shape, v.dtype)  # type: ignore[arg-type]
+    for v in g.parameters.values():
+        env[id(v)] = v.tensor._data  # type: ignore[union-attr]
+    for v in g.constants:
+        env[id(v)] = v.value  # type: ignore[assignment]
+    try:
+        with np.errstate(all="ignore"):
+            for n in g.nodes:
+                r = n.op.forward(*[env[id(v)] for v in n.inputs], **n.attrs)
+                env[id(n.output)] = np.asarray(r[0] if n.op.saves else r)
+    except Exception as e:  # noqa: BLE001 - any failure means the same thing here
+        warnings.warn(f"capture: {g.name} does not run with other open sizes (node {n.name!r}, "
+                      f"op {n.op.name}: {e}); a replay works only with the example's sizes "
+                      "where the graph fixed them", CaptureWarning, stacklevel=3)
+        return
+    for n in g.nodes:
+        v, alt = n.output, env[id(n.output)].shape
+        if len(alt) == len(v.shape):
+            v.shape = tuple(None if a != b else b for a, b in zip(v.shape, alt))

@@ -53,6 +53,9 @@ _anomaly = False
 # when the epoch moved since (one int comparison per node otherwise).
 _epoch = 0
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The active `graph.capture` (None outside one): `record` hands it every op, so
+# a capture sees what no_grad and requires_grad would not record.
+_capture: Any = None
 
 
 def is_grad_enabled() -> bool:
@@ -424,10 +427,9 @@ class Tensor(TensorMethods):
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to a "
-                             f"Python scalar, got shape {self.shape}")
-        return self._data.item()
+        if _capture is not None:
+            _capture.decides(self, "item()")
+        return self._item()
 
     def tolist(self) -> Any:
         return self._data.tolist()
@@ -450,18 +452,32 @@ class Tensor(TensorMethods):
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
+        if _capture is not None:
+            _capture.decides(self, "bool()")
         if self._data.size != 1:
             raise ValueError(f"The truth value of a Tensor with shape {self.shape} is "
                              "ambiguous; use .any() or .all() on .data")
         return bool(self._data)
 
     def __float__(self) -> float:
-        return float(self.item())
+        if _capture is not None:
+            _capture.decides(self, "float()")
+        return float(self._item())
 
     def __int__(self) -> int:
-        return int(self.item())
+        if _capture is not None:
+            _capture.decides(self, "int()")
+        return int(self._item())
+
+    def _item(self) -> Any:
+        if self._data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a "
+                             f"Python scalar, got shape {self.shape}")
+        return self._data.item()
 
     def __index__(self) -> int:
+        if _capture is not None:
+            _capture.decides(self, "an index")
         if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError(f"only integer one-element tensors can be used as an index, "
                             f"got dtype {self.dtype} and shape {self.shape}")
@@ -667,6 +683,8 @@ def record(op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any]) -> Tensor:
             if cut is not None:
                 t._made_by = cut
                 break
+    if _capture is not None:
+        _capture.add(op, args, attrs, t)
     if _anomaly:
         trace = _user_frame()
         if t.node is not None:

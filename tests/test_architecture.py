@@ -1,4 +1,4 @@
-"""The core (tensor, autograd, ops, gradcheck) stands alone: it imports
+"""The core (tensor, autograd, ops, gradcheck, graph) stands alone: it imports
 nothing from the outer layers (nn, draw, train, io, ...), read from each core
 file's import statements."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ OUTER = ("nn", "draw", "train", "io", "losses", "optim", "data", "backends")
 
 
 def core_files() -> list[Path]:
-    files = [PACKAGE / f for f in ("tensor.py", "autograd.py", "gradcheck.py", "_tensor_api.py")]
+    files = [PACKAGE / f for f in ("tensor.py", "autograd.py", "gradcheck.py", "_tensor_api.py",
+                                    "graph.py")]
     return files + sorted((PACKAGE / "ops").glob("*.py"))
 
 
