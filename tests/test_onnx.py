@@ -189,6 +189,30 @@ def test_joins(name: str, tmp_path: Path) -> None:
     check(one_op(name, [a, b, c], {"axis": 1}), tmp_path, a, b, c)
 
 
+@pytest.mark.parametrize("index", [
+    (1,), (-1,), (slice(1, 3),), (slice(None), slice(None, None, -1)), (Ellipsis, 0),
+    (None, slice(0, 2), Ellipsis, None), (slice(None), -2, slice(3, None, 2)),
+    (np.array([0, 2, 2]),), (slice(None), np.array([[3, 0], [1, 1]])),
+    (Ellipsis, np.array(-1)), (slice(-3, -1), 1, None),
+])
+def test_getitem(index: tuple[Any, ...], tmp_path: Path) -> None:
+    x = rand(3, 4, 5)
+    check(one_op("getitem", [x], {"index": index}), tmp_path, x)
+
+
+def test_getitem_refuses_masks_and_mixed_arrays(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    x = rand(3, 4)
+    with pytest.raises(ExportError, match=r"op 'getitem' \(node getitem, scope \(top level\)\) "
+                                          r"cannot be written as ONNX: a boolean mask index"):
+        export(one_op("getitem", [x], {"index": (x[:, 0] > 0,)}), path=tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="only one integer array among slices"):
+        export(one_op("getitem", [x], {"index": (np.array([0, 1]), np.array([1, 2]))}),
+               path=tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 def test_step(tmp_path: Path) -> None:
     x = rand(3, 4)
     check(one_op("step", [x]), tmp_path, x)
@@ -344,3 +368,63 @@ def test_missing_onnx_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setitem(sys.modules, "onnx", None)     # import onnx now fails
     with pytest.raises(MissingPackageError, match=r"pip install onnx onnxruntime"):
         export(one_op("tanh", [rand(2)]), path=tmp_path / "m.onnx")
+
+
+# ---------------------------------------------------------------------------
+# Captured with tg.capture: Modules and functions, against eager
+
+def export_and_run(target: Any, examples: list[Any], feeds: list[list[np.ndarray]],
+                   tmp_path: Path) -> None:
+    """Export target captured on `examples`; for each feed, onnxruntime equals eager."""
+    require_module("onnx")
+    from tensorgraph.onnx import export
+    path = tmp_path / "m.onnx"
+    export(target, *examples, path=path)
+    for args in feeds:
+        got = run_onnx(path, *args)
+        want = target(*[tg.tensor(a) for a in args])
+        want = list(want) if isinstance(want, (tuple, list)) else [want]
+        for a, b in zip(got, want):
+            b = b.data if isinstance(b, tg.Tensor) else np.asarray(b)
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_captured_xor_net_at_two_batch_sizes(tmp_path: Path) -> None:
+    net = tg.nn.FeedForward([2, 2, 1], activation="sigmoid", output="sigmoid", init="xavier",
+                            seed=0)
+    xor = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    export_and_run(net, [tg.placeholder((None, 2))], [[xor], [rand(11, 2)]], tmp_path)
+
+
+def test_captured_mnist_mlp_and_its_loss_at_two_batch_sizes(tmp_path: Path) -> None:
+    net = tg.nn.FeedForward([784, 64, 32, 10], activation="relu", output="softmax", init="he",
+                            seed=0)
+    feeds = [[rand(b, 784, lo=0, hi=1)] for b in (1, 64)]
+    export_and_run(net, [tg.placeholder((None, 784))], feeds, tmp_path)
+
+    def loss(x: tg.Tensor, t: tg.Tensor) -> tg.Tensor:
+        return tg.losses.cross_entropy(net.logits(x), t)
+    feeds = [[rand(b, 784, lo=0, hi=1), RNG.integers(0, 10, b)] for b in (3, 50)]
+    export_and_run(loss, [tg.placeholder((None, 784)), tg.placeholder((None,), "int64")],
+                   feeds, tmp_path)
+
+
+CAPTURED = {
+    "flatten_keeps_batch": lambda x: tg.tanh(x.reshape(x.shape[0], -1)),
+    "sum_axis": lambda x: tg.sum(x * 2.0, axis=(1, 2)),
+    "mean_keepdims": lambda x: x - x.mean(axis=-1, keepdims=True),
+    "max_min": lambda x: x.max(axis=1) - x.min(axis=1),
+    "softmax_dim": lambda x: tg.softmax(x, dim=1) + tg.log_softmax(x, axis=-1),
+    "transpose_swap": lambda x: x.transpose(0, 2, 1).mT,
+    "unsqueeze_squeeze": lambda x: x.unsqueeze(1).squeeze(1),
+    "concat_where": lambda x: tg.where(x > 0, tg.concat([x, x], axis=1)[:, :3], 0.5),
+    "clip_leaky": lambda x: tg.leaky_relu(x.clip(-1.0, 1.0), 0.2),
+    "pow_sqrt": lambda x: tg.sqrt(x * x + 1.0) ** 1.5,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED))
+def test_captured_functions_at_two_batch_sizes(name: str, tmp_path: Path) -> None:
+    fn = CAPTURED[name]
+    export_and_run(fn, [rand(4, 3, 5)], [[rand(4, 3, 5)], [rand(7, 3, 5)]], tmp_path)

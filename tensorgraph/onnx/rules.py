@@ -335,3 +335,71 @@ def _flip(ctx: Context, node: Any, xs: list[str]) -> str:
     return ctx.op("Slice", xs[0], ctx.ints([-1] * len(axes), "starts"),
                   ctx.ints([big.min] * len(axes), "ends"), ctx.ints(axes),
                   ctx.ints([-1] * len(axes), "steps"))
+
+
+# ---------------------------------------------------------------------------
+# Indexing: basic indexes as Slice, Gather (an int drops its axis), Unsqueeze
+# (None); one integer array among full slices as Gather, which puts the
+# index's shape in place of the axis, as numpy does.
+
+_BIG = np.iinfo(np.int64)
+
+
+@rule("getitem")
+def _getitem(ctx: Context, node: Any, xs: list[str]) -> str:
+    index = node.attrs["index"]
+    index = index if isinstance(index, tuple) else (index,)
+    nd = len(node.inputs[0].shape)
+    arrays = [k for k in index if isinstance(k, np.ndarray) and k.ndim > 0]
+    for k in index:
+        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+            raise Unsupported("a boolean mask index selects a data-dependent number of "
+                              "elements; index with integer positions instead")
+    used = sum(0 if k is None or k is Ellipsis else 1 for k in index)
+    if used > nd:
+        raise Unsupported(f"index {index} has more entries than the input's {nd} axes")
+    full: list[Any] = []
+    for k in index:                  # Ellipsis -> the full slices it stands for
+        full += [slice(None)] * (nd - used) if k is Ellipsis else [k]
+    if not any(k is Ellipsis for k in index):
+        full += [slice(None)] * (nd - used)
+    if arrays and (len(arrays) > 1 or any(k is None or _is_int(k) for k in full)):
+        raise Unsupported(f"index {index}: only one integer array among slices is exported "
+                          "(numpy moves mixed advanced indexes, which ONNX Gather does not)")
+    x, axis = xs[0], 0
+    starts, ends, steps, sl_axes = [], [], [], []
+    for k in full:                   # slices first: they keep every axis
+        if isinstance(k, slice) and k != slice(None):
+            step = 1 if k.step is None else int(k.step)
+            lo, hi = (_BIG.min, _BIG.max) if step > 0 else (_BIG.max, _BIG.min)
+            starts.append(lo if k.start is None else int(k.start))
+            ends.append(hi if k.stop is None else int(k.stop))
+            steps.append(step)
+            sl_axes.append(axis)
+        if k is not None:
+            axis += 1
+    if sl_axes:
+        x = ctx.op("Slice", x, ctx.ints(starts, "starts"), ctx.ints(ends, "ends"),
+                   ctx.ints(sl_axes), ctx.ints(steps, "steps"))
+    in_axes = [i for i, k in enumerate(k for k in full if k is not None)]
+    taken = [(a, k) for a, k in zip(in_axes, [k for k in full if k is not None])
+             if _is_int(k) or isinstance(k, np.ndarray)]
+    for a, k in reversed(taken):     # from the last axis, so earlier numbers stay valid
+        x = ctx.op("Gather", x, ctx.const(np.asarray(k, dtype=np.int64), "index"), axis=a)
+    news, pos = [], 0
+    for k in full:                   # None: a new axis at its place in the result
+        if k is None:
+            news.append(pos)
+            pos += 1
+        elif isinstance(k, slice):
+            pos += 1
+        elif isinstance(k, np.ndarray):
+            pos += k.ndim
+    if news:
+        x = ctx.op("Unsqueeze", x, ctx.ints(news))
+    return x if x != xs[0] else ctx.op("Identity", x)
+
+
+def _is_int(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) or isinstance(k, np.ndarray) and k.ndim == 0 \
+        and k.dtype.kind in "iu"
