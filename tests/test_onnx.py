@@ -428,3 +428,94 @@ CAPTURED = {
 def test_captured_functions_at_two_batch_sizes(name: str, tmp_path: Path) -> None:
     fn = CAPTURED[name]
     export_and_run(fn, [rand(4, 3, 5)], [[rand(4, 3, 5)], [rand(7, 3, 5)]], tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# Loading ONNX back into a Graph
+
+def test_load_round_trip_replays_like_the_module_and_onnxruntime(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import export, load
+    net = tg.nn.FeedForward([20, 16, 5], activation="tanh", output="softmax", init="xavier",
+                            seed=0)
+    path = tmp_path / "m.onnx"
+    export(net, tg.placeholder((None, 20)), path=path)
+    g = load(path)
+    assert isinstance(g, Graph) and g.inputs[0].shape == (None, 20)
+    assert set(g.parameters) == {n for n, _ in net.named_parameters()}
+    assert [n.op.name for n in g.nodes] == ["matmul", "add", "tanh", "matmul", "add", "softmax"]
+    assert g.nodes[0].scope == ("feedforward", "layers", "0")
+    for batch in (1, 33):
+        x = rand(batch, 20)
+        np.testing.assert_allclose(g(x).data, net(x).data, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(g(x).data, run_onnx(path, x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_load_round_trip_of_shape_and_index_ops(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import export, load
+
+    def f(x: tg.Tensor) -> tg.Tensor:
+        y = tg.tanh(x.reshape(x.shape[0], -1))[:, 1:4].sum(axis=1, keepdims=True)
+        return y + x[:, ::-1, 0].mean() - x.transpose(0, 2, 1).max(axis=(1, 2)).unsqueeze(-1)
+    export(f, rand(4, 2, 3), path=tmp_path / "m.onnx")
+    g = load(tmp_path / "m.onnx")
+    x = rand(9, 2, 3)
+    np.testing.assert_allclose(g(x).data, f(tg.tensor(x)).data, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow   # importing torch and its exporter: ~4 s
+def test_load_a_pytorch_mlp(tmp_path: Path) -> None:
+    require_module("onnx")
+    torch = require_module("torch")
+    from tensorgraph.onnx import load
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 32), torch.nn.ReLU(),
+                              torch.nn.Linear(32, 10), torch.nn.LogSoftmax(-1))
+    path = tmp_path / "torch_mlp.onnx"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the TorchScript exporter is deprecated; it still writes Gemm
+        torch.onnx.export(net, (torch.randn(2, 1, 28, 28),), str(path), dynamo=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    g = load(path)
+    assert "1.weight" in g.parameters and {n.op.name for n in g.nodes} >= {"matmul", "relu"}
+    for batch in (1, 6):
+        x = torch.randn(batch, 1, 28, 28)
+        np.testing.assert_allclose(g(x.numpy()).data, net(x).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_load_refuses_truncated_and_foreign_files(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import OnnxLoadError, export, load
+    path = tmp_path / "m.onnx"
+    export(mlp([8, 4, 3]), path=path)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 3, 10):
+        (tmp_path / "cut.onnx").write_bytes(data[:cut])
+        with pytest.raises(OnnxLoadError, match=r"cut.onnx: not (an|a valid) ONNX model"):
+            load(tmp_path / "cut.onnx")
+    (tmp_path / "text.onnx").write_text("hello, I am not a model\n")
+    with pytest.raises(OnnxLoadError, match=r"text.onnx: not (an|a valid) ONNX model"):
+        load(tmp_path / "text.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(OnnxLoadError, match=r"empty.onnx: not a valid ONNX model"):
+        load(tmp_path / "empty.onnx")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.onnx")
+
+
+def test_load_names_unknown_ops(tmp_path: Path) -> None:
+    onnx = require_module("onnx")
+    from tensorgraph.onnx import OnnxLoadError, load
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1, 4, 4])
+    nodes = [h.make_node("Erf", ["x"], ["e"]), h.make_node("HardSwish", ["e"], ["y"])]
+    model = h.make_model(h.make_graph(nodes, "g", [x], [y]),
+                         opset_imports=[h.make_opsetid("", 18)])
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(OnnxLoadError, match=r"ONNX op\(s\) Erf, HardSwish have no tensorgraph "
+                                            r"equivalent"):
+        load(tmp_path / "m.onnx")

@@ -4,6 +4,9 @@ onnxruntime, Netron or another framework can run.
 `export(target, *example_inputs, path=...)` writes a Graph (or a Module or
 function, captured first) op by op, each op by its rule in `rules.RULES`;
 an op without a rule is refused with its name, scope and the reason.
+`load(path)` reads an ONNX model made of the same ops (one exported here, or
+an MLP from `torch.onnx.export`) back into a Graph that replays and draws;
+each ONNX op type is read by its converter in `importer.CONVERTERS`.
 
 onnx and onnxruntime are an optional extra (`pip install tensorgraph[onnx]`):
 nothing here imports them until a model is exported or loaded. The core
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 from ._optional import INSTALL_HINT, MissingPackageError
 from .exporter import ExportError, export
+from .importer import CONVERTERS, OnnxLoadError, load
 from .rules import RULES, Unsupported
 
-__all__ = ["export", "ExportError", "RULES", "Unsupported", "MissingPackageError",
-           "INSTALL_HINT"]
+__all__ = ["export", "ExportError", "RULES", "Unsupported", "load", "OnnxLoadError",
+           "CONVERTERS", "MissingPackageError", "INSTALL_HINT"]
