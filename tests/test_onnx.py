@@ -67,13 +67,16 @@ def rand(*shape: int, lo: float = -2.0, hi: float = 2.0) -> np.ndarray:
 # Every exportable op, one node each
 
 UNARY = ["neg", "abs", "exp", "tanh", "sigmoid", "relu", "softplus", "square", "sign",
-         "sin", "cos", "arctan", "sinh", "floor", "ceil", "clone"]
+         "sin", "cos", "tan", "arctan", "sinh", "cosh", "arcsinh", "floor", "ceil", "clone"]
 POSITIVE = ["log", "sqrt", "reciprocal"]
+DOMAIN = {"arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9), "arctanh": (-0.9, 0.9),
+          "arccosh": (1.1, 3.0), "tan": (-1.2, 1.2)}
 
 
-@pytest.mark.parametrize("name", UNARY + POSITIVE)
+@pytest.mark.parametrize("name", UNARY + POSITIVE + sorted(DOMAIN))
 def test_unary(name: str, tmp_path: Path) -> None:
-    x = rand(3, 4, lo=0.2) if name in POSITIVE else rand(3, 4)
+    lo, hi = DOMAIN.get(name, (0.2, 2.0) if name in POSITIVE else (-2.0, 2.0))
+    x = rand(3, 4, lo=lo, hi=hi)
     check(one_op(name, [x]), tmp_path, x)
 
 
@@ -519,3 +522,64 @@ def test_load_names_unknown_ops(tmp_path: Path) -> None:
     with pytest.raises(OnnxLoadError, match=r"ONNX op\(s\) Erf, HardSwish have no tensorgraph "
                                             r"equivalent"):
         load(tmp_path / "m.onnx")
+
+
+# ---------------------------------------------------------------------------
+# The other ops with rules, one line each: (op, input arrays, attributes)
+
+def _ints(*shape: int) -> np.ndarray:
+    return RNG.integers(-5, 6, shape).astype(np.int64)
+
+
+MORE: list[tuple[str, list[np.ndarray], dict[str, Any]]] = [
+    ("log2", [rand(3, 4, lo=0.1)], {}),
+    ("log10", [rand(3, 4, lo=0.1)], {}),
+    ("log1p", [rand(3, 4, lo=-0.5)], {}),
+    ("expm1", [rand(3, 4)], {}),
+    ("exp2", [rand(3, 4)], {}),
+    ("logaddexp", [rand(3, 4, lo=-50, hi=50), rand(4)], {}),
+    ("hypot", [rand(3, 4), rand(3, 1)], {}),
+    ("round", [rand(3, 4, lo=-5, hi=5)], {"decimals": 0}),
+    ("round", [rand(3, 4)], {"decimals": 2}),
+    ("mod", [rand(3, 4, lo=-5, hi=5), rand(4, lo=0.5, hi=2) * np.array([1, -1, 1, -1], np.float32)], {}),
+    ("mod", [_ints(3, 4), np.array([3, -3, 2, -2])], {}),
+    ("floor_divide", [rand(3, 4, lo=-5, hi=5), rand(4, lo=0.5, hi=2)], {}),
+    ("floor_divide", [_ints(3, 4), np.array([3, -3, 2, -2])], {}),
+    ("var", [rand(3, 4, 5)], {"axis": (0, 2), "ddof": 1, "keepdims": False}),
+    ("var", [rand(3, 4)], {"axis": None, "ddof": 0, "keepdims": True}),
+    ("std", [rand(3, 4)], {"axis": 1, "ddof": 0, "keepdims": False}),
+    ("norm", [rand(3, 4)], {"axis": None, "keepdims": False}),
+    ("norm", [rand(3, 4)], {"axis": (1,), "keepdims": True}),
+    ("argmax", [rand(3, 4)], {"axis": None, "keepdims": False}),
+    ("argmax", [rand(3, 4)], {"axis": None, "keepdims": True}),
+    ("argmin", [rand(3, 4)], {"axis": 1, "keepdims": False}),
+    ("any", [rand(3, 4) > 1], {"axis": 0, "keepdims": False}),
+    ("all", [rand(3, 4) > -1.5], {"axis": None, "keepdims": True}),
+    ("any", [rand(3, 4)], {"axis": 1, "keepdims": False}),
+    ("cumsum", [rand(3, 4)], {"axis": 1}),
+    ("cumsum", [rand(3, 4)], {"axis": None}),
+    ("tile", [rand(2, 3)], {"reps": (2, 1)}),
+    ("tile", [rand(2, 3)], {"reps": (2,)}),
+    ("tile", [rand(3)], {"reps": (2, 2)}),
+    ("pad", [rand(2, 3)], {"pad_width": [[1, 0], [2, 3]], "constant_values": 0.5}),
+]
+
+
+@pytest.mark.parametrize("name,args,attrs", MORE, ids=[m[0] for m in MORE])
+def test_more_ops(name: str, args: list[np.ndarray], attrs: dict[str, Any],
+                  tmp_path: Path) -> None:
+    check(one_op(name, args, attrs), tmp_path, *args)
+
+
+TESTED = set(UNARY + POSITIVE) | set(DOMAIN) | {m[0] for m in MORE} | {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "less", "less_equal", "greater",
+    "greater_equal", "equal", "not_equal", "logical_and", "logical_or", "logical_not",
+    "where", "leaky_relu", "clip", "matmul", "sum", "mean", "max", "min", "prod",
+    "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "expand_dims", "squeeze",
+    "broadcast_to", "flip", "astype", "concat", "stack", "step", "cross_entropy", "getitem"}
+
+
+def test_every_rule_is_tested() -> None:
+    from tensorgraph.onnx import RULES
+    assert set(RULES) - TESTED == set()
+    assert TESTED - set(RULES) == set()

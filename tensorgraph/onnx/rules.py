@@ -403,3 +403,175 @@ def _getitem(ctx: Context, node: Any, xs: list[str]) -> str:
 def _is_int(k: Any) -> bool:
     return isinstance(k, (int, np.integer)) or isinstance(k, np.ndarray) and k.ndim == 0 \
         and k.dtype.kind in "iu"
+
+
+# ---------------------------------------------------------------------------
+# More math, written with ONNX's primitives where it has no single op
+
+def _scalar(ctx: Context, value: float, dtype: Any, base: str = "const") -> str:
+    return ctx.const(np.asarray(value, dtype=dtype), base)
+
+
+@rule("log2", "log10")
+def _log_base(ctx: Context, node: Any, xs: list[str]) -> str:
+    dt = node.output.dtype
+    ln = np.log(2.0) if node.op.name == "log2" else np.log(10.0)
+    return ctx.op("Div", ctx.op("Log", *_as_out(ctx, node, xs)), _scalar(ctx, ln, dt, "ln_base"))
+
+
+@rule("log1p")
+def _log1p(ctx: Context, node: Any, xs: list[str]) -> str:
+    x, = _as_out(ctx, node, xs)
+    return ctx.op("Log", ctx.op("Add", x, _scalar(ctx, 1, node.output.dtype, "one")))
+
+
+@rule("expm1")
+def _expm1(ctx: Context, node: Any, xs: list[str]) -> str:
+    x, = _as_out(ctx, node, xs)
+    return ctx.op("Sub", ctx.op("Exp", x), _scalar(ctx, 1, node.output.dtype, "one"))
+
+
+@rule("exp2")
+def _exp2(ctx: Context, node: Any, xs: list[str]) -> str:
+    x, = _as_out(ctx, node, xs)
+    return ctx.op("Pow", _scalar(ctx, 2, node.output.dtype, "two"), x)
+
+
+@rule("logaddexp")
+def _logaddexp(ctx: Context, node: Any, xs: list[str]) -> str:
+    # log(e^a + e^b) = max(a, b) + softplus(-|a - b|): no overflow.
+    a, b = _as_out(ctx, node, xs)
+    gap = ctx.op("Neg", ctx.op("Abs", ctx.op("Sub", a, b)))
+    return ctx.op("Add", ctx.op("Max", a, b), ctx.op("Softplus", gap))
+
+
+@rule("hypot")
+def _hypot(ctx: Context, node: Any, xs: list[str]) -> str:
+    a, b = _as_out(ctx, node, xs)
+    return ctx.op("Sqrt", ctx.op("Add", ctx.op("Mul", a, a), ctx.op("Mul", b, b)))
+
+
+@rule("round")
+def _round(ctx: Context, node: Any, xs: list[str]) -> str:
+    # ONNX Round, like numpy, rounds halves to even; decimals by scaling, as numpy does.
+    d = int(node.attrs.get("decimals", 0))
+    if d == 0:
+        return ctx.op("Round", xs[0])
+    scale = _scalar(ctx, 10.0 ** d, node.output.dtype, "scale")
+    return ctx.op("Div", ctx.op("Round", ctx.op("Mul", xs[0], scale)), scale)
+
+
+@rule("mod")
+def _mod(ctx: Context, node: Any, xs: list[str]) -> str:
+    a, b = _as_out(ctx, node, xs)
+    if node.output.dtype.kind in "iu":
+        return ctx.op("Mod", a, b, fmod=0)      # integer Mod takes the divisor's sign, as numpy
+    # Floats: C's fmod takes the dividend's sign; numpy's result has the divisor's.
+    r = ctx.op("Mod", a, b, fmod=1)
+    zero = _scalar(ctx, 0, node.output.dtype, "zero")
+    fix = ctx.op("And", ctx.op("Not", ctx.op("Equal", r, zero)),
+                 ctx.op("Xor", ctx.op("Less", r, zero), ctx.op("Less", b, zero)))
+    return ctx.op("Where", fix, ctx.op("Add", r, b), r)
+
+
+@rule("floor_divide")
+def _floor_divide(ctx: Context, node: Any, xs: list[str]) -> str:
+    a, b = _as_out(ctx, node, xs)
+    if node.output.dtype.kind in "iu":
+        # ONNX's integer Div truncates; (a - a mod b) / b is exact and floors.
+        return ctx.op("Div", ctx.op("Sub", a, ctx.op("Mod", a, b, fmod=0)), b)
+    return ctx.op("Floor", ctx.op("Div", a, b))
+
+
+def _axes_input(ctx: Context, node: Any) -> list[str]:
+    axes = _axes(node.attrs.get("axis"))
+    return [] if axes is None else [ctx.ints(axes)]
+
+
+@rule("var", "std")
+def _var(ctx: Context, node: Any, xs: list[str]) -> str:
+    # mean((x - mean x)²) · n / (n - ddof); n read from the shape at run time,
+    # so that a variance over an open batch stays right at any batch size.
+    x = ctx.cast(xs[0], node.inputs[0].dtype, node.output.dtype)
+    axes = _axes(node.attrs.get("axis"))
+    if axes == []:
+        raise Unsupported("a variance over no axes (axis=())")
+    keep = int(bool(node.attrs.get("keepdims", False)))
+    ax = _axes_input(ctx, node)
+    d = ctx.op("Sub", x, ctx.op("ReduceMean", x, *ax, keepdims=1))
+    out = ctx.op("ReduceMean", ctx.op("Mul", d, d), *ax, keepdims=keep)
+    ddof = node.attrs.get("ddof", 0)
+    if ddof:
+        shape = ctx.op("Shape", x)
+        sizes = shape if axes is None else ctx.op("Gather", shape, ctx.ints(axes), axis=0)
+        n = ctx.op("Cast", ctx.op("ReduceProd", sizes, keepdims=0),
+                   to=ctx.onnx.helper.np_dtype_to_tensor_dtype(node.output.dtype))
+        dof = ctx.op("Sub", n, _scalar(ctx, ddof, node.output.dtype, "ddof"))
+        out = ctx.op("Div", ctx.op("Mul", out, n), dof)
+    return ctx.op("Sqrt", out) if node.op.name == "std" else out
+
+
+@rule("norm")
+def _norm(ctx: Context, node: Any, xs: list[str]) -> str:
+    # The op is √Σx² (other ords are composed of other ops by tg.norm).
+    keep = int(bool(node.attrs.get("keepdims", False)))
+    if _axes(node.attrs.get("axis")) == []:
+        return ctx.op("Abs", xs[0])
+    return ctx.op("ReduceL2", xs[0], *_axes_input(ctx, node), keepdims=keep)
+
+
+@rule("argmax", "argmin")
+def _argmax(ctx: Context, node: Any, xs: list[str]) -> str:
+    op_type = "ArgMax" if node.op.name == "argmax" else "ArgMin"
+    axis = node.attrs.get("axis")
+    keep = int(bool(node.attrs.get("keepdims", False)))
+    nd = len(node.inputs[0].shape)
+    if axis is None:                 # numpy: the position in the flattened array
+        flat = ctx.op(op_type, ctx.op("Reshape", xs[0], ctx.ints([-1], "shape")), axis=0,
+                      keepdims=0)
+        out = ctx.op("Reshape", flat, ctx.ints([1] * nd, "shape")) if keep else flat
+    else:
+        out = ctx.op(op_type, xs[0], axis=int(axis), keepdims=keep)
+    return ctx.cast(out, np.int64, node.output.dtype)
+
+
+@rule("any", "all")
+def _any(ctx: Context, node: Any, xs: list[str]) -> str:
+    # ONNX has no boolean reduction: reduce 0/1 as uint8 with Max (any) or Min (all).
+    u8 = ctx.onnx.TensorProto.UINT8
+    x = ctx.op("Cast", ctx.op("Cast", xs[0], to=ctx.onnx.TensorProto.BOOL), to=u8)
+    keep = int(bool(node.attrs.get("keepdims", False)))
+    op_type = "ReduceMax" if node.op.name == "any" else "ReduceMin"
+    if _axes(node.attrs.get("axis")) == []:
+        out = x
+    else:
+        out = ctx.op(op_type, x, *_axes_input(ctx, node), keepdims=keep)
+    return ctx.op("Cast", out, to=ctx.onnx.TensorProto.BOOL)
+
+
+@rule("cumsum")
+def _cumsum(ctx: Context, node: Any, xs: list[str]) -> str:
+    x = ctx.cast(xs[0], node.inputs[0].dtype, node.output.dtype)
+    axis = node.attrs.get("axis")
+    if axis is None:
+        x, axis = ctx.op("Reshape", x, ctx.ints([-1], "shape")), 0
+    return ctx.op("CumSum", x, ctx.const(np.asarray(int(axis), np.int64), "axis"))
+
+
+@rule("tile")
+def _tile(ctx: Context, node: Any, xs: list[str]) -> str:
+    reps = _axes(node.attrs["reps"]) or []
+    nd = len(node.inputs[0].shape)
+    x = xs[0]
+    if len(reps) > nd:               # numpy prepends axes to x, then tiles
+        x = ctx.op("Unsqueeze", x, ctx.ints(list(range(len(reps) - nd))))
+    reps = [1] * (nd - len(reps)) + list(reps)
+    return ctx.op("Tile", x, ctx.ints(reps, "repeats"))
+
+
+@rule("pad")
+def _pad(ctx: Context, node: Any, xs: list[str]) -> str:
+    pw = np.asarray(node.attrs["pad_width"], dtype=np.int64).reshape(-1, 2)
+    value = _scalar(ctx, node.attrs.get("constant_values", 0), node.output.dtype, "value")
+    return ctx.op("Pad", xs[0], ctx.ints(list(pw[:, 0]) + list(pw[:, 1]), "pads"), value,
+                  mode="constant")
