@@ -34,7 +34,7 @@ from .tensor import Tensor, _default_array, _new
 
 # The module itself (`tensorgraph.tensor` the attribute is the function tg.tensor):
 # its globals `_capture` and `_scope` are read and set here.
-_tensor_mod = sys.modules[Tensor.__module__]
+_tensor_mod: Any = sys.modules[Tensor.__module__]
 
 __all__ = ["Value", "GraphNode", "Graph", "Placeholder", "placeholder", "capture",
            "CaptureWarning", "CaptureError"]
@@ -215,26 +215,22 @@ class Graph:
     def __str__(self) -> str:
         ins = ", ".join(f"{v.name}: {v.dtype}{_fmt_shape(v.shape)}" for v in self.inputs)
         lines = [f"{self.name}({ins}):"]
-        rows: list[tuple[str, ...]] = []
+        rows: list[tuple[str, str, str, str, str]] = []   # name, call, shape, dtype, scope
         for v in self.parameters.values():
-            rows.append((v.name, "parameter", "", "", _fmt_shape(v.shape), str(v.dtype), ""))
+            rows.append((v.name, "parameter", _fmt_shape(v.shape), str(v.dtype), ""))
         for v in self.constants:
-            rows.append((v.name, "constant", _fmt_const(v.value), "", _fmt_shape(v.shape),
+            rows.append((v.name, f"constant {_fmt_const(v.value)}", _fmt_shape(v.shape),
                          str(v.dtype), ""))
         for n in self.nodes:
-            args = ", ".join(v.name for v in n.inputs)
-            attrs = ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items())
-            rows.append((n.output.name, n.op.name, attrs, f"({args})",
-                         _fmt_shape(n.output.shape), str(n.output.dtype),
-                         "/".join(n.scope)))
-        widths = [max((len(r[i]) for r in rows), default=0) for i in range(7)]
-        for name, op, attrs, args, shape, dtype, scope in rows:
-            call = f"{op}{args}" + (f" [{attrs}]" if attrs else "")
-            if op in ("parameter", "constant"):
-                call = op + (f" = {attrs}" if attrs else "")
-            lines.append(f"  {name.ljust(widths[0])} = {call.ljust(widths[1] + widths[2] + widths[3] + 3)}"
-                         f"  {shape.ljust(widths[4])} {dtype.ljust(widths[5])}"
-                         + (f"  {scope}" if scope else "").rstrip())
+            call = f"{n.op.name}({', '.join(v.name for v in n.inputs)})"
+            if n.attrs:
+                call += " [" + ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()) + "]"
+            rows.append((n.output.name, call, _fmt_shape(n.output.shape),
+                         str(n.output.dtype), "/".join(n.scope)))
+        w = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
+        for name, call, shape, dtype, scope in rows:
+            lines.append(f"  {name.ljust(w[0])} = {call.ljust(w[1])}  {shape.ljust(w[2])}  "
+                         f"{dtype.ljust(w[3])}  {scope}")
         lines.append(f"  return {_fmt_structure(self.structure, self.outputs)}")
         return "\n".join(line.rstrip() for line in lines)
 
@@ -245,8 +241,9 @@ class Graph:
 
     # -- replay ---------------------------------------------------------------
     def _compile(self) -> tuple[Any, ...]:
-        """The replay plan: a slot per value, each step (forward, input slots,
-        attrs, output slot, saves, slots to free after it)."""
+        """The replay plan: a slot per value, each step (forward, arity, first
+        two input slots, input slots, attrs, output slot, saves, slots to free
+        after it)."""
         slot: dict[int, int] = {}
 
         def s(v: Value) -> int:
@@ -278,14 +275,18 @@ class Graph:
         for i, k in last.items():
             if i not in keep:
                 frees[k].append(i)
-        steps = tuple((n.op.forward, tuple(slot[id(v)] for v in n.inputs), n.attrs,
-                       slot[id(n.output)], bool(n.op.saves), tuple(frees[k]))
-                      for k, n in enumerate(self.nodes))
-        env = [None] * len(slot)
+        steps = []
+        for k, n in enumerate(self.nodes):
+            ins = tuple(slot[id(v)] for v in n.inputs)
+            # arity and the first two slots unpacked: the replay loop's fast paths
+            steps.append((n.op.forward, len(ins), ins[0] if ins else None,
+                          ins[1] if len(ins) > 1 else None, ins, n.attrs,
+                          slot[id(n.output)], bool(n.op.saves), tuple(frees[k])))
+        env: list[Any] = [None] * len(slot)
         for i, val in const_slots:
             env[i] = val
         out_slots = tuple(slot[id(v)] for v in self.outputs)
-        return env, tuple(in_slots), tuple(param_slots), steps, out_slots
+        return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
 
     def __call__(self, *inputs: Any) -> Any:
         """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
@@ -303,18 +304,20 @@ class Graph:
         for i, v in param_slots:
             env[i] = v.tensor._data       # by reference: updates take effect
         ndarray, asarray = np.ndarray, np.asarray
-        for fwd, ins, attrs, out, saves, frees in steps:
-            if len(ins) == 1:
-                r = fwd(env[ins[0]], **attrs)
-            elif len(ins) == 2:
-                r = fwd(env[ins[0]], env[ins[1]], **attrs)
+        for fwd, n, a, b, ins, attrs, out, saves, frees in steps:
+            if n == 2:
+                r = fwd(env[a], env[b], **attrs) if attrs else fwd(env[a], env[b])
+            elif n == 1:
+                r = fwd(env[a], **attrs) if attrs else fwd(env[a])
             else:
                 r = fwd(*[env[i] for i in ins], **attrs)
             if saves:
                 r = r[0]
+            # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
             env[out] = r if type(r) is ndarray else asarray(r)
-            for f in frees:
-                env[f] = None
+            if frees:
+                for f in frees:
+                    env[f] = None
         return _unflatten(self.structure, [env[i] for i in out_slots])
 
 
@@ -506,6 +509,34 @@ def _module_of(fn: Any) -> Any:
     return None
 
 
+def _parameter_names(fn: Any, mod: Any) -> dict[int, str]:
+    """id(parameter) -> its state_dict name, for the module fn is (or is bound
+    to), else for the modules fn's closure or globals refer to (a lambda or a
+    function calling a model): the first module that names a parameter wins."""
+    mods = [mod] if mod is not None else []
+    if mod is None:
+        code = getattr(fn, "__code__", None)
+        cells = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
+                 if _filled(c)]
+        glob = getattr(fn, "__globals__", {})
+        names = code.co_names if code is not None else ()
+        mods = [o for o in cells + [glob[n] for n in names if n in glob]
+                if not isinstance(o, type) and _module_of(o) is o]
+    out: dict[int, str] = {}
+    for m in mods:
+        for n, p in m.named_parameters():
+            out.setdefault(id(p), n)
+    return out
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:          # a closure variable not yet assigned
+        return False
+    return True
+
+
 def _input_names(fn: Any, n: int) -> list[str]:
     target = fn
     mod = _module_of(fn)
@@ -542,8 +573,7 @@ def capture(fn: Callable[..., Any], *example_inputs: Any) -> Graph:
     if _tensor_mod._capture is not None:
         raise CaptureError("capture: already capturing (capture inside capture is not supported)")
     mod = _module_of(fn)
-    param_names = {id(p): n for n, p in mod.named_parameters()} if mod is not None else {}
-    rec = _Recorder(param_names)
+    rec = _Recorder(_parameter_names(fn, mod))
     names = _input_names(fn, len(example_inputs))
     inputs: list[Value] = []
     args: list[Tensor] = []
