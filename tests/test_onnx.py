@@ -583,3 +583,28 @@ def test_every_rule_is_tested() -> None:
     from tensorgraph.onnx import RULES
     assert set(RULES) - TESTED == set()
     assert TESTED - set(RULES) == set()
+
+
+def test_outputs_named_by_the_dict_fn_returns(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import export
+
+    def f(x: tg.Tensor) -> dict[str, tg.Tensor]:
+        return {"probs": tg.softmax(x), "logp": tg.log_softmax(x), "x": x}
+    x = rand(3, 4)
+    model = export(f, x, path=tmp_path / "m.onnx")
+    assert [o.name for o in model.graph.output] == ["probs", "logp", "x_output"]  # x: the input
+    got = run_onnx(tmp_path / "m.onnx", x)
+    want = f(tg.tensor(x))
+    for a, k in zip(got, ["probs", "logp", "x"]):
+        np.testing.assert_allclose(a, want[k].data, rtol=1e-5, atol=1e-5)
+
+
+def test_load_without_onnx_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    import sys
+    from tensorgraph.onnx import MissingPackageError, load
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingPackageError, match=r"tensorgraph.onnx.load needs the Python "
+                                                  r"package 'onnx'.*pip install onnx onnxruntime"):
+        load(tmp_path / "m.onnx")

@@ -40,7 +40,8 @@ def export(target: Any, *example_inputs: Any, path: PathLike,
     the `onnx.ModelProto`.
 
     input_names / output_names  names of the model's inputs and outputs
-        (default: the Graph's input names; "output" or "output_0", ...).
+        (default: the Graph's input names; the keys of a dict that fn
+        returned, else "output" or "output_0", "output_1", ...).
     dynamic_batch  the first axis of every input is the symbolic "batch",
         so that the model runs at any batch size.
     opset  the ONNX opset (default 18; 18 and later are supported).
@@ -92,8 +93,8 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
     """The `onnx.ModelProto` of `graph` (what `export` writes), checked."""
     helper = onnx.helper
     ins = _names(input_names, [v.name for v in graph.inputs], "input")
-    outs = _names(output_names, ["output"] if len(graph.outputs) == 1 else
-                  [f"output_{i}" for i in range(len(graph.outputs))], "output")
+    outs = _names(output_names, [n + "_output" if n in ins else n
+                                 for n in _default_output_names(graph)], "output")
     dup = sorted({n for n in ins + outs if (ins + outs).count(n) > 1})
     if dup:
         raise ExportError(f"export: input and output names must be distinct; repeated: {dup}")
@@ -154,6 +155,18 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
         raise ExportError(f"export: the ONNX model built from graph {getattr(graph, 'name', '')!r} "
                           f"fails onnx's checker (a bug in an export rule): {e}") from e
     return model
+
+
+def _default_output_names(graph: Graph) -> list[str]:
+    """fn's dict keys when it returned a dict of Tensors; else "output", or
+    "output_0", "output_1", ... for several."""
+    n = len(graph.outputs)
+    spec = getattr(graph, "structure", None)
+    if isinstance(spec, dict) and len(spec) == n:
+        slots = {getattr(v, "i", None): str(k) for k, v in spec.items()}
+        if set(slots) == set(range(n)) and len(set(slots.values())) == n:
+            return [slots[i] for i in range(n)]
+    return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
 
 
 def _leaves(graph: Graph) -> list[Value]:
