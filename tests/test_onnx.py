@@ -562,6 +562,21 @@ MORE: list[tuple[str, list[np.ndarray], dict[str, Any]]] = [
     ("tile", [rand(2, 3)], {"reps": (2,)}),
     ("tile", [rand(3)], {"reps": (2, 2)}),
     ("pad", [rand(2, 3)], {"pad_width": [[1, 0], [2, 3]], "constant_values": 0.5}),
+    ("einsum", [rand(2, 3), rand(3, 4)], {"subscripts": "ij,jk->ik"}),
+    ("einsum", [rand(5, 2, 3), rand(5, 3, 4)], {"subscripts": "...ij,...jk"}),
+    ("einsum", [rand(3, 3)], {"subscripts": "ii"}),
+    ("fmax", [np.array([1, np.nan, 3, np.nan], np.float32), np.array([2, 1, np.nan, np.nan], np.float32)], {}),
+    ("fmin", [rand(3, 4), rand(4)], {}),
+    ("sinc", [np.array([0, 0.5, -1.5, 2], np.float32)], {}),
+    ("repeat", [rand(2, 3)], {"repeats": 2, "axis": 1}),
+    ("repeat", [rand(2, 3)], {"repeats": [1, 0, 3], "axis": 1}),
+    ("repeat", [rand(2, 3)], {"repeats": 2, "axis": None}),
+    ("roll", [rand(3, 4)], {"shift": 1, "axis": 1}),
+    ("roll", [rand(3, 4)], {"shift": (-1, 5), "axis": (0, 1)}),
+    ("roll", [rand(3, 4)], {"shift": 5, "axis": None}),
+    ("sort", [rand(3, 5)], {"axis": -1}),
+    ("sort", [rand(3, 5)], {"axis": 0}),
+    ("sort", [rand(3, 5)], {"axis": None}),
 ]
 
 

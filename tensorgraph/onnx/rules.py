@@ -575,3 +575,98 @@ def _pad(ctx: Context, node: Any, xs: list[str]) -> str:
     value = _scalar(ctx, node.attrs.get("constant_values", 0), node.output.dtype, "value")
     return ctx.op("Pad", xs[0], ctx.ints(list(pw[:, 0]) + list(pw[:, 1]), "pads"), value,
                   mode="constant")
+
+
+# ---------------------------------------------------------------------------
+# Arrays
+
+@rule("einsum")
+def _einsum(ctx: Context, node: Any, xs: list[str]) -> str:
+    # ONNX Einsum reads numpy's subscripts (letters, "...", "->", implicit output).
+    return ctx.op("Einsum", *_as_out(ctx, node, xs), equation=str(node.attrs["subscripts"]))
+
+
+@rule("fmax", "fmin")
+def _fmax(ctx: Context, node: Any, xs: list[str]) -> str:
+    # numpy's fmax/fmin ignore a NaN when the other side is a number.
+    a, b = _as_out(ctx, node, xs)
+    m = ctx.op("Max" if node.op.name == "fmax" else "Min", a, b)
+    if node.output.dtype.kind != "f":
+        return m
+    return ctx.op("Where", ctx.op("IsNaN", a), b, ctx.op("Where", ctx.op("IsNaN", b), a, m))
+
+
+@rule("sinc")
+def _sinc(ctx: Context, node: Any, xs: list[str]) -> str:
+    # sin(πx)/(πx), 1 at x = 0 (the division's 0/0 is replaced).
+    dt = node.output.dtype
+    x, = _as_out(ctx, node, xs)
+    px = ctx.op("Mul", x, _scalar(ctx, np.pi, dt, "pi"))
+    zero = ctx.op("Equal", x, _scalar(ctx, 0, dt, "zero"))
+    safe = ctx.op("Where", zero, _scalar(ctx, 1, dt, "one"), px)
+    return ctx.op("Where", zero, _scalar(ctx, 1, dt, "one"), ctx.op("Div", ctx.op("Sin", safe), safe))
+
+
+@rule("repeat")
+def _repeat(ctx: Context, node: Any, xs: list[str]) -> str:
+    # repeat is a gather: positions 0,0,1,1,... along the axis (of the flattened x).
+    axis = node.attrs.get("axis")
+    shape = node.inputs[0].shape
+    x = xs[0]
+    if axis is None:
+        x, axis, shape = ctx.op("Reshape", x, ctx.ints([-1], "shape")), 0, \
+            (int(np.prod(shape)) if None not in shape else None,)
+    n = shape[int(axis)]
+    if n is None:
+        raise Unsupported("repeat along an open (batch) axis needs its size when exporting")
+    idx = np.repeat(np.arange(n), node.attrs["repeats"])
+    return ctx.op("Gather", x, ctx.const(idx.astype(np.int64), "index"), axis=int(axis))
+
+
+@rule("roll")
+def _roll(ctx: Context, node: Any, xs: list[str]) -> str:
+    # Each rolled axis: the last `shift` elements, then the rest (Slice + Concat).
+    shift, axis = node.attrs["shift"], node.attrs.get("axis")
+    x, shape = xs[0], tuple(node.inputs[0].shape)
+    if axis is None:
+        if None in shape:
+            raise Unsupported("roll of the flattened input needs every size when exporting")
+        x, shape = ctx.op("Reshape", x, ctx.ints([-1], "shape")), (int(np.prod(shape)),)
+        axis = 0
+    shifts = [int(shift)] if np.ndim(shift) == 0 else [int(s) for s in shift]
+    axes = [int(axis)] if np.ndim(axis) == 0 else [int(a) for a in axis]
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    for s, a in zip(shifts, axes):
+        n = shape[a]
+        if n is None:
+            raise Unsupported("roll along an open (batch) axis needs its size when exporting")
+        if n == 0 or s % n == 0:
+            continue
+        k = s % n
+        tail = ctx.op("Slice", x, ctx.ints([n - k], "starts"), ctx.ints([n], "ends"), ctx.ints([a]))
+        head = ctx.op("Slice", x, ctx.ints([0], "starts"), ctx.ints([n - k], "ends"), ctx.ints([a]))
+        x = ctx.op("Concat", tail, head, axis=a)
+    if node.attrs.get("axis") is None:     # back to the input's shape
+        x = ctx.op("Reshape", x, ctx.op("Shape", xs[0]))
+    return x if x != xs[0] else ctx.op("Identity", x)
+
+
+@rule("sort")
+def _sort(ctx: Context, node: Any, xs: list[str]) -> str:
+    # All k = n smallest, in order: TopK's values are the sorted array (ties
+    # are equal values, so their order does not show; argsort is not exported
+    # for that reason: numpy's stable order of ties is not TopK's promise).
+    axis = node.attrs.get("axis")
+    x, shape = xs[0], tuple(node.inputs[0].shape)
+    if axis is None:
+        x, shape, axis = ctx.op("Reshape", x, ctx.ints([-1], "shape")), \
+            (int(np.prod(shape)) if None not in shape else None,), 0
+    n = shape[int(axis)]
+    if n is None:
+        raise Unsupported("sort along an open (batch) axis needs its size when exporting")
+    values = ctx.fresh(f"{ctx.prefix}/TopK")
+    indices = ctx.fresh(f"{ctx.prefix}/TopK_indices")
+    ctx.nodes.append(ctx.onnx.helper.make_node("TopK", [x, ctx.ints([n], "k")], [values, indices],
+                                               name=values, axis=int(axis), largest=0, sorted=1))
+    return values
