@@ -42,8 +42,10 @@ def export(target: Any, *example_inputs: Any, path: PathLike,
     input_names / output_names  names of the model's inputs and outputs
         (default: the Graph's input names; the keys of a dict that fn
         returned, else "output" or "output_0", "output_1", ...).
-    dynamic_batch  the first axis of every input is the symbolic "batch",
-        so that the model runs at any batch size.
+    dynamic_batch  the first axis of the first input is the symbolic
+        "batch", and so is that of every other input with the same size at
+        capture (targets beside examples), so that the model runs at any
+        batch size. Sizes a placeholder left open are symbolic anyway.
     opset  the ONNX opset (default 18; 18 and later are supported).
     """
     onnx = require("onnx", "tensorgraph.onnx.export")
@@ -137,8 +139,9 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
         else:
             ctx.nodes.append(helper.make_node("Identity", [have], [out], name=out))
 
+    batch = _batch_size(graph) if dynamic_batch else None
     inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype),
-                                            _dims(v, n, dynamic_batch))
+                                            _dims(v, n, batch))
               for v, n in zip(graph.inputs, ins)]
     outputs = [helper.make_tensor_value_info(
         n, helper.np_dtype_to_tensor_dtype(v.dtype), None) for v, n in zip(graph.outputs, outs)]
@@ -196,10 +199,20 @@ def _rename(ctx: Context, start: int, result: str, name: str) -> str:
     return result            # the rule passed an input through
 
 
-def _dims(v: Value, name: str, dynamic_batch: bool) -> list[Union[int, str]]:
+def _batch_size(graph: Graph) -> Optional[int]:
+    """The batch at capture: the first input's first size (None when a
+    placeholder left it open, or no input has an axis)."""
+    first = next((v for v in graph.inputs if v.shape), None)
+    return None if first is None else first.shape[0]
+
+
+def _dims(v: Value, name: str, batch: Optional[int]) -> list[Union[int, str]]:
+    """An input's sizes for ONNX: "batch" for an open first size, and for a
+    first size equal to the captured batch when `dynamic_batch`; other open
+    sizes get names of their own."""
     dims: list[Union[int, str]] = []
     for i, d in enumerate(v.shape):
-        if i == 0 and (d is None or dynamic_batch):
+        if i == 0 and (d is None or (batch is not None and d == batch)):
             dims.append("batch")
         else:
             dims.append(f"{name}_dim{i}" if d is None else int(d))

@@ -41,6 +41,7 @@ class _Builder:
         self.nodes: list[GraphNode] = []
         self.names: set[str] = set()
         self.scope: tuple[str, ...] = ()
+        self.used: set[str] = set()      # names some node or the graph's outputs read
         self.where = ""
 
     def fresh(self, base: str) -> str:
@@ -119,6 +120,7 @@ def from_model(model: Any, onnx: Any, where: str = "model") -> Graph:
         raise OnnxLoadError(f"load: {where}: ONNX op(s) {', '.join(unknown)} have no tensorgraph "
                             f"equivalent (known: {', '.join(sorted(CONVERTERS))})")
     b = _Builder(onnx)
+    b.used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
     b.where = where
     ours = model.producer_name == "tensorgraph"
     np_dtype = onnx.helper.tensor_dtype_to_np_dtype
@@ -164,7 +166,7 @@ def from_model(model: Any, onnx: Any, where: str = "model") -> Graph:
 Converter = Callable[[_Builder, Any, list[Any], dict[str, Any], int], Value]
 CONVERTERS: dict[str, Converter] = {}
 
-_SAME = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow",
+_SAME = {"Add": "add", "Sub": "sub", "Mul": "mul", "Pow": "pow",
          "Neg": "neg", "Abs": "abs", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
          "Tanh": "tanh", "Sigmoid": "sigmoid", "Relu": "relu", "Softplus": "softplus",
          "Sin": "sin", "Cos": "cos", "Tan": "tan", "Asin": "arcsin", "Acos": "arccos",
@@ -199,6 +201,21 @@ def _max_min(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: 
     for v in ins[1:]:                    # ONNX's are variadic
         out = b.op(opname, [out, v], opname)
     return out if len(ins) > 1 else b.op("clone", [out], "clone")
+
+
+@converter("Div")
+def _div(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    if ins[0].dtype.kind not in "iu":
+        return b.op("div", ins, "div")
+    # ONNX divides integers truncating toward zero; floor_divide floors: add 1
+    # where the division is inexact and the signs differ.
+    q = b.op("floor_divide", ins, "floor_divide")
+    zero = _scalar(b, 0, ins[0].dtype)
+    inexact = b.op("not_equal", [b.op("mod", ins, "mod"), zero], "not_equal")
+    signs = b.op("not_equal", [b.op("less", [ins[0], zero], "less"),
+                               b.op("less", [ins[1], zero], "less")], "not_equal")
+    up = b.op("logical_and", [inexact, signs], "logical_and")
+    return b.op("where", [up, b.op("add", [q, _scalar(b, 1, q.dtype)], "add"), q], "where")
 
 
 @converter("LeakyRelu")
@@ -363,3 +380,93 @@ def _constant(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset:
     v = Value(b.fresh(n.output[0]), arr.shape, arr.dtype, "constant", value=arr)
     b._by_value[id(v)] = (arr, arr)
     return v
+
+
+@converter("Round")
+def _round(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    return b.op("round", ins[:1], "round", decimals=0)
+
+
+@converter("Mod")
+def _mod(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    if attrs.get("fmod", 0):
+        raise OnnxLoadError(f"load: {b.where}: Mod with fmod=1 (C's fmod, the dividend's sign) "
+                            f"has no tensorgraph op; tensorgraph's mod takes the divisor's sign")
+    return b.op("mod", ins, "mod")
+
+
+@converter("Xor")
+def _xor(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    return b.op("not_equal", ins, "not_equal")      # on booleans, xor is !=
+
+
+@converter("ReduceL2")
+def _reduce_l2(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    axes = _axes_of(b, n, ins, attrs)
+    return b.op("norm", ins[:1], "norm", axis=axes or None, keepdims=bool(attrs.get("keepdims", 1)))
+
+
+@converter("ArgMax", "ArgMin")
+def _argmax(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    if attrs.get("select_last_index", 0):
+        raise OnnxLoadError(f"load: {b.where}: select_last_index=1 (numpy takes the first)")
+    opname = "argmax" if n.op_type == "ArgMax" else "argmin"
+    return b.op(opname, ins[:1], opname, axis=int(attrs.get("axis", 0)),
+                keepdims=bool(attrs.get("keepdims", 1)))
+
+
+@converter("CumSum")
+def _cumsum(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    if attrs.get("exclusive", 0) or attrs.get("reverse", 0):
+        raise OnnxLoadError(f"load: {b.where}: only the plain CumSum (not exclusive or reverse) "
+                            f"is tensorgraph's cumsum")
+    return b.op("cumsum", ins[:1], "cumsum", axis=int(b.const(n.input[1]).reshape(())))
+
+
+@converter("Tile")
+def _tile(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    return b.op("tile", ins[:1], "tile", reps=tuple(int(r) for r in b.const(n.input[1])))
+
+
+@converter("Pad")
+def _pad(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode != "constant" or (len(n.input) > 3 and n.input[3]):
+        raise OnnxLoadError(f"load: {b.where}: only constant padding of every axis is read "
+                            f"(mode {mode!r})")
+    pads = [int(p) for p in b.const(n.input[1])]
+    if min(pads, default=0) < 0:
+        raise OnnxLoadError(f"load: {b.where}: negative pads (cropping) are not read")
+    nd = len(pads) // 2
+    value = b.const(n.input[2]).item() if len(n.input) > 2 and n.input[2] else 0
+    return b.op("pad", ins[:1], "pad", pad_width=[[pads[i], pads[i + nd]] for i in range(nd)],
+                constant_values=value)
+
+
+@converter("Expand")
+def _expand(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    target = tuple(int(s) for s in b.const(n.input[1]))
+    shapes = [np.broadcast_shapes(b._example(ins[0], k).shape, target) for k in (0, 1)]
+    if shapes[0] != shapes[1]:
+        raise OnnxLoadError(f"load: {b.where}: an Expand over the open batch axis")
+    return b.op("broadcast_to", ins[:1], "broadcast_to", shape=shapes[0])
+
+
+@converter("Einsum")
+def _einsum(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    eq = attrs["equation"]
+    return b.op("einsum", ins, "einsum", subscripts=eq.decode() if isinstance(eq, bytes) else eq)
+
+
+@converter("TopK")
+def _topk(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    # Read only as tensorgraph writes sort: all elements, smallest first, values only.
+    axis = int(attrs.get("axis", -1))
+    k = int(b.const(n.input[1]).reshape(-1)[0])
+    size = ins[0].shape[axis]
+    if attrs.get("largest", 1) or not attrs.get("sorted", 1) or k != size \
+            or any(o in b.used for o in list(n.output)[1:]):
+        raise OnnxLoadError(f"load: {b.where}: only a TopK that sorts a whole axis ascending, "
+                            f"values only, is read (tensorgraph's sort)")
+    return b.op("sort", ins[:1], "sort", axis=axis)
