@@ -713,3 +713,22 @@ def test_load_integer_div_truncates_as_onnx(tmp_path: Path) -> None:
     got = load(tmp_path / "m.onnx")(x, d).data
     np.testing.assert_array_equal(got, run_onnx(tmp_path / "m.onnx", x, d)[0])
     np.testing.assert_array_equal(got, [3, -3, -3, 3, 2, -2, 0, -1])   # C's truncation
+
+
+def test_outputs_that_are_inputs_parameters_or_repeated(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import export, load
+    lin = tg.nn.Linear(3, 2)
+
+    def f(x: tg.Tensor) -> tuple[tg.Tensor, ...]:
+        y = lin(x)
+        return x, y, y, lin.weight
+    x = rand(4, 3)
+    model = export(f, x, path=tmp_path / "m.onnx")
+    assert [o.name for o in model.graph.output] == [f"output_{i}" for i in range(4)]
+    want = [t.data for t in f(tg.tensor(x))]
+    back = load(tmp_path / "m.onnx")
+    for got in (run_onnx(tmp_path / "m.onnx", x), [t.data for t in back(x)]):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert [n.op.name for n in back.nodes] == ["transpose", "matmul", "add"]   # no Identity copies

@@ -172,7 +172,7 @@ _SAME = {"Add": "add", "Sub": "sub", "Mul": "mul", "Pow": "pow",
          "Sin": "sin", "Cos": "cos", "Tan": "tan", "Asin": "arcsin", "Acos": "arccos",
          "Atan": "arctan", "Sinh": "sinh", "Cosh": "cosh", "Asinh": "arcsinh",
          "Acosh": "arccosh", "Atanh": "arctanh", "Floor": "floor", "Ceil": "ceil",
-         "Sign": "sign", "Reciprocal": "reciprocal", "Identity": "clone", "MatMul": "matmul",
+         "Sign": "sign", "Reciprocal": "reciprocal", "MatMul": "matmul",
          "Less": "less", "LessOrEqual": "less_equal", "Greater": "greater",
          "GreaterOrEqual": "greater_equal", "Equal": "equal", "And": "logical_and",
          "Or": "logical_or", "Not": "logical_not", "Where": "where"}
@@ -192,6 +192,11 @@ def converter(*types: str) -> Callable[[Converter], Converter]:
             CONVERTERS[t] = f
         return f
     return register
+
+
+@converter("Identity")
+def _identity(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    return ins[0]          # a name for the same value: no node
 
 
 @converter("Max", "Min")
