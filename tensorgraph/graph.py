@@ -289,7 +289,8 @@ class Graph:
         return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
 
     def __call__(self, *inputs: Any) -> Any:
-        """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure."""
+        """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure
+        with plain Tensors (no recorded graph: a replay is not differentiated)."""
         if len(inputs) != len(self.inputs):
             names = ", ".join(v.name for v in self.inputs)
             raise TypeError(f"{self.name}: expected {len(self.inputs)} input"
@@ -467,11 +468,29 @@ class _Recorder:
     # -- the hooks in tensor.py ------------------------------------------------
     def add(self, op: Any, args: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
         ins = [self.value_of(a) for a in args]
+        if attrs:
+            self.check_attrs(op, attrs)
         name = self.fresh(op.name)
         v = Value(name, out._data.shape, out._data.dtype, "op")
         v.node = node = GraphNode(name, op, ins, attrs, v, _tensor_mod._scope)
         self.nodes.append(node)
         self.register(out, v)
+
+    def check_attrs(self, op: Any, attrs: dict[str, Any]) -> None:
+        """Warn when an attribute is the array of a captured input or op value
+        (a Tensor index `x[idx]`): attributes are frozen into the graph."""
+        for k, a in attrs.items():
+            for arr in (a if isinstance(a, tuple) else (a,)):
+                if type(arr) is not np.ndarray:
+                    continue
+                hit = self.by_array.get(id(arr))
+                if hit is not None and hit[0] is arr and hit[1].kind in ("input", "op"):
+                    filename, lineno = _user_frame()
+                    warnings.warn_explicit(
+                        f"capture: attribute {k!r} of op {op.name} at {filename}:{lineno} is the "
+                        f"value of {hit[1].kind} {hit[1].name!r}, frozen into the graph: the "
+                        "replay will use its value at capture, not the new one",
+                        CaptureWarning, filename, lineno)
 
     def decides(self, t: Tensor, what: str) -> None:
         e = self.known.get(id(t))

@@ -320,3 +320,43 @@ def test_a_tensor_class_can_say_its_leaves_are_parameters() -> None:
     assert list(g.parameters) == ["f"] and g.constants == []
     f.data = np.full(2, 5.0, np.float32)      # read at each replay
     np.testing.assert_array_equal(g(np.ones(2, np.float32)).data, [6.0, 6.0])
+
+
+def test_an_index_tensor_computed_from_inputs_warns_that_it_is_frozen() -> None:
+    def fn(x: tg.Tensor, i: tg.Tensor) -> tg.Tensor:
+        return x[i]                                # frozen index
+
+    with pytest.warns(CaptureWarning, match=r"attribute 'index' of op getitem at .*test_graph.py:"
+                                            rf"{_line_of('# frozen index')} is the value of "
+                                            r"input 'i', frozen into the graph"):
+        g = tg.capture(fn, np.arange(3, dtype=np.float32), np.array([2, 0]))
+    # the replay uses the indices seen at capture: what the warning says
+    np.testing.assert_array_equal(g(np.array([5, 6, 7], np.float32), np.array([1, 1])).data, [7, 5])
+
+
+def test_train_and_eval_modes_are_respected_at_capture() -> None:
+    net = nn.Sequential(nn.Linear(3, 3, seed=0), nn.Dropout(0.5, seed=0))
+    x = np.ones((4, 3), np.float32)
+    evaluated = tg.capture(net.eval(), x)
+    assert [n.op.name for n in evaluated.nodes] == ["transpose", "matmul", "add"]
+    trained = tg.capture(net.train(), x)
+    # dropout draws its mask in Python (nn/regularization.py): a constant of the graph
+    mask = [v for v in trained.constants if v.shape == (4, 3)]
+    assert len(mask) == 1 and set(np.unique(mask[0].value)) <= {0.0, 2.0}
+    np.testing.assert_array_equal(trained(x).data, evaluated(x).data * mask[0].value)
+
+
+def test_a_loss_replays_with_new_labels() -> None:
+    net = _mlp()
+
+    def loss(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
+        return tg.losses.cross_entropy(net(x), y)
+
+    g = tg.capture(loss, tg.placeholder((None, 4)), tg.placeholder((None,), "int64"))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = np.array([0, 2, 1, 1, 0])
+    p = _softmax(_mlp_numpy(net, x))          # the net ends in softmax; the loss applies another
+    expected = -np.log(p[np.arange(5), y]).mean()
+    np.testing.assert_allclose(g(x, y).item(), expected, rtol=1e-5)
+    assert g.outputs[0].shape == ()
