@@ -732,3 +732,22 @@ def test_outputs_that_are_inputs_parameters_or_repeated(tmp_path: Path) -> None:
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     assert [n.op.name for n in back.nodes] == ["transpose", "matmul", "add"]   # no Identity copies
+
+
+def test_a_frozen_batch_sized_constant_is_warned_about(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import export
+    net = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Dropout(0.5), tg.nn.Linear(8, 2))
+    net.train()
+    with pytest.warns(UserWarning, match=r"export: constant '.*' of shape \(5, 8\) .*captured "
+                                         r"batch size 5.*dropout mask\? capture in eval\(\)"):
+        export(net, rand(5, 4), path=tmp_path / "m.onnx")
+    net.eval()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export(net, rand(5, 4), path=tmp_path / "m.onnx")
+    for batch in (1, 9):
+        x = rand(batch, 4)
+        np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", x)[0], net(x).data,
+                                   rtol=1e-5, atol=1e-5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -140,6 +141,7 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
             ctx.nodes.append(helper.make_node("Identity", [have], [out], name=out))
 
     batch = _batch_size(graph) if dynamic_batch else None
+    _warn_batch_constants(graph, batch)
     inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype),
                                             _dims(v, n, batch))
               for v, n in zip(graph.inputs, ins)]
@@ -204,6 +206,22 @@ def _batch_size(graph: Graph) -> Optional[int]:
     placeholder left it open, or no input has an axis)."""
     first = next((v for v in graph.inputs if v.shape), None)
     return None if first is None else first.shape[0]
+
+
+def _warn_batch_constants(graph: Graph, batch: Optional[int]) -> None:
+    # A constant as long as the batch along its first axis was most likely
+    # computed from the example (a dropout mask in train mode): frozen, it
+    # ties the model to the captured batch size.
+    if batch is None or batch <= 1:
+        return
+    for v in _leaves(graph):
+        if v.kind == "constant" and len(v.shape) >= 2 and v.shape[0] == batch:
+            users = [n.name for n in graph.nodes if any(i is v for i in n.inputs)]
+            warnings.warn(f"export: constant {v.name!r} of shape {v.shape} (used by "
+                          f"{', '.join(users) or 'the outputs'}) has the captured batch size "
+                          f"{batch} as its first axis, frozen into the model: with a symbolic "
+                          f"batch the model runs only at batch {batch} (a dropout mask? capture "
+                          f"in eval() mode, or pass dynamic_batch=False)", stacklevel=3)
 
 
 def _dims(v: Value, name: str, batch: Optional[int]) -> list[Union[int, str]]:
