@@ -328,7 +328,11 @@ def test_op_without_rule_is_refused_naming_op_scope_and_reason(tmp_path: Path) -
     x = rand(3, 4)
     g = one_op("svdvals", [x], scope=("encoder", "layers.1"))
     with pytest.raises(ExportError, match=r"op 'svdvals' \(node svdvals, scope encoder/layers.1\)"
-                                          r" has no ONNX export rule"):
+                                          r" has no ONNX export rule: ONNX has no singular value"):
+        export(g, path=tmp_path / "m.onnx")
+    g = one_op("diagonal", [x], {"offset": 0, "axis1": 0, "axis2": 1})
+    with pytest.raises(ExportError, match=r"op 'diagonal' \(node diagonal, scope \(top level\)\) "
+                                          r"has no ONNX export rule: no rule is written for it yet"):
         export(g, path=tmp_path / "m.onnx")
     assert os.listdir(tmp_path) == []
 

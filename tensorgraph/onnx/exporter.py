@@ -19,7 +19,7 @@ import numpy as np
 
 from ..graph import Graph, Value
 from ._optional import require
-from .rules import RULES, Context, Unsupported
+from .rules import REFUSED, RULES, Context, Unsupported
 
 __all__ = ["export", "ExportError", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -115,9 +115,10 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
         where = "/".join(node.scope) or "(top level)"
         write = RULES.get(node.op.name)
         if write is None:
+            why = REFUSED.get(node.op.name, "no rule is written for it yet "
+                                             "(tensorgraph.onnx.rules.RULES)")
             raise ExportError(f"export: op {node.op.name!r} (node {node.name}, scope {where}) "
-                              f"has no ONNX export rule: tensorgraph.onnx.rules.RULES has none "
-                              f"for it, so the model cannot be written")
+                              f"has no ONNX export rule: {why}")
         ctx.prefix = "/".join(node.scope + (node.name,))
         start = len(ctx.nodes)
         try:

@@ -118,7 +118,8 @@ def from_model(model: Any, onnx: Any, where: str = "model") -> Graph:
                       if n.domain not in ("", "ai.onnx") or n.op_type not in CONVERTERS})
     if unknown:
         raise OnnxLoadError(f"load: {where}: ONNX op(s) {', '.join(unknown)} have no tensorgraph "
-                            f"equivalent (known: {', '.join(sorted(CONVERTERS))})")
+                            f"equivalent (tensorgraph.onnx.CONVERTERS lists the {len(CONVERTERS)} "
+                            f"ONNX ops it reads)")
     b = _Builder(onnx)
     b.used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
     b.where = where

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["RULES", "Context", "Unsupported", "rule"]
+__all__ = ["RULES", "REFUSED", "Context", "Unsupported", "rule"]
 
 
 class Unsupported(Exception):
@@ -72,6 +72,15 @@ class Context:
 
 Rule = Callable[[Context, Any, list[str]], str]
 RULES: dict[str, Rule] = {}
+
+#: Ops refused on purpose, with the reason the error gives. Any other op
+#: without a rule is refused as "no rule written yet".
+REFUSED: dict[str, str] = {
+    "svdvals": "ONNX has no singular value decomposition",
+    "argsort": "ONNX's TopK does not promise numpy's stable order of equal elements",
+    "index_add": "it is the backward of indexing (a scatter-add); export the forward pass",
+    "arctan2": "ONNX has no atan2, and a composition of Atan loses the quadrant at x = 0",
+}
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
