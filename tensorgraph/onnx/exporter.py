@@ -132,7 +132,7 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
     renamed: set[int] = set()
     for v, out in zip(graph.outputs, outs):
         have = name_of[id(v)]
-        if v.kind == "op" and id(v) not in renamed:
+        if v.kind == "op" and id(v) not in renamed and any(have in n.output for n in ctx.nodes):
             renamed.add(id(v))
             for n in ctx.nodes:
                 n.input[:] = [out if i == have else i for i in n.input]
@@ -251,9 +251,7 @@ def _write_atomically(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files
+        os.chmod(tmp, _mode_for(path))   # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:  # including KeyboardInterrupt: never leave the temp file
         try:
@@ -261,3 +259,13 @@ def _write_atomically(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _mode_for(path: str) -> int:
+    """The permissions of the file being replaced, else 0666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
