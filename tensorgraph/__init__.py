@@ -20,7 +20,7 @@ from . import passes
 from . import data, io, optim, train
 from .io import load, save
 from . import nn, losses
-from . import tensorboard   # the tensorboard package itself is imported when used
+from . import onnx, tensorboard   # the onnx and tensorboard packages are imported when used
 from .draw import draw_history, Drawing
 if TYPE_CHECKING:
     from .draw.api import draw   # for type checkers: tg.draw(...) is draw()
