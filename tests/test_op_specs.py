@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 import strategies as S
 import tensorgraph as tg
+from tensorgraph.ops.random import dropout_mask
 
 FEW = settings(max_examples=12)
 
@@ -311,7 +312,7 @@ def _dropout_mask(data: st.DataObject) -> Case:
     (a,) = draw_arrays(data)
     p = data.draw(st.sampled_from([0.0, 0.2, 0.5, 0.9]), label="p")
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
-    return Case(lambda x: tg.dropout_mask(x, p, tg.Generator(seed)), [a],
+    return Case(lambda x: dropout_mask(x, p, tg.Generator(seed)), [a],
                 lambda a: (np.random.default_rng(seed).random(a.shape) >= p) / (1 - p))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import tensorgraph as tg
 from tensorgraph import nn
+from tensorgraph.ops.random import dropout_mask
 from tensorgraph.passes import (eliminate_common_subexpressions, eliminate_dead_code,
                                 fold_constants, is_pure, optimize)
 
@@ -140,7 +141,9 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\), got 1.5"):
         tg.dropout(x, 1.5)
     with pytest.raises(ValueError, match=r"dropout_mask: p must be in \[0, 1\), got -0.1"):
-        tg.dropout_mask(x, -0.1)
+        dropout_mask(x, -0.1)
+    with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\), got True"):
+        tg.dropout(x, True)
     with pytest.raises(TypeError, match="dropout: generator must be a tg.Generator, got int"):
         tg.dropout(x, 0.5, generator=3)
     with pytest.raises(TypeError, match="Generator: seed must be None, an int or a numpy "

@@ -19,12 +19,12 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor
-from .registry import OPS, unary
+from .registry import OPS, as_tensor, unary
 
 defop = OPS.defop
 public = OPS.public
 
-__all__ = ["Generator", "dropout_mask", "dropout"]
+__all__ = ["Generator", "dropout", "dropout_mask"]
 
 
 @public(None)
@@ -93,7 +93,8 @@ def _check_generator(generator: Any, fn: str) -> Generator:
     return generator
 
 
-@public(DROPOUT_MASK)
+# Not a `tg.*` export: a building block of `dropout` (tg.ops.random.dropout_mask).
+@public(DROPOUT_MASK, export=False)
 def dropout_mask(x: ArrayLike, p: float = 0.5, generator: Optional[Generator] = None) -> Tensor:
     """Inverted dropout's mask for x: each element 1/(1 - p) with
     probability 1 - p, else 0, in x's shape and dtype; E[mask] = 1."""
@@ -109,7 +110,7 @@ def dropout(x: ArrayLike, p: float = 0.5, training: bool = True,
     fn = "dropout"
     p = _check_p(p, fn)
     gen = _check_generator(generator, fn)
-    t = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    t = as_tensor(x, fn, 0)      # a list holding Tensors is stacked, recorded
     if not training or p == 0:
         return t
     return t * unary(DROPOUT_MASK, t, p=p, generator=gen)
