@@ -30,8 +30,9 @@ algebraically (``x * 1`` stays), since that could change the last bit.
 What a pass never touches: an op that is not pure, i.e. that draws random
 numbers or changes state (dropout's mask, an assignment). Two dropout masks
 are not one, a mask is not a constant, and an update no output reads is no
-dead code. `is_pure(op)` decides, from the op's own `pure`/`random`/`stateful`
-flags where it has them, else from `IMPURE_OPS`.
+dead code. `is_pure(op)` decides, from the op's own flags (a registry `Op`
+says `random=True` when it draws, as `dropout_mask` does), else from
+`IMPURE_OPS` for op-like objects made elsewhere that carry no flag.
 
 The input graph is left unchanged: every kept node is a new `GraphNode` with
 a new output `Value` (its inputs may be rewired, and a node belongs to one
@@ -49,9 +50,9 @@ from .graph import Graph, GraphNode, Value
 __all__ = ["eliminate_dead_code", "eliminate_common_subexpressions", "fold_constants",
            "optimize", "is_pure", "IMPURE_OPS"]
 
-#: Names of ops that draw random numbers or change state, for ops that do not
-#: say so themselves (an `Op` with a `pure`, `random` or `stateful` attribute
-#: is asked instead).
+#: Names of ops that draw random numbers or change state, for op-like objects
+#: that do not say so themselves (a registry `Op` has a `random` flag, and one
+#: with a `pure` or `stateful` attribute is asked instead).
 IMPURE_OPS = frozenset({
     "dropout", "bernoulli", "rand", "randn", "randint", "random", "uniform", "normal",
     "multinomial", "shuffle", "permutation", "sample",
@@ -67,7 +68,7 @@ def is_pure(op: Any) -> bool:
     if pure is not None:
         return bool(pure)
     if getattr(op, "random", False) or getattr(op, "stateful", False):
-        return False
+        return False     # a replay must draw (or change state) every time
     return op.name not in IMPURE_OPS
 
 

@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 import strategies as S
 import tensorgraph as tg
+from tensorgraph.ops.random import dropout_mask
 
 FEW = settings(max_examples=12)
 
@@ -301,6 +302,18 @@ def _index_add(data: st.DataObject) -> Case:
         np.add.at(z, (idx,), s)
         return z
     return Case(lambda s: tg.OPS["index_add"](s, shape=shape, index=(idx,)), [src], ref)
+
+
+@spec("dropout_mask")
+def _dropout_mask(data: st.DataObject) -> Case:
+    # A random op: the reference draws from a numpy Generator seeded alike.
+    # Not differentiable (x gives only the shape); tests/test_random_ops.py
+    # gradchecks dropout, x * mask, with the generator reseeded per call.
+    (a,) = draw_arrays(data)
+    p = data.draw(st.sampled_from([0.0, 0.2, 0.5, 0.9]), label="p")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    return Case(lambda x: dropout_mask(x, p, tg.Generator(seed)), [a],
+                lambda a: (np.random.default_rng(seed).random(a.shape) >= p) / (1 - p))
 
 
 # ---------------------------------------------------------------------------

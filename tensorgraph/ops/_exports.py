@@ -9,6 +9,7 @@ from .math import sin, cos, tan, sinh, cosh, arcsin, arccos, arctan, arcsinh, ar
 from .arrays import repeat, tile, roll, diagonal, diag, sort, argsort  # noqa: F401
 from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import manual_seed, zeros, ones, full, eye, arange, linspace, rand, randn, zeros_like, ones_like, full_like  # noqa: F401
+from .random import Generator, dropout  # noqa: F401
 
 __all__ = [
     'add', 'subtract', 'multiply', 'divide', 'power', 'negative', 'abs', 'exp', 'log', 'sqrt',
@@ -24,5 +25,5 @@ __all__ = [
     'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'repeat', 'tile', 'roll', 'diagonal',
     'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm',
     'manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
-    'zeros_like', 'ones_like', 'full_like',
+    'zeros_like', 'ones_like', 'full_like', 'Generator', 'dropout',
 ]

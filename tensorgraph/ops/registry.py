@@ -55,18 +55,19 @@ class Op:
     """One primitive of an op table. Calling it records on Tensors and
     computes plain numpy on arrays, which is what lets VJPs serve both modes."""
 
-    __slots__ = ("name", "forward", "vjps", "differentiable", "variadic", "saves", "table",
-                 "__weakref__")
+    __slots__ = ("name", "forward", "vjps", "differentiable", "variadic", "saves", "random",
+                 "table", "__weakref__")
 
     def __init__(self, name: str, forward: Callable[..., Any], vjps: tuple[Any, ...],
                  differentiable: bool, variadic: bool, saves: bool = False,
-                 table: Optional["OpTable"] = None) -> None:
+                 table: Optional["OpTable"] = None, random: bool = False) -> None:
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.differentiable = differentiable
         self.variadic = variadic
         self.saves = saves
+        self.random = random
         self.table = table
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
@@ -134,10 +135,11 @@ class OpTable(dict):  # type: ignore[type-arg]
         _TABLES.append(weakref.ref(self))
 
     def defop(self, name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
-              differentiable: bool = True, variadic: bool = False, saves: bool = False) -> Op:
+              differentiable: bool = True, variadic: bool = False, saves: bool = False,
+              random: bool = False) -> Op:
         """`defop(..., table=self)`."""
         return defop(name, forward, *vjps, differentiable=differentiable, variadic=variadic,
-                     saves=saves, table=self)
+                     saves=saves, random=random, table=self)
 
     def public(self, op: Optional[Op] = None, **kw: Any) -> Callable[[F], F]:
         """`public(..., table=self)`."""
@@ -152,7 +154,7 @@ OPS = OpTable("core")
 
 def defop(name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
           differentiable: bool = True, variadic: bool = False, saves: bool = False,
-          table: Optional[OpTable] = None) -> Op:
+          random: bool = False, table: Optional[OpTable] = None) -> Op:
     """Make an op: `forward(*arrays, **attrs)` in pure numpy and one VJP per
     input (None for inputs that can never require grad), or, with
     `variadic=True`, one VJP taking the input index first.
@@ -163,13 +165,18 @@ def defop(name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., 
     is differentiated too). It is freed by a backward that does not retain
     the graph.
 
+    With `random=True` the forward draws random numbers (from a generator
+    object among its attrs, whose state it advances), so two calls on the
+    same inputs differ: a graph replay draws afresh, and graph passes never
+    merge, fold or drop it (`passes.is_pure`).
+
     `table`: the `OpTable` to register in (names are unique per table);
     None gives an op registered nowhere."""
     if table is not None and name in table:
         raise ValueError(f"defop: op {name!r} is already registered in table {table.name!r}")
     if differentiable and not vjps:
         raise ValueError(f"defop: differentiable op {name!r} needs VJPs")
-    op = Op(name, forward, tuple(vjps), differentiable, variadic, saves, table)
+    op = Op(name, forward, tuple(vjps), differentiable, variadic, saves, table, random)
     if table is not None:
         table[name] = op
     return op
