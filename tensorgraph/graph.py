@@ -18,7 +18,7 @@ records the one path Python control flow took; where a captured value decides
 that flow (`bool(t)`, `float(t)`, `t.item()`) a `CaptureWarning` names the line.
 
 The types (`Value`, `GraphNode`, `Graph`) are the contract the graph passes,
-the ONNX exporter and the renderer build on; GRAPH_API.md is the how-to.
+the ONNX exporter and the renderer build on; docs/graphs.md is the how-to.
 """
 from __future__ import annotations
 

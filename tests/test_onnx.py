@@ -25,7 +25,7 @@ RNG = np.random.default_rng(0)
 
 def one_op(opname: str, args: list[np.ndarray], attrs: Optional[dict[str, Any]] = None,
            scope: tuple[str, ...] = ()) -> Graph:
-    """A graph of one node: `opname` on inputs x0, x1, ... (hand-built, as GRAPH_API.md shows)."""
+    """A graph of one node: `opname` on inputs x0, x1, ... (hand-built, as docs/graphs.md shows)."""
     op = all_ops()[opname]
     attrs = attrs or {}
     ins = [Value(f"x{i}", a.shape, a.dtype, "input") for i, a in enumerate(args)]

@@ -1,7 +1,7 @@
 """The op table: every op declared once, its forward beside its VJPs.
 
 Read `registry` first (how an op is declared and what a declaration gives),
-then the ops by kind; OPS_API.md at the repository root is the how-to.
+then the ops by kind; docs/declaring-ops.md is the how-to.
 """
 from __future__ import annotations
 
