@@ -69,7 +69,7 @@ def torch_chain_forward(torch: Any, no_grad: bool = False,
         x = x0
         for _ in range(steps):
             x = torch.tanh(x * w + b)
-        return float(x)
+        return float(x.detach())   # one op more in 3,000; float(x) warns when x requires grad
     if not no_grad:
         return forward
 
