@@ -87,6 +87,21 @@ def _build(spec: dict[str, Any], torch: Any) -> dict[str, Any]:
     import bench_mnist
     bench, impl = spec["bench"], spec["impl"]
     out: dict[str, Any] = {}
+    if bench == "replay_chain":
+        import bench_replay
+        make = {"tg_replay": bench_replay.tensorgraph_replay_chain,
+                "numpy": bench_replay.numpy_chain_forward,
+                "torch": lambda: bench_replay.torch_chain_forward(torch),
+                "torch_nograd": lambda: bench_replay.torch_chain_forward(torch, no_grad=True)}[impl]
+        out["fn"] = make()
+        out["check"] = lambda: make()()
+        return out
+    if bench == "replay_mlp":
+        import bench_replay
+        fwd = bench_replay.MLPForward(impl, bench_mlp.init_params(spec["seed"]), torch,
+                                      seed=spec["seed"] + 1)
+        out["fn"], out["check"] = fwd.step, fwd.check
+        return out
     if bench == "chain":
         make = {"tg": bench_chain.tensorgraph_chain, "numpy": bench_chain.numpy_chain,
                 "torch": lambda: bench_chain.torch_chain(torch)}[impl]
@@ -137,7 +152,7 @@ def worker_main(conn: Any, spec: dict[str, Any]) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
     try:
         torch = None
-        if spec["impl"] == "torch":
+        if spec["impl"].startswith("torch"):
             import torch  # type: ignore[no-redef]
             torch.set_num_threads(spec["threads"])
         try:
@@ -145,7 +160,7 @@ def worker_main(conn: Any, spec: dict[str, Any]) -> None:
             threadpool_limits(spec["threads"])
         except ImportError:
             pass
-        if spec["impl"] in ("tg", "tg_nn"):
+        if spec["impl"].startswith("tg"):
             importlib.import_module("tensorgraph")   # before the freeze
         parts = _build(spec, torch)
         if spec["freeze"]:

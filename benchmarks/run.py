@@ -2,13 +2,15 @@
 
     python benchmarks/run.py                  # everything (2-3 minutes on an idle machine)
     python benchmarks/run.py --quick          # a smoke run (under a minute)
-    python benchmarks/run.py --only chain     # or mlp, mnist (repeatable, comma-separated)
+    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp
     python benchmarks/run.py --repeats 21 --json results.json
 
 Benchmarks (see benchmarks/README.md):
   chain  per-op overhead: x = tanh(x * w + b), 1,000 steps, forward + backward, us/op
   mlp    one training step of 784-256-256-10 ReLU, batch 128, float32, cross-entropy, SGD
   mnist  one epoch of that network over MNIST's 60,000 training images (--data DIR)
+  replay_chain  the chain's forward replayed from a captured graph (tg.capture), us/op
+  replay_mlp    the MLP's forward (to the logits) replayed from a captured graph, ms
 
 Each is run for tensorgraph, hand-written numpy (the floor for a numpy engine) and
 PyTorch CPU eager (when installed), each in its own worker process, round robin,
@@ -35,13 +37,17 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _REMOVED_MARK = "TG_BENCH_REMOVED_OPENBLAS_ENV"
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
-BENCHMARKS = ("chain", "mlp", "mnist")
+BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp")
 
 NUMPY, TORCH = "numpy (by hand)", "pytorch eager"
 TG, TG_NN = "tensorgraph (core ops)", "tensorgraph (nn/optim)"
 TG_GC_OFF = "diagnostic: tensorgraph, cyclic GC off"
 TG_UNFROZEN = "diagnostic: tensorgraph, heap not frozen"
-IMPL_KEYS = {TG: "tg", TG_NN: "tg_nn", NUMPY: "numpy", TORCH: "torch"}
+TG_REPLAY = "tensorgraph replay (tg.capture)"
+TG_EAGER_NOGRAD = "tensorgraph eager, no_grad"
+TORCH_NOGRAD = "pytorch eager, no_grad"
+IMPL_KEYS = {TG: "tg", TG_NN: "tg_nn", NUMPY: "numpy", TORCH: "torch", TG_REPLAY: "tg_replay",
+             TG_EAGER_NOGRAD: "tg", TORCH_NOGRAD: "torch_nograd"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,7 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[1:]))
     ap.add_argument("--only", action="append", default=None,
-                    help="run only these benchmarks: chain, mlp, mnist (repeatable or comma-separated)")
+                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp "
+                         "(repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None,
                     help="samples per implementation for chain and mlp (default 15, quick 3)")
@@ -153,6 +160,11 @@ class Report:
                              "best": done[name].best / done[ref].best,
                              "result": "PASS" if ratio <= limit else "MISS"})
 
+    def not_measurable(self, what: str, limit: float, why: str) -> None:
+        """A target of the issue that nothing built yet can be measured against."""
+        self.targets.append({"target": what, "ratio": None, "best": None, "limit": limit,
+                             "result": f"not yet measurable: {why}"})
+
     def print(self) -> None:
         if not self.rows:
             print("No benchmark ran.")
@@ -186,6 +198,7 @@ def main(argv: list[str]) -> int:
     import bench_chain
     import bench_mlp
     import bench_mnist
+    import bench_replay
 
     # A wrong BLAS kernel gives wrong numbers, not just slow ones: check sgemm.
     rng = np.random.default_rng(0)
@@ -309,6 +322,40 @@ def main(argv: list[str]) -> int:
                 report.target("mnist: epoch (nn/optim) <= PyTorch eager", done, TG_NN, TORCH, 1.0)
             run("mnist", engines("mnist"), mnist_body)
             print()
+
+    # -- replay of a captured graph (issue 9) -------------------------------
+    if "replay_chain" in args.only:
+        n_ops = bench_chain.STEPS * bench_chain.OPS_PER_STEP
+        print(f"replay_chain: x = tanh(x * w + b), {bench_chain.STEPS} steps = {n_ops} ops, "
+              "forward only; tensorgraph replays the captured graph", flush=True)
+        names = [TG_REPLAY, NUMPY] + ([TORCH, TORCH_NOGRAD] if have_torch else [])
+
+        def replay_chain_body(workers: list[Worker]) -> None:
+            bench_replay.check_chain({w.name: w.ask("check") for w in workers})
+            round_robin(workers, args.repeats, settle=args.settle, progress=progress)
+            done = report.add("replay_chain", "us/op", 1e6 / n_ops, workers)
+            report.target("replay_chain: replay per op <= 0.5 x PyTorch eager forward",
+                          done, TG_REPLAY, TORCH, 0.5)
+            report.target("replay_chain: replay per op <= 0.5 x PyTorch eager forward, no_grad",
+                          done, TG_REPLAY, TORCH_NOGRAD, 0.5)
+        run("replay_chain", {n: spec("replay_chain", n) for n in names}, replay_chain_body)
+        print()
+
+    if "replay_mlp" in args.only:
+        print(f"replay_mlp: forward of 784-256-256-10 ReLU to the logits, batch {bench_mlp.BATCH}, "
+              "float32; tensorgraph replays the captured graph", flush=True)
+        names = [TG_REPLAY, TG_EAGER_NOGRAD, NUMPY] + ([TORCH] if have_torch else [])
+
+        def replay_mlp_body(workers: list[Worker]) -> None:
+            bench_replay.check_mlp({w.name: w.ask("check") for w in workers})
+            round_robin(workers, args.repeats, settle=args.settle, progress=progress)
+            done = report.add("replay_mlp", "ms/forward", 1e3, workers)
+            report.target("replay_mlp: forward <= 1.05 x hand-written numpy forward",
+                          done, TG_REPLAY, NUMPY, 1.05)
+            report.not_measurable("replay_mlp: training step <= 1.05 x hand-written numpy", 1.05,
+                                  "gradients as graph not built")
+        run("replay_mlp", {n: spec("replay_mlp", n) for n in names}, replay_mlp_body)
+        print()
 
     report.print()
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

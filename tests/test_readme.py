@@ -1,4 +1,5 @@
 """The README's Python blocks run as written (in a scratch directory)."""
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -25,11 +26,25 @@ def test_readme_examples_run(tmp_path, monkeypatch, capsys):
     for block in _blocks():
         if "load_mnist" in block:   # needs the real data set, which tests must not read
             continue
+        if "tg.tensorboard" in block and importlib.util.find_spec("tensorboard") is None:
+            continue                # an optional extra (`make` installs it)
         exec(compile(block, str(README), "exec"), namespace)
     out = capsys.readouterr().out
     assert "converged after" in out
     assert "True\nTrue" in out                      # second derivative and gradcheck
     assert (tmp_path / "xor_network.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    # Graphs as programs: the passes shrink the listing and change no bit of the replay
+    assert "8 ops -> 5 ops; True" in out
+    g, small, xs, w, b = (namespace[k] for k in ("g", "small", "xs", "w", "b"))
+    z = xs @ w.numpy() + b.numpy()
+    want = 2 / (1 + np.exp(-z))             # sigmoid(z) * (2.0 * 0.5) + sigmoid(z)
+    np.testing.assert_allclose(g(xs).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(small(xs).numpy(), want, rtol=1e-6)
+    for name in ("graph_before.svg", "graph_after.svg"):
+        assert (tmp_path / name).read_text().lstrip().startswith(("<?xml", "<svg"))
+    if importlib.util.find_spec("tensorboard") is not None:
+        for run in ("runs/own_loop", "runs/fit/train"):
+            assert list((tmp_path / run).glob("events.out.tfevents.*")), run
 
     # Step 4 draws the gradient of one loss: each parameter's .grad must be that
     # gradient alone, not added to what the training loop's last step left there.
