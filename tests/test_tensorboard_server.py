@@ -6,17 +6,19 @@ its Time Series and Graphs dashboards.
 
 What the browser shows is checked twice: the page's DOM (Chromium's
 --dump-dom; the Time Series dashboard is Angular, its cards are in the light
-DOM) must name every run and tag and show the last accuracy, and each
-screenshot must be TensorBoard's page (its orange toolbar) with content, the
-graph screenshot with the "net" scope drawn as a box. The screenshots are kept
+DOM, and with ?forceSVG=true its charts are SVG paths) must name every run and
+tag, show the last accuracy and draw one line per run through the epochs'
+values; each screenshot must be TensorBoard's page (its orange toolbar) with
+content, the graph's (a Polymer dashboard in shadow DOM, which --dump-dom
+leaves out) with the "net" scope drawn as a filled box. The screenshots are kept
 as test artifacts: in the test's tmp_path, and copied to $TENSORGRAPH_ARTIFACTS
 when that is set (CI keeps them for a person to look at).
 
 The server and Chromium run in their own process groups with time limits and
 are killed (the whole group) in a `finally`; the test checks that no process
-of either group survives. Slow (about 15-20 s: TensorBoard starts in a few
-seconds, each page load is a few more), so marked `slow`: CI runs it, `make
-test` does not. Needs the tensorboard package and Chromium; skips locally
+of either group survives. Slow (about 20 s: training and writing the logs,
+TensorBoard's start, 2 s, and two page loads, 4-5 s each), so marked `slow`:
+CI runs it, `make test` does not. Needs the tensorboard package and Chromium; skips locally
 without them and fails in CI (TENSORGRAPH_REQUIRE_ALL=1).
 """
 from __future__ import annotations
@@ -31,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -69,7 +70,9 @@ def write_logs(root: Path) -> dict[str, Any]:
         loss = losses.cross_entropy(net(tg.tensor(X, name="x")), tg.tensor(y, name="targets"))
         graph = tg.tensorboard.graph_def(loss, model=net)
         w.add_graph(graph)
-    hist = train.fit(net, losses.cross_entropy, optim.SGD(net.parameters(), lr=0.1), (X, y),
+    # lr=1: the accuracy curves go up and down (and differ), so that the chart's
+    # lines can be told apart and checked against the values
+    hist = train.fit(net, losses.cross_entropy, optim.SGD(net.parameters(), lr=1.0), (X, y),
                      epochs=3, val=(X, y), batch_size=2, seed=0, progress=False,
                      log_dir=root / "fit")
     return {"own_loss": own_loss, "graph": graph, "history": hist.history,
@@ -96,7 +99,7 @@ def stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not group_alive(pgid), f"processes of group {pgid} ({proc.args[0]}) survived"
+    assert not group_alive(pgid), f"processes of group {pgid} ({proc.args!r}) survived"
 
 
 def group_alive(pgid: int) -> list[int]:
@@ -159,6 +162,7 @@ def get_json(url: str, path: str, timeout: float = 30.0, **query: str) -> Any:
 def browse(url: str, profile: Path, shot: Path) -> str:
     """Load `url` in headless Chromium (its own process group, a time limit):
     the screenshot to `shot`, the rendered DOM returned."""
+    assert CHROMIUM is not None
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
            f"--window-size={WINDOW[0]},{WINDOW[1]}",
            "--virtual-time-budget=10000",   # lets the app fetch its data and draw
@@ -179,6 +183,29 @@ def visible_text(dom: str) -> str:
     """The DOM's text, without scripts and styles, whitespace collapsed."""
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom))).strip()
+
+
+def raw_lines(dom: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (x, y) points of the first chart's raw-data lines (the faint ones
+    behind the smoothed curves), from forceSVG's <path d="M x,y L x,y ...">."""
+    chart = dom[dom.index("<line-chart"):]
+    chart = chart[:chart.index("</line-chart>")]
+    lines = []
+    raw = r'<path d="(M[^"]*)" style="fill: none; stroke: [^"]*opacity: 0\.25'
+    for d in re.findall(raw, chart):
+        xy = np.array([[float(v) for v in p.split(",")] for p in re.split(r"[ML]", d)[1:]])
+        lines.append((xy[:, 0], xy[:, 1]))
+    return lines
+
+
+def drawn(ys: np.ndarray, values: list[float]) -> bool:
+    """Whether pixel heights `ys` plot `values`: an affine map, upwards (SVG's
+    y grows downwards), to a pixel."""
+    v = np.asarray(values, dtype=np.float64)
+    if np.ptp(v) == 0:
+        return bool(np.ptp(ys) < 1)
+    slope, offset = np.polyfit(v, ys, 1)
+    return bool(slope < 0 and np.abs(slope * v + offset - ys).max() < 1)
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -213,16 +240,20 @@ def longest_run(mask: np.ndarray) -> np.ndarray:
 
 
 def has_box(area: np.ndarray, width: int, height: int) -> bool:
-    """Whether `area` holds a filled rectangle of one colour (neither white
-    nor near-white), at least `width` x `height` pixels: at least `height`
-    consecutive rows each with a run of `width` pixels of that colour. Text,
-    lines and outlines are thinner; the graph's scope boxes are filled (the
-    label splits its rows into two runs: `width` is less than half the box)."""
+    """Whether `area` holds a filled rectangle, at least `width` x `height`
+    pixels, of one colour other than the background (the most common colour)
+    and white: at least `height` consecutive rows each with a run of `width`
+    to half the area's width of pixels of that colour. Text, lines and
+    outlines are thinner; the graph's scope boxes are filled (the label splits
+    its rows into two runs: `width` is less than half the box)."""
     colours, counts = np.unique(area.reshape(-1, 3), axis=0, return_counts=True)
-    for c in colours[np.argsort(-counts)][:8]:
-        if (c >= 250).all() or counts[np.all(colours == c, axis=1)][0] < width * height:
+    order = np.argsort(-counts)
+    for i in order[1:9]:
+        c = colours[i]
+        if (c >= 250).all() or counts[i] < width * height:
             continue
-        wide = longest_run((area == c).all(axis=2)) >= width
+        runs = longest_run((area == c).all(axis=2))
+        wide = (runs >= width) & (runs <= area.shape[1] // 2)
         streak = best = 0
         for w in wide:
             streak = streak + 1 if w else 0
@@ -292,14 +323,19 @@ def test_tensorboard_serves_and_draws_our_logs(tmp_path: Path) -> None:
         t1 = time.monotonic()
         series_png, graphs_png = shots_dir / "timeseries.png", shots_dir / "graphs.png"
         try:
-            series = visible_text(browse(f"{url}/#timeseries", tmp_path / "profile", series_png))
+            # forceSVG: the charts as SVG paths in the DOM (and drawn at once),
+            # not WebGL in a worker, which headless Chromium may not draw in time
+            series_dom = browse(f"{url}/?forceSVG=true#timeseries", tmp_path / "profile",
+                                series_png)
             graphs = visible_text(browse(f"{url}/#graphs", tmp_path / "profile", graphs_png))
         finally:
             keep([p for p in (series_png, graphs_png) if p.exists()])
         browsed = time.monotonic() - t1
 
     # Time Series: every run in the selector, every tag a card group, the first
-    # card (accuracy) with its data table: run, last smoothed and raw value, last step
+    # card (accuracy) with its data table (run, last smoothed and raw value, last
+    # step) and a line per run through its points
+    series = visible_text(series_dom)
     for run in runs:
         assert f" {run} " in f" {series} ", (run, series[:2000])
     for tag in {t for _, t in expected} | {"weight", *wrote["parameters"]}:
@@ -308,11 +344,20 @@ def test_tensorboard_serves_and_draws_our_logs(tmp_path: Path) -> None:
     m = re.search(rf"fit/train (\S+) (\S+) {last} ", series)
     assert m, series[:2000]
     assert float(m.group(2)) == pytest.approx(hist["accuracy"][-1], abs=1e-3)
+    lines = raw_lines(series_dom)
+    assert len(lines) == 2, series_dom[series_dom.find("<line-chart"):][:3000]
+    plotted = set()
+    for xs, ys in lines:
+        assert len(xs) == len(hist["accuracy"])
+        assert np.all(np.diff(xs) > 0) and np.ptp(np.diff(xs)) < 0.5     # steps 0, 1, 2
+        plotted |= {key for key in ("accuracy", "val_accuracy") if drawn(ys, hist[key])}
+    assert plotted == {"accuracy", "val_accuracy"}, (lines, hist)
     check_screenshot(series_png)
 
     # Graphs: the Polymer dashboard lives in shadow DOM (not in --dump-dom); its
     # screenshot must show the graph: the "net" scope as a filled box
     assert "Graphs" in graphs or "graphs" in graphs
     body = check_screenshot(graphs_png)
-    assert has_box(body[:, 350:], 40, 20), f"no scope box drawn in {graphs_png}"   # right of the panel
+    graph_area = body[:, 350:]                     # right of the side panel
+    assert has_box(graph_area, 40, 20), f"no scope box drawn in {graphs_png}"
     print(f"tensorboard up in {started:.1f} s, two dashboards in {browsed:.1f} s")
