@@ -741,11 +741,17 @@ def test_outputs_that_are_inputs_parameters_or_repeated(tmp_path: Path) -> None:
 def test_a_frozen_batch_sized_constant_is_warned_about(tmp_path: Path) -> None:
     require_module("onnx")
     from tensorgraph.onnx import export
+    mask = np.ones((5, 8), np.float32)     # computed from the example: tied to its batch
+    fixed = tg.nn.Linear(4, 8)
+    with pytest.warns(UserWarning, match=r"export: constant '.*' of shape \(5, 8\) .*captured "
+                                         r"batch size 5"):
+        export(lambda x: fixed(x) * tg.tensor(mask), rand(5, 4), path=tmp_path / "c.onnx")
+    # dropout's mask is a random op now: in training mode it is refused with the fix
     net = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Dropout(0.5), tg.nn.Linear(8, 2))
     net.train()
-    with pytest.warns(UserWarning, match=r"export: constant '.*' of shape \(5, 8\) .*captured "
-                                         r"batch size 5.*dropout mask\? capture in eval\(\)"):
+    with pytest.raises(Exception, match=r"op 'dropout_mask' .*random mask.*\.eval\(\)"):
         export(net, rand(5, 4), path=tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
     net.eval()
     import warnings
     with warnings.catch_warnings():
