@@ -1,4 +1,4 @@
-"""The gallery (`make demo`, examples/gallery.py) and the chapter-1 examples.
+"""The gallery (`make demo`, examples/gallery.py), the chapter-1 examples and chapter 3's graph.
 
 One `--quick` build of the gallery into a temporary folder, in this process
 and shared by the session (conftest's `gallery_build`, which
@@ -6,7 +6,8 @@ tests/test_examples.py reads too), with the Graphviz backend forced to
 WebAssembly where it is installed (the gallery must work with no system
 Graphviz). It must succeed, write an index.html that parses, references every
 figure and captions each one, names the backend that drew them, and SVGs that
-parse as XML; the chapter-1 examples must reach their numbers. Separately:
+parse as XML; the chapter-1 examples must reach their numbers, and chapter 3's
+graph example its ONNX and TensorBoard files (read back independently). Separately:
 hostile text on the page is escaped, result names wrap only between words, a
 failing example fails the run loudly, a missing one is skipped, and the
 matplotlib figures are byte-identical from run to run.
@@ -22,6 +23,7 @@ from types import ModuleType
 from typing import Any
 from xml.etree import ElementTree
 
+import numpy as np
 import pytest
 
 from conftest import Run, load_example, require, require_module
@@ -345,3 +347,60 @@ def test_matplotlib_figures_are_deterministic(name: str, plot: str, tmp_path: Pa
     files = [f["file"] for f in module.run(tmp_path / "b", quick=True)["figures"]]
     assert plot in files
     assert first.read_bytes() == (tmp_path / "b" / plot).read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# Chapter 3: the graph as a program, checked from what the gallery build wrote
+
+def test_chapter_3_graph_passes_onnx_and_tensorboard(gallery: dict[str, Any]) -> None:
+    """graphs_and_sessions on its synthetic stand-in: the passes shrink the
+    graph and keep its bits; the ONNX file, run here by onnxruntime at two
+    batch sizes, equals softmax(x W + b) computed by numpy from the file's own
+    initializers; the TensorBoard log, read by TensorBoard's EventAccumulator,
+    holds the curves (ending at the reported validation accuracy), the
+    histograms of W and b, and the graph."""
+    out = gallery["out"] / "graphs_and_sessions"
+    info = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    r = info["results"]
+    assert "synthetic" in info["data"]   # the gallery reads no data files
+    assert r["ops_before_passes"] > r["ops_after_passes"] and r["passes_same_bits"] is True
+    assert r["max_abs_difference_replay_vs_eager"] < 1e-6
+    assert r["test_accuracy"] > 0.5      # ten classes: chance is 0.1
+    module = _load("graphs_and_sessions")
+    common = _load("_common")
+    n_tr, n_va, n_te = module.QUICK_EMBEDDED
+    X, y = common.synthetic_mnist(n_tr + n_va + n_te, seed=0)
+    Xte, yte = X[n_tr + n_va:], y[n_tr + n_va:]
+
+    onnx = require_module("onnx")
+    ort = require_module("onnxruntime")
+    from onnx import numpy_helper
+    model = onnx.load(str(out / "logreg.onnx"))
+    onnx.checker.check_model(model)
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    W = next(a for a in inits.values() if a.shape == (784, 10))
+    b = next(a for a in inits.values() if a.shape == (10,))
+    sess = ort.InferenceSession(str(out / "logreg.onnx"), providers=["CPUExecutionProvider"])
+    for n in (7, len(Xte)):             # the batch size is symbolic
+        z = Xte[:n].astype(np.float64) @ W + b
+        expected = np.exp(z - z.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+        got = sess.run(None, {"x": Xte[:n]})[0]
+        assert got.shape == (n, 10)
+        assert np.abs(got - expected).max() < 1e-5
+    assert r["onnx"]["max_abs_difference_vs_replay"] < 1e-5
+    assert r["onnx"]["accuracy"] == pytest.approx(float((got.argmax(axis=1) == yte).mean()))
+    assert r["onnx"]["accuracy"] == pytest.approx(r["test_accuracy"], abs=1e-6)
+
+    ea = require_module("tensorboard.backend.event_processing.event_accumulator")
+    acc = ea.EventAccumulator(str(out / "runs" / "logreg"),
+                              size_guidance={"scalars": 0, "histograms": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(tags["scalars"])
+    val = acc.Scalars("val_accuracy")
+    assert [e.step for e in val] == list(range(r["epochs"]))
+    assert val[-1].value == pytest.approx(r["val_accuracy"])
+    assert {"W", "b"} <= set(tags["histograms"]) and tags["graph"]
+    w_last = acc.Histograms("W")[-1].histogram_value
+    assert w_last.num == W.size and w_last.min == pytest.approx(float(W.min()))
