@@ -239,7 +239,7 @@ def run_example(name: str, out: Path, quick: bool = True,
 def gallery_build(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One `examples/gallery.py --quick` build for the whole session, in this
     process: tests/test_gallery.py checks the page, tests/test_examples.py the
-    chapter 1-2 examples it ran (each into <out>/<name>/, with its manifest).
+    examples it ran (each into <out>/<name>/, with its manifest).
 
     The Graphviz backend is forced to WebAssembly where it is installed (the
     gallery must work with no system Graphviz); `extra["backends"]` lists the
