@@ -127,8 +127,10 @@ def vjp_op(op: Any, i: int) -> Any:
     """The op `{op.name}_vjp{i}`: inputs (g, out, *op's inputs), attrs op's
     attrs; returns dL/d(input i) on arrays, unbroadcast and cast to that
     input's shape and dtype. What a captured `tg.grad` records per edge. Ops
-    that save (the fused losses) recompute what forward saved (`saved=None`),
-    as they do for create_graph; not differentiable again."""
+    that save (the fused losses) take what forward saved as `saved=` (a
+    replay passes it when the VJP's `out` is computed by that op in the same
+    graph), else recompute it (`saved=None`, as for create_graph). Not
+    differentiable again.""" 
     key = (op, i)
     vop = _VJP_OPS.get(key)
     if vop is not None:
@@ -139,7 +141,8 @@ def vjp_op(op: Any, i: int) -> Any:
 
     def forward(g: Any, out: Any, *xs: Any, **attrs: Any) -> Any:
         if op.saves:
-            attrs["saved"] = None
+            # None: recompute; a replay passes what its forward node saved (Graph._compile)
+            attrs.setdefault("saved", None)
         gi = vjp(i, g, out, *xs, **attrs) if op.variadic else vjp(g, out, *xs, **attrs)
         x = xs[i]
         if gi.shape != x.shape:
@@ -148,6 +151,7 @@ def vjp_op(op: Any, i: int) -> Any:
             gi = gi.astype(x.dtype)
         return gi
     forward.__name__ = f"{op.name}_vjp{i}"
+    forward.vjp_of = op  # type: ignore[attr-defined]
     vop = defop(f"{op.name}_vjp{i}", forward, differentiable=False)
     _VJP_OPS[key] = vop
     return vop
