@@ -181,3 +181,12 @@ def test_create_graph_inside_capture_records_a_differentiable_backward() -> None
     g = tg.capture(f, np.ones(3, np.float32))
     x = np.array([1.0, 2.0, 3.0], np.float32)
     assert g(x).data == pytest.approx(6 * 2.0 * 6.0)
+
+
+def test_onnx_export_of_a_training_step_refuses_the_vjp_op_by_name(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    g = _capture(_net())
+    path = tmp_path / "step.onnx"
+    with pytest.raises(Exception, match=r"cross_entropy_vjp0.*scope gradients.*no ONNX export rule"):
+        tg.onnx.export(g, path=str(path))
+    assert not path.exists()                          # nothing half-written
