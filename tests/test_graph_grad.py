@@ -190,3 +190,30 @@ def test_onnx_export_of_a_training_step_refuses_the_vjp_op_by_name(tmp_path) -> 
     with pytest.raises(Exception, match=r"cross_entropy_vjp0.*scope gradients.*no ONNX export rule"):
         tg.onnx.export(g, path=str(path))
     assert not path.exists()                          # nothing half-written
+
+
+_A = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+_B = np.random.default_rng(6).standard_normal(4).astype(np.float32)
+_LOSSES = {   # variadic VJPs, index attrs, a non-differentiable condition, a reduction's argmax
+    "concat": lambda x, a, b: tg.concat([x * a, a + b], axis=0).sum(),
+    "stack": lambda x, a, b: (tg.stack([x, a]) ** 2).sum(),
+    "index": lambda x, a, b: (x * a)[np.array([0, 2, 2])].sum(),
+    "where": lambda x, a, b: tg.where(x > 0, a, b).sum(),
+    "max": lambda x, a, b: (x * a).max(axis=1).sum(),
+    "log_softmax": lambda x, a, b: tg.log_softmax(x * a + b, axis=-1)[:, 0].sum(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LOSSES))
+def test_replayed_gradients_of_assorted_ops_equal_eager_grad(name: str) -> None:
+    a = tg.tensor(_A.copy(), requires_grad=True)
+    b = tg.tensor(_B.copy(), requires_grad=True)
+
+    def fn(x):
+        return tg.grad(_LOSSES[name](x, a, b), [a, b], allow_unused=True)
+    g = tg.capture(fn, np.zeros((3, 4), np.float32))
+    x = np.random.default_rng(7).standard_normal((3, 4)).astype(np.float32)
+    for got, want in zip(g(x), fn(tg.tensor(x))):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got.data.tobytes() == want.data.tobytes()
