@@ -2,8 +2,7 @@
 
 A replay runs the captured op list on numpy arrays, each op's `forward`
 straight from the registry, with no Tensor and no Node per op. Two
-benchmarks, forward only (gradients as graph, which a replayed training step
-needs, are not built yet):
+benchmarks, forward only:
 
 - `replay_chain`: the chain of bench_chain.py, x = tanh(x * w + b), STEPS
   steps = 3 * STEPS ops on 0-d float32, forward only, so the time is each
