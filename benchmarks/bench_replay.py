@@ -2,8 +2,7 @@
 
 A replay runs the captured op list on numpy arrays, each op's `forward`
 straight from the registry, with no Tensor and no Node per op. Two
-benchmarks, forward only (gradients as graph, which a replayed training step
-needs, are not built yet):
+benchmarks, forward only:
 
 - `replay_chain`: the chain of bench_chain.py, x = tanh(x * w + b), STEPS
   steps = 3 * STEPS ops on 0-d float32, forward only, so the time is each
@@ -13,6 +12,11 @@ needs, are not built yet):
 - `replay_mlp`: the forward of the 784-256-256-10 ReLU MLP of bench_mlp.py
   (batch 128, float32) to the logits, where the time is the three matmuls and
   the replay's overhead is what is left over the hand-written numpy forward.
+
+`ReplayMLP` is the whole training step replayed (gradients as graph: the
+captured function calls `tg.grad`, so the backward pass is in the graph), a
+trainer with bench_mlp's interface (`step(X, y) -> loss`, `arrays()`), to time
+against `NumpyMLP.step`.
 """
 from __future__ import annotations
 
@@ -155,3 +159,39 @@ def check_mlp(results: dict[str, np.ndarray]) -> None:
         if got.shape != (BATCH, SIZES[-1]) or not np.allclose(got, ref, rtol=1e-4, atol=1e-4):
             raise AssertionError(f"replay_mlp: {name}'s logits differ from {ref_name}'s "
                                  f"by {np.abs(got - ref).max():.3g}")
+
+
+# -- MLP training step ---------------------------------------------------------
+
+class ReplayMLP:
+    """The training step of bench_mlp.py captured once, forward, loss and
+    gradients (`tg.grad` inside the capture), and replayed at each step; the
+    SGD update is applied to the returned gradients, on the arrays as
+    `TensorgraphMLP` does. The interface of bench_mlp's trainers."""
+
+    name = "tensorgraph replay (tg.capture)"
+
+    def __init__(self, params: list[np.ndarray], lr: float = 0.1) -> None:
+        import tensorgraph as tg
+        from tensorgraph.losses import cross_entropy
+        self.p = [tg.tensor(a.copy(), requires_grad=True) for a in params]
+        self.lr = np.float32(lr)
+
+        def step(x: Any, y: Any) -> Any:
+            W1, b1, W2, b2, W3, b3 = self.p
+            h = tg.relu(x @ W1 + b1)
+            h = tg.relu(h @ W2 + b2)
+            loss = cross_entropy(h @ W3 + b3, y)
+            return loss, tg.grad(loss, self.p)
+        self.graph = tg.capture(step, tg.placeholder((None, SIZES[0]), name="x"),
+                                tg.placeholder((None,), "int64", name="y"))
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> float:
+        loss, grads = self.graph(X, y)
+        lr = self.lr
+        for p, g in zip(self.p, grads):
+            p.data -= lr * g.data
+        return float(loss.data)
+
+    def arrays(self) -> list[np.ndarray]:
+        return [p.data for p in self.p]

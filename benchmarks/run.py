@@ -353,7 +353,8 @@ def main(argv: list[str]) -> int:
             report.target("replay_mlp: forward <= 1.05 x hand-written numpy forward",
                           done, TG_REPLAY, NUMPY, 1.05)
             report.not_measurable("replay_mlp: training step <= 1.05 x hand-written numpy", 1.05,
-                                  "gradients as graph not built")
+                                  "the replayed step (bench_replay.ReplayMLP) has no worker "
+                                  "dispatch in bench_worker.py yet")
         run("replay_mlp", {n: spec("replay_mlp", n) for n in names}, replay_mlp_body)
         print()
 

@@ -9,6 +9,12 @@ The walk is iterative (no recursion limit) and visits each node once, in
 reverse topological order, so every gradient is complete before it is passed on.
 With `create_graph=True` the VJPs run on Tensors instead of arrays, so the
 backward pass is itself recorded and can be differentiated again.
+
+Gradients as graph: `tg.grad` inside `tg.capture` records the backward pass
+into the captured graph, as `tf.gradients` does. Each VJP becomes one op
+(`matmul_vjp1`: the VJP run on arrays, then unbroadcast to its input's
+shape), so the replay computes it on the arrays it is fed: a new batch size,
+new targets. The sums of gradients that meet are `add` ops.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .tensor import (AnomalyError, ArrayLike, Tensor, _new, _nonfinite, _where, is_anomaly_enabled,
-                     set_anomaly_enabled, set_grad_enabled)
+                     record, set_anomaly_enabled, set_grad_enabled)
 
 # The module (the package's `tensor` attribute is the function tg.tensor): its
 # `_epoch` is read live on every backward.
@@ -114,6 +120,43 @@ def _as_root_grad(root: Tensor, gradient: Optional[ArrayLike], create_graph: boo
     return g
 
 
+_VJP_OPS: dict[tuple[Any, int], Any] = {}
+
+
+def vjp_op(op: Any, i: int) -> Any:
+    """The op `{op.name}_vjp{i}`: inputs (g, out, *op's inputs), attrs op's
+    attrs; returns dL/d(input i) on arrays, unbroadcast and cast to that
+    input's shape and dtype. What a captured `tg.grad` records per edge. Ops
+    that save (the fused losses) take what forward saved as `saved=` (a
+    replay passes it when the VJP's `out` is computed by that op in the same
+    graph), else recompute it (`saved=None`, as for create_graph). Not
+    differentiable again.""" 
+    key = (op, i)
+    vop = _VJP_OPS.get(key)
+    if vop is not None:
+        return vop
+    from .ops.registry import defop
+    vjp = op.vjps[0] if op.variadic else op.vjps[i]
+    what = f"backward of op '{op.name}', input {i}"
+
+    def forward(g: Any, out: Any, *xs: Any, **attrs: Any) -> Any:
+        if op.saves:
+            # None: recompute; a replay passes what its forward node saved (Graph._compile)
+            attrs.setdefault("saved", None)
+        gi = vjp(i, g, out, *xs, **attrs) if op.variadic else vjp(g, out, *xs, **attrs)
+        x = xs[i]
+        if gi.shape != x.shape:
+            gi = unbroadcast(gi, x.shape, what, out.shape)
+        if gi.dtype != x.dtype:
+            gi = gi.astype(x.dtype)
+        return gi
+    forward.__name__ = f"{op.name}_vjp{i}"
+    forward.vjp_of = op  # type: ignore[attr-defined]
+    vop = defop(f"{op.name}_vjp{i}", forward, differentiable=False)
+    _VJP_OPS[key] = vop
+    return vop
+
+
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
     for hook in list(t._hooks):
         gt = g if isinstance(g, Tensor) else _new(np.asarray(g))
@@ -197,6 +240,11 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
     stored: set[int] = set()
     anomaly = is_anomaly_enabled()
     epoch = _tensor._epoch
+    # Inside tg.capture (and not asked for a differentiable backward): every
+    # VJP is recorded as one op on the gradient Tensors (see `vjp_op`).
+    capturing = _tensor._capture is not None and not create_graph
+    if capturing:
+        scope = _tensor._scope
     ctx = set_grad_enabled(create_graph)
     ctx.__enter__()
     # The walk creates no reference cycles, so the cyclic collector has nothing
@@ -209,7 +257,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
             if g is None:
                 continue
             if t._hooks:
-                g = _run_hooks(t, g, create_graph)
+                g = _run_hooks(t, g, create_graph or capturing)
             node = t.node
             if want is not None:
                 if id(t) in want:
@@ -227,7 +275,7 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
             parents = node.parents
             if node.epoch != epoch:   # something was modified in place since it was recorded
                 _check_versions(node, t)
-            if create_graph:
+            if create_graph or capturing:
                 xs: Any = parents
                 out: Any = t
             else:
@@ -246,7 +294,14 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                     if edge is not None:
                         edge.append(None)
                     continue
-                if variadic:
+                if capturing:
+                    # scoped like tf.gradients: the listing shows which op's backward it is
+                    _tensor._scope = ("gradients",) + node.scope
+                    try:
+                        gi = record(vjp_op(op, i), (g, out, *xs), node.attrs)
+                    finally:
+                        _tensor._scope = scope
+                elif variadic:
                     gi = vjps[0](i, g, out, *xs, **attrs)
                 else:
                     gi = vjps[i](g, out, *xs, **attrs)
@@ -307,6 +362,12 @@ def backward(root: Tensor, gradient: Optional[ArrayLike] = None, retain_graph: b
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(did you make it under no_grad, or from leaves without "
                            "requires_grad=True?)")
+    if _tensor._capture is not None:
+        from .graph import CaptureError
+        raise CaptureError(
+            "capture: loss.backward() inside a captured function fills .grad, which a graph "
+            "cannot return; use `grads = tg.grad(loss, params)` and return the gradients (they "
+            "become outputs of the graph, the backward pass its ops)")
     g = _as_root_grad(root, gradient, create_graph, "backward")
     _backprop([root], [g], retain_graph or create_graph, create_graph)
 
@@ -339,7 +400,9 @@ def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequenc
             raise RuntimeError(f"grad: output {i} does not require grad and has no graph")
     if retain_graph is None:
         retain_graph = create_graph
-    root_grads = [_as_root_grad(o, go, create_graph, "grad") for o, go in zip(outs, gos)]
+    # captured: the root gradients are Tensors, so the recorded VJPs take them as inputs
+    as_t = create_graph or _tensor._capture is not None
+    root_grads = [_as_root_grad(o, go, as_t, "grad") for o, go in zip(outs, gos)]
     found = _backprop(outs, root_grads, retain_graph, create_graph, inputs=ins)
     result: list[Optional[Tensor]] = []
     for i, x in enumerate(ins):

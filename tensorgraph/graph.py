@@ -270,6 +270,19 @@ class Graph:
             if id(v) not in slot:
                 raise ValueError(f"Graph: output {v.name!r} is computed by no node and is no "
                                  "input, parameter or constant of the graph")
+        # A VJP op of a saving op (cross_entropy_vjp0) whose `out` that op computes
+        # here gets the array its forward saved (the softmax), as eager backward does,
+        # in a slot of its own: `saved_slot[forward node]`, freed after its last VJP.
+        saved_slot: dict[int, int] = {}
+        vjp_saved: dict[int, int] = {}
+        for k, n in enumerate(self.nodes):
+            of = getattr(n.op.forward, "vjp_of", None)
+            src = n.inputs[1].node if of is not None and len(n.inputs) > 1 else None
+            if src is not None and src.op is of and of.saves and "saved" not in n.attrs:
+                if id(src) not in saved_slot:
+                    saved_slot[id(src)] = len(slot) + len(saved_slot)
+                vjp_saved[k] = saved_slot[id(src)]
+                last[vjp_saved[k]] = k
         keep = {slot[id(v)] for v in self.outputs} | set(in_slots) | \
             {i for i, _ in param_slots} | {i for i, _ in const_slots}
         frees: list[list[int]] = [[] for _ in self.nodes]
@@ -279,11 +292,17 @@ class Graph:
         steps = []
         for k, n in enumerate(self.nodes):
             ins = tuple(slot[id(v)] for v in n.inputs)
+            fwd = n.op.forward
+            if k in vjp_saved:      # the saved array comes last, passed on as saved=
+                ins += (vjp_saved[k],)
+                fwd = _with_saved(fwd)
+            # saves: False, True (keep out), or the slot that keeps what forward saved
+            saves: Any = saved_slot.get(id(n), True) if n.op.saves else False
             # arity and the first two slots unpacked: the replay loop's fast paths
-            steps.append((n.op.forward, len(ins), ins[0] if ins else None,
+            steps.append((fwd, len(ins), ins[0] if ins else None,
                           ins[1] if len(ins) > 1 else None, ins, n.attrs,
-                          slot[id(n.output)], bool(n.op.saves), tuple(frees[k])))
-        env: list[Any] = [None] * len(slot)
+                          slot[id(n.output)], saves, tuple(frees[k])))
+        env: list[Any] = [None] * (len(slot) + len(saved_slot))
         for i, val in const_slots:
             env[i] = val
         out_slots = tuple(slot[id(v)] for v in self.outputs)
@@ -319,6 +338,8 @@ class Graph:
             else:
                 r = fwd(*[env[i] for i in ins], **attrs)
             if saves:
+                if saves is not True:
+                    env[saves] = r[1]
                 r = r[0]
             # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
             env[out] = r if type(r) is ndarray else asarray(r)
@@ -329,6 +350,13 @@ class Graph:
         for k in self._leaf_outs:
             results[k] = results[k].copy()
         return _unflatten(self.structure, results)
+
+
+def _with_saved(vjp_forward: Callable[..., Any]) -> Callable[..., Any]:
+    """A VJP op's forward taking its forward's saved array as a last input."""
+    def forward(*arrays: Any, **attrs: Any) -> Any:
+        return vjp_forward(*arrays[:-1], saved=arrays[-1], **attrs)
+    return forward
 
 
 def _check_input(gname: str, v: Value, x: Any) -> np.ndarray:
