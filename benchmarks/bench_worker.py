@@ -118,6 +118,9 @@ def _build(spec: dict[str, Any], torch: Any) -> dict[str, Any]:
             return bench_mlp.TensorgraphNNMLP(params)
         if impl == "numpy":
             return bench_mlp.NumpyMLP(params)
+        if impl == "tg_replay":       # the captured training step (gradients as graph)
+            import bench_replay
+            return bench_replay.ReplayMLP(params)
         return bench_mlp.TorchMLP(torch, params)
 
     if bench == "mlp":
