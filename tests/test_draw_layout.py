@@ -16,6 +16,10 @@ from test_draw import SVG, svg_root
 
 BACKENDS = ["dot", "wasm"]
 
+# Layout geometry measured on rendered SVGs from both backends: seconds; CI runs it
+# (make test-slow), make test leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def need(backend: str) -> None:
     if backend == "dot":

@@ -390,6 +390,7 @@ ZOO = {"unrolled_rnn": lambda: unrolled_rnn(150), "fan_out": lambda: fan_out(300
        "residual": lambda: residual(500)}
 
 
+@pytest.mark.slow   # renders 1000-node graphs with both backends: seconds; CI runs it (make test-slow)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_thousand_node_graphs_render_in_seconds(name: str, backend: str) -> None:
@@ -460,6 +461,7 @@ def test_backend_info(backend: str) -> None:
 # ---------------------------------------------------------------------------
 # Learning curves: matplotlib, reproducible, pyplot untouched
 
+@pytest.mark.slow   # draws in fresh processes: seconds; CI runs it (make test-slow)
 def test_learning_curves_are_reproducible_bytes() -> None:
     require(importlib.util.find_spec("matplotlib") is not None, "matplotlib not installed")
     first = tg.draw_history(HIST, title="XOR").svg()

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tensorgraph as tg
 from tensorgraph import Tensor
@@ -52,6 +53,7 @@ def test_methods_call_the_declared_function() -> None:
 
 SCRIPT = '''
 import numpy as np
+import pytest
 import tensorgraph as tg
 
 x = tg.tensor(np.ones((4, 3)), requires_grad=True)
@@ -69,6 +71,7 @@ out: tg.Tensor = tg.exp(x).reshape(3, 4)[0]
 '''
 
 
+@pytest.mark.slow   # mypy takes seconds: a developer check, run by CI (make test-slow)
 def test_mypy_sees_the_tensor_api(tmp_path: Path) -> None:
     require(importlib.util.find_spec("mypy") is not None,
             "mypy is not installed (pip install mypy, or the `test` extra)")
