@@ -26,7 +26,7 @@ import math
 import os
 import tempfile
 import zipfile
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -133,14 +133,22 @@ def save(state: Any, path: PathLike, compress: bool = False) -> None:
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(state, "", arrays)
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
+    write_atomically(path, lambda f: _write_npz(f, arrays, manifest, compress), "save")
+
+
+def write_atomically(path: str, write: Callable[[Any], None], what: str) -> None:
+    """Call `write(f)` on a temporary file in `path`'s directory, then move it
+    over `path` (`os.replace`, after fsync): a reader sees the old file or the
+    new one, never half of one, and a failure (Ctrl-C included) leaves no
+    temporary file. `what` names the caller in the error for a missing folder."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: {path}: directory {directory} does not exist")
+        raise FileNotFoundError(f"{what}: {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
                                suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays, manifest, compress)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files

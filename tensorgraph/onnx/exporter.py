@@ -11,13 +11,13 @@ and the file is written atomically: a failed export leaves no file behind.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from ..graph import Graph, Value
+from ..io import write_atomically
 from ._optional import require
 from .rules import REFUSED, RULES, Context, Unsupported
 
@@ -57,7 +57,8 @@ def export(target: Any, *example_inputs: Any, path: PathLike,
         raise ExportError(f"export: opset {opset!r} is not supported: give an int from "
                           f"{MIN_OPSET} to {newest} (the newest the installed onnx knows)")
     model = to_model(graph, onnx, opset, input_names, output_names, dynamic_batch)
-    _write_atomically(os.fspath(path), model.SerializeToString())
+    data = model.SerializeToString()
+    write_atomically(os.fspath(path), lambda f: f.write(data), "export")
     return model
 
 
@@ -236,36 +237,3 @@ def _dims(v: Value, name: str, batch: Optional[int]) -> list[Union[int, str]]:
         else:
             dims.append(f"{name}_dim{i}" if d is None else int(d))
     return dims
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory
-    and `os.replace`: a reader sees the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"export: {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))   # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temp file
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """The permissions of the file being replaced, else 0666 less the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
