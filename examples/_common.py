@@ -64,6 +64,17 @@ def parser(doc: Optional[str] = None) -> argparse.ArgumentParser:
     return p
 
 
+def epochs_main(doc: Optional[str], run: Any, default: int, quick: int,
+                what: str = "epochs") -> None:
+    """The command line of an example that trains for a number of epochs:
+    the common options plus `--epochs`, then `run(out, quick, data, epochs)`."""
+    p = parser(doc)
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"{what} (default {default}, {quick} with --quick)")
+    args = p.parse_args()
+    run(args.out, args.quick, args.data, args.epochs)
+
+
 class Split(NamedTuple):
     """Training, validation and test data, each an (X, y) pair, and where they came from."""
     train: tuple[np.ndarray, np.ndarray]

@@ -45,7 +45,7 @@ from typing import Any, Optional
 import numpy as np
 
 import tensorgraph as tg
-from _common import Example, Split, parser, synthetic_mnist
+from _common import Example, Split, epochs_main, synthetic_mnist
 
 NAME = "graphs_and_sessions"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 3: logistic regression in TensorFlow: "
@@ -243,11 +243,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {EPOCHS}, "
-                   f"{QUICK_EPOCHS} with --quick)")
-    args = p.parse_args()
-    run(args.out, args.quick, args.data, args.epochs)
+    epochs_main(__doc__, run, EPOCHS, QUICK_EPOCHS)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import tensorgraph as tg
-from _common import Example, log_epoch, parser, svg_text
+from _common import Example, epochs_main, log_epoch, svg_text
 
 NAME = "mnist_logreg"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 3: logistic regression on MNIST "
@@ -107,11 +107,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {EPOCHS}, "
-                   f"{QUICK_EPOCHS} with --quick)")
-    args = p.parse_args()
-    run(args.out, args.quick, args.data, args.epochs)
+    epochs_main(__doc__, run, EPOCHS, QUICK_EPOCHS)
 
 
 if __name__ == "__main__":

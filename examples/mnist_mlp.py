@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import tensorgraph as tg
-from _common import Example, log_epoch, parser
+from _common import Example, epochs_main, log_epoch
 
 NAME = "mnist_mlp"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 3: the 784-256-256-10 ReLU network on MNIST")
@@ -97,11 +97,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {EPOCHS}, "
-                   f"{QUICK_EPOCHS} with --quick)")
-    args = p.parse_args()
-    run(args.out, args.quick, args.data, args.epochs)
+    epochs_main(__doc__, run, EPOCHS, QUICK_EPOCHS)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import tensorgraph as tg
-from _common import Example, parser, svg_text
+from _common import Example, epochs_main, svg_text
 
 NAME = "optimizers"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 4: SGD, momentum, Nesterov, AdaGrad, RMSProp "
@@ -276,11 +276,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--epochs", type=int, default=None, help=f"MNIST epochs per optimizer "
-                   f"(default {EPOCHS}, {QUICK_EPOCHS} with --quick)")
-    args = p.parse_args()
-    run(args.out, args.quick, args.data, args.epochs)
+    epochs_main(__doc__, run, EPOCHS, QUICK_EPOCHS, what="MNIST epochs per optimizer")
 
 
 if __name__ == "__main__":
