@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
+from ..ops.random import numpy_generator as _rng   # seeds as the core reads them: one rule
+
 __all__ = ["fans", "calculate_gain", "he_normal", "he_uniform", "xavier_uniform",
            "xavier_normal", "glorot_uniform", "glorot_normal", "kaiming_uniform",
            "kaiming_normal", "small_uniform", "zeros", "NAMES"]
@@ -137,14 +139,6 @@ NAMES = {"he": "he_normal", "he_normal": "he_normal", "he_uniform": "he_uniform"
          "xavier_normal": "xavier_normal", "glorot_normal": "xavier_normal",
          "kaiming_uniform": "kaiming_uniform", "kaiming_normal": "kaiming_normal",
          "uniform": "small_uniform", "small_uniform": "small_uniform", "zeros": "zeros"}
-
-
-def _rng(seed: Seed, what: str) -> np.random.Generator:
-    if seed is None or isinstance(seed, np.random.Generator) or (
-            isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"{what}: seed must be None, an int or a numpy Generator, got "
-                    f"{type(seed).__name__}")
 
 
 def _init_weight(init_: Init, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any,

@@ -37,12 +37,12 @@ class Generator:
     Generator to draw from."""
 
     def __init__(self, seed: Union[None, int, np.random.Generator] = None) -> None:
-        self.numpy = _numpy_generator(seed, "Generator")
+        self.numpy = numpy_generator(seed, "Generator")
         self.seed = seed if isinstance(seed, (int, np.integer)) else None
 
     def manual_seed(self, seed: int) -> "Generator":
         """Restart from `seed`: the same seed gives the same draws. Returns self."""
-        self.numpy = _numpy_generator(seed, "Generator.manual_seed")
+        self.numpy = numpy_generator(seed, "Generator.manual_seed")
         self.seed = seed
         return self
 
@@ -55,7 +55,9 @@ class Generator:
         return "Generator()" if self.seed is None else f"Generator(seed={self.seed})"
 
 
-def _numpy_generator(seed: Any, what: str) -> np.random.Generator:
+def numpy_generator(seed: Any, what: str) -> np.random.Generator:
+    """A numpy Generator from a seed: None (fresh entropy), an int, or a
+    Generator (used as given); anything else is a TypeError naming `what`."""
     if seed is None or isinstance(seed, np.random.Generator) or (
             isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
         return np.random.default_rng(seed)
