@@ -83,6 +83,11 @@ REFUSED: dict[str, str] = {
     "dropout_mask": "it draws a random mask (dropout in training mode); call .eval() on the "
                     "model before exporting, where dropout is the identity",
 }
+# The effect ops (tensorgraph.ops.inplace, tensorgraph.optim): a captured training step.
+REFUSED.update(dict.fromkeys(
+    ("assign", "apply_update", "apply_sgd", "apply_adagrad", "apply_rmsprop", "apply_adam"),
+    "it writes a parameter or optimizer state in place (a captured training step's update); "
+    "an ONNX model is a pure function: export the inference function (the model) instead"))
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
