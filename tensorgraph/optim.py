@@ -38,7 +38,7 @@ import numpy as np
 from .ops.registry import Op, OpTable
 from .tensor import Tensor, _new, bump_version, enable_grad, mark_written
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
+__all__ = ["Optimizer", "Update", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
            "LRScheduler", "StepLR", "ExponentialLR"]
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Any]
