@@ -597,6 +597,35 @@ class _Recorder:
             "the graph as a constant and added at every replay; call opt.zero_grad() "
             "(or set .grad = None) inside the captured step", CaptureWarning, filename, lineno)
 
+    def captured(self, t: Tensor) -> bool:
+        """Whether `t` is a value the graph computes or reads at each replay
+        (an input, an op's result, a parameter), not a frozen constant."""
+        e = self.known.get(id(t))
+        if e is not None:
+            return e[3].kind != "constant"
+        kind = getattr(t, "_graph_kind", None)
+        return kind == "parameter" or kind is None and t.requires_grad and t.node is None
+
+    def reads(self, t: Tensor, what: str) -> None:
+        """Warn: user code read a captured value's array (`.data`, `numpy()`,
+        `np.asarray(t)`); what it computes from it is frozen into the graph."""
+        e = self.known.get(id(t))
+        if e is None or e[3].kind == "constant":
+            return
+        v = e[3]
+        filename, lineno = _user_frame()
+        warnings.warn_explicit(
+            f"capture: {what} of {v.kind} {v.name!r} read at {filename}:{lineno} is its value "
+            "at capture: whatever is computed from it is frozen into the graph as a constant, "
+            "and a replay will not read the new value; compute with the Tensor instead",
+            CaptureWarning, filename, lineno)
+
+    def warn(self, message: str) -> None:
+        """A CaptureWarning about something frozen, at the user's line."""
+        filename, lineno = _user_frame()
+        warnings.warn_explicit(f"capture: {message} (at {filename}:{lineno})", CaptureWarning,
+                               filename, lineno)
+
     def check_attrs(self, op: Any, attrs: dict[str, Any]) -> None:
         """Warn when an attribute is the array of a captured input or op value
         (a Tensor index `x[idx]`): attributes are frozen into the graph."""

@@ -370,6 +370,15 @@ def _bernoulli(data: st.DataObject) -> Case:
                 lambda p: (np.random.default_rng(seed).random(p.shape) < p).astype(p.dtype))
 
 
+@spec("one_hot")
+def _one_hot(data: st.DataObject) -> Case:
+    shape = data.draw(S.shapes(), label="shape")
+    n = data.draw(st.integers(1, 5), label="classes")
+    idx = data.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, n - 1)), label="idx")
+    return Case(lambda: tg.one_hot(idx, n, dtype=np.float64), [],
+                lambda: (idx[..., None] == np.arange(n)).astype(np.float64))
+
+
 @spec("assign")
 def _assign(data: st.DataObject) -> Case:
     # An effect op: writes the value (broadcast) into the target's array, returns it.
