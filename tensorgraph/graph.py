@@ -586,16 +586,13 @@ class _Recorder:
     def stale_grad(self, p: Tensor) -> None:
         """backward adds to a `.grad` that holds a gradient from before the
         capture: frozen as a constant, added at every replay."""
-        e = self.known.get(id(p.grad))
-        if e is not None and e[3].kind != "constant":
+        if self.traced(p.grad) is not None:
             return                                   # computed in fn: recorded
         v = self.value_of(p)
-        filename, lineno = _user_frame()
-        warnings.warn_explicit(
-            f"capture: backward at {filename}:{lineno} adds to the .grad of {v.kind} "
-            f"{v.name!r}, which holds a gradient from before the capture: it is frozen into "
-            "the graph as a constant and added at every replay; call opt.zero_grad() "
-            "(or set .grad = None) inside the captured step", CaptureWarning, filename, lineno)
+        self.warn(f"backward at {{where}} adds to the .grad of {v.kind} {v.name!r}, which holds "
+                  "a gradient from before the capture: it is frozen into the graph as a "
+                  "constant and added at every replay; call opt.zero_grad() (or set .grad = "
+                  "None) inside the captured step")
 
     def captured(self, t: Tensor) -> bool:
         """Whether `t` is a value the graph computes or reads at each replay
@@ -609,22 +606,31 @@ class _Recorder:
     def reads(self, t: Tensor, what: str) -> None:
         """Warn: user code read a captured value's array (`.data`, `numpy()`,
         `np.asarray(t)`); what it computes from it is frozen into the graph."""
+        v = self.traced(t)
+        if v is not None:
+            self.warn(f"{what} of {v.kind} {v.name!r} read at {{where}} is its value at capture: "
+                      "whatever is computed from it is frozen into the graph as a constant, and "
+                      "a replay will not read the new value; compute with the Tensor instead")
+
+    def decides(self, t: Tensor, what: str) -> None:
+        v = self.traced(t)
+        if v is not None:
+            self.warn(f"{what} of {v.name} ({v.kind}) decides Python control flow at {{where}}; "
+                      "the replay follows the path taken now and will not re-decide it")
+
+    def traced(self, t: Tensor) -> Optional[Value]:
+        """The Value of `t` when the graph computes it (not a constant), else None."""
         e = self.known.get(id(t))
-        if e is None or e[3].kind == "constant":
-            return
-        v = e[3]
-        filename, lineno = _user_frame()
-        warnings.warn_explicit(
-            f"capture: {what} of {v.kind} {v.name!r} read at {filename}:{lineno} is its value "
-            "at capture: whatever is computed from it is frozen into the graph as a constant, "
-            "and a replay will not read the new value; compute with the Tensor instead",
-            CaptureWarning, filename, lineno)
+        return None if e is None or e[3].kind == "constant" else e[3]
 
     def warn(self, message: str) -> None:
-        """A CaptureWarning about something frozen, at the user's line."""
+        """A CaptureWarning at the user's line, which `{where}` in `message`
+        names (else it is added at the end)."""
         filename, lineno = _user_frame()
-        warnings.warn_explicit(f"capture: {message} (at {filename}:{lineno})", CaptureWarning,
-                               filename, lineno)
+        where = f"{filename}:{lineno}"
+        text = message.replace("{where}", where) if "{where}" in message else \
+            f"{message} (at {where})"
+        warnings.warn_explicit(f"capture: {text}", CaptureWarning, filename, lineno)
 
     def check_attrs(self, op: Any, attrs: dict[str, Any]) -> None:
         """Warn when an attribute is the array of a captured input or op value
@@ -635,23 +641,9 @@ class _Recorder:
                     continue
                 hit = self.by_array.get(id(arr))
                 if hit is not None and hit[0] is arr and hit[1].kind in ("input", "op"):
-                    filename, lineno = _user_frame()
-                    warnings.warn_explicit(
-                        f"capture: attribute {k!r} of op {op.name} at {filename}:{lineno} is the "
-                        f"value of {hit[1].kind} {hit[1].name!r}, frozen into the graph: the "
-                        "replay will use its value at capture, not the new one",
-                        CaptureWarning, filename, lineno)
-
-    def decides(self, t: Tensor, what: str) -> None:
-        e = self.known.get(id(t))
-        if e is None or e[3].kind == "constant":
-            return
-        v = e[3]
-        filename, lineno = _user_frame()
-        warnings.warn_explicit(
-            f"capture: {what} of {v.name} ({v.kind}) decides Python control flow at "
-            f"{filename}:{lineno}; the replay follows the path taken now and will not "
-            "re-decide it", CaptureWarning, filename, lineno)
+                    self.warn(f"attribute {k!r} of op {op.name} at {{where}} is the value of "
+                              f"{hit[1].kind} {hit[1].name!r}, frozen into the graph: the "
+                              "replay will use its value at capture, not the new one")
 
 
 def _user_frame() -> tuple[str, int]:

@@ -11,7 +11,7 @@ import pytest
 import tensorgraph as tg
 from tensorgraph import nn
 from tensorgraph.graph import CaptureWarning
-from tensorgraph.losses import cross_entropy
+from test_graph_train_step import _torch_step
 
 HERE = r"\S*test_graph_frozen\.py:\d+"
 
@@ -99,14 +99,7 @@ def test_reading_a_parameters_data_warns_and_constants_do_not() -> None:
 def test_a_whole_training_step_reads_nothing_it_would_freeze() -> None:
     # tensorgraph's own reads (the optimizer's, the loss's) are not the user's: no warning
     net = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 2, seed=1))
-    opt = tg.optim.Adam(net.parameters(), lr=0.01)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = cross_entropy(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = _torch_step(net, tg.optim.Adam(net.parameters(), lr=0.01))
     with warnings.catch_warnings():
         warnings.simplefilter("error", CaptureWarning)
         tg.capture(step, tg.placeholder((None, 3)), tg.placeholder((None,), "int64"))

@@ -263,9 +263,12 @@ def randint(low: int, high: Optional[int] = None, size: Any = (), *, dtype: Any 
                     generator=_generator(seed, generator, "randint"))
 
 
-def _like_args(x: Any, dtype: Any, fn: str) -> tuple[Tensor, np.dtype]:
+def _like(op: Any, fn: str, x: Any, dtype: Any, requires_grad: bool, seed: Seed,
+          generator: Seed) -> Tensor:
     t = as_tensor(x, fn, 0)
-    return t, _float_dtype(dtype, fn, t.dtype if t.dtype.kind == "f" else np.float32)
+    dt = _float_dtype(dtype, fn, t.dtype if t.dtype.kind == "f" else np.float32)
+    return _sampled(op, (t,), requires_grad, fn, dtype=dt,
+                    generator=_generator(seed, generator, fn))
 
 
 @public(RAND_LIKE)
@@ -273,9 +276,7 @@ def rand_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False, seed
               generator: Seed = None) -> Tensor:
     """`rand` in x's shape and (if floating, unless given) dtype. Captured,
     the shape follows x at each replay (its batch size)."""
-    t, dt = _like_args(x, dtype, "rand_like")
-    return _sampled(RAND_LIKE, (t,), requires_grad, "rand_like", dtype=dt,
-                    generator=_generator(seed, generator, "rand_like"))
+    return _like(RAND_LIKE, "rand_like", x, dtype, requires_grad, seed, generator)
 
 
 @public(RANDN_LIKE)
@@ -283,9 +284,7 @@ def randn_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False, see
                generator: Seed = None) -> Tensor:
     """`randn` in x's shape and (if floating, unless given) dtype. Captured,
     the shape follows x at each replay (its batch size)."""
-    t, dt = _like_args(x, dtype, "randn_like")
-    return _sampled(RANDN_LIKE, (t,), requires_grad, "randn_like", dtype=dt,
-                    generator=_generator(seed, generator, "randn_like"))
+    return _like(RANDN_LIKE, "randn_like", x, dtype, requires_grad, seed, generator)
 
 
 @public(BERNOULLI)
