@@ -10,6 +10,7 @@ update formula written out in numpy."""
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -258,10 +259,15 @@ def test_a_stale_grad_added_to_by_backward_warns_naming_the_line() -> None:
         loss.backward()
         opt.step()
         return loss
-    with pytest.warns(CaptureWarning, match=r"backward at .*test_graph_train_step\.py:\d+ adds "
-                                            r"to the \.grad of parameter 'layers\.0\.weight'.*"
-                                            r"zero_grad"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         tg.capture(step, tg.placeholder((None, 5)), tg.placeholder((None,), "int64"))
+    messages = [str(w.message) for w in caught if w.category is CaptureWarning]
+    assert len(messages) == 4                     # one per parameter, each named
+    for name, _ in net.named_parameters():
+        assert any(re.search(rf"backward at \S*test_graph_train_step\.py:\d+ adds to the \.grad "
+                             rf"of parameter '{re.escape(name)}'.*zero_grad", m)
+                   for m in messages), name
 
 
 def test_updating_an_input_or_a_constant_parameter_is_a_clear_error() -> None:
