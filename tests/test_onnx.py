@@ -607,8 +607,9 @@ TESTED = set(UNARY + POSITIVE) | set(DOMAIN) | {m[0] for m in MORE} | {
 
 def test_every_rule_is_tested() -> None:
     from tensorgraph.onnx import RULES
-    assert set(RULES) - TESTED == set()
-    assert TESTED - set(RULES) == set()
+    forward = {k for k in RULES if "_vjp" not in k}     # the VJPs: tests/test_onnx_grad.py
+    assert forward - TESTED == set()
+    assert TESTED - forward == set()
 
 
 def test_outputs_named_by_the_dict_fn_returns(tmp_path: Path) -> None:

@@ -681,3 +681,9 @@ def _sort(ctx: Context, node: Any, xs: list[str]) -> str:
     ctx.nodes.append(ctx.onnx.helper.make_node("TopK", [x, ctx.ints([n], "k")], [values, indices],
                                                name=values, axis=int(axis), largest=0, sorted=1))
     return values
+
+
+# ---------------------------------------------------------------------------
+# More rules, in files of their own (they import RULES, REFUSED and `rule` from here)
+
+from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.grad)
