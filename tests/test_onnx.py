@@ -330,10 +330,34 @@ def test_op_without_rule_is_refused_naming_op_scope_and_reason(tmp_path: Path) -
     with pytest.raises(ExportError, match=r"op 'svdvals' \(node svdvals, scope encoder/layers.1\)"
                                           r" has no ONNX export rule: ONNX has no singular value"):
         export(g, path=tmp_path / "m.onnx")
-    g = one_op("diagonal", [x], {"offset": 0, "axis1": 0, "axis2": 1})
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_op_with_neither_rule_nor_refusal_is_refused_as_not_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, RULES, export
+    monkeypatch.delitem(RULES, "diagonal")     # as an op added later without a rule
+    g = one_op("diagonal", [rand(3, 4)], {"offset": 0, "axis1": 0, "axis2": 1})
     with pytest.raises(ExportError, match=r"op 'diagonal' \(node diagonal, scope \(top level\)\) "
                                           r"has no ONNX export rule: no rule is written for it yet"):
         export(g, path=tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_every_op_has_a_rule_or_a_refusal() -> None:
+    # A new op must decide: an export rule (tensorgraph/onnx/rules*.py) or a
+    # REFUSED entry with the reason.
+    from tensorgraph.onnx.rules import REFUSED, RULES
+    assert [n for n in tg.all_ops() if n not in RULES and n not in REFUSED] == []
+    assert set(RULES) & set(REFUSED) == set()
+
+
+def test_open_sizes_where_a_rule_needs_them_are_refused(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    with pytest.raises(ExportError, match=r"op 'diagonal' .*needs their sizes"):
+        export(lambda x: tg.diagonal(x), tg.placeholder((None, 3)), path=tmp_path / "m.onnx")
     assert os.listdir(tmp_path) == []
 
 
@@ -588,6 +612,17 @@ MORE: list[tuple[str, list[np.ndarray], dict[str, Any]]] = [
     ("sort", [rand(3, 5)], {"axis": -1}),
     ("sort", [rand(3, 5)], {"axis": 0}),
     ("sort", [rand(3, 5)], {"axis": None}),
+    ("diagonal", [rand(3, 4)], {"offset": 0, "axis1": 0, "axis2": 1}),
+    ("diagonal", [rand(3, 4)], {"offset": 2, "axis1": 0, "axis2": 1}),
+    ("diagonal", [rand(3, 4)], {"offset": -1, "axis1": 1, "axis2": 0}),
+    ("diagonal", [rand(2, 3, 4, 5)], {"offset": 1, "axis1": 1, "axis2": 3}),
+    ("diagonal", [rand(3, 4)], {"offset": 7, "axis1": 0, "axis2": 1}),     # empty
+    ("diag", [rand(4)], {"k": 0}),
+    ("diag", [rand(3)], {"k": 2}),
+    ("diag", [rand(3)], {"k": -1}),
+    ("diag", [rand(3, 4)], {"k": 1}),
+    ("cross", [rand(4, 3), rand(3)], {}),
+    ("cross", [rand(2, 1, 3), rand(5, 3)], {}),
 ]
 
 

@@ -141,6 +141,13 @@ CASES: list[tuple[str, int, list[np.ndarray], dict[str, Any]]] = [
     ("getitem", 0, [rand(3, 4, 5)], {"index": (None, Ellipsis, slice(2, None), None)}),
     ("getitem", 0, [rand(3, 4, 5)], {"index": (slice(None), slice(7, 9))}),   # empty
 ]
+CASES += [
+    ("cross", 0, [rand(4, 3), rand(3)], {}),
+    ("cross", 1, [rand(4, 3), rand(3)], {}),
+    ("cross", 1, [rand(2, 1, 3), rand(5, 3)], {}),
+    ("diag", 0, [rand(4)], {"k": 0}),
+    ("diag", 0, [rand(3)], {"k": -2}),
+]
 CE_TARGETS = {"indices": RNG.integers(0, 4, 6)}
 _t = RNG.random((6, 4)).astype(np.float32)
 CE_TARGETS["probabilities"] = _t / _t.sum(-1, keepdims=True)

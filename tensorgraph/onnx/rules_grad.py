@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .rules import REFUSED, RULES, Context, Unsupported
+from .rules import REFUSED, RULES, Context, Unsupported, cross_of, diagonal_of
 
 __all__ = ["vjp_key"]
 
@@ -614,6 +614,21 @@ def _getitem(d: _Grad) -> str:
     return g
 
 
+@_vjp("cross", 0, 1)
+def _cross(d: _Grad) -> str:
+    # L = g·(a × b) = a·(b × g) = b·(g × a)
+    return cross_of(d.ctx, d.x(1), d.g) if d.i == 0 else cross_of(d.ctx, d.g, d.x(0))
+
+
+@_vjp("diag", 0)
+def _diag(d: _Grad) -> str:
+    # a vector's gradient is g's k-th diagonal; a matrix's is not written
+    if d.nd() != 1:
+        raise Unsupported("the gradient of the diagonal of a matrix (a scatter into zeros) is "
+                          "not written as ONNX yet")
+    return diagonal_of(d.ctx, d.g, d.node.inputs[0].shape, int(d.attrs.get("k", 0)), 0, 1)
+
+
 def _is_int(k: Any) -> bool:
     return (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))) or \
         (isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu")
@@ -639,8 +654,7 @@ for _key, _why in {
     "fmin_vjp0": _NOT_WRITTEN, "fmin_vjp1": _NOT_WRITTEN,
     "std_vjp0": _NOT_WRITTEN, "cumsum_vjp0": _NOT_WRITTEN,
     "repeat_vjp0": _NOT_WRITTEN, "tile_vjp0": _NOT_WRITTEN, "roll_vjp0": _NOT_WRITTEN,
-    "diagonal_vjp0": _NOT_WRITTEN, "diag_vjp0": _NOT_WRITTEN,
-    "cross_vjp0": _NOT_WRITTEN, "cross_vjp1": _NOT_WRITTEN,
+    "diagonal_vjp0": _NOT_WRITTEN,
     "prod_vjp0": "its gradient divides by x where x != 0 and multiplies the others where x = 0 "
                  "(a product over the other elements), not written as ONNX yet",
     "einsum_vjp": "its gradient is another einsum whose subscripts depend on the input; "
