@@ -74,6 +74,10 @@ def test_load_a_pytorch_mlp_of_every_activation(dynamo: bool, tmp_path: Path) ->
     assert {"matmul", "relu", "tanh", "sigmoid", "log_softmax", "reshape"} <= set(ops)
     # the Linear layers' scopes are their names in the Sequential
     assert {n.scope for n in g.nodes if n.op.name == "matmul"} == {("1",), ("4",), ("6",), ("8",)}
+    # drawn in the modules view, one box per Linear (and per activation)
+    import tensorgraph as tg
+    from test_draw import cluster_tree
+    assert {"1", "2", "4", "5", "6", "7", "8"} <= set(cluster_tree(tg.draw(g, view="modules").source))
 
 
 class Viewed:
