@@ -140,6 +140,9 @@ CASES: list[tuple[str, int, list[np.ndarray], dict[str, Any]]] = [
     ("getitem", 0, [rand(3, 4, 5)], {"index": (slice(None), slice(1, -1), -2)}),
     ("getitem", 0, [rand(3, 4, 5)], {"index": (None, Ellipsis, slice(2, None), None)}),
     ("getitem", 0, [rand(3, 4, 5)], {"index": (slice(None), slice(7, 9))}),   # empty
+    ("getitem", 0, [rand(3, 4, 5)], {"index": (np.array([0, 2, 2, -1]),)}),  # ids repeat: add
+    ("getitem", 0, [rand(3, 4, 5)], {"index": (slice(None), np.array([[3, 0], [1, 1]]))}),
+    ("getitem", 0, [rand(3, 4, 5)], {"index": (Ellipsis, np.array([4, 4]))}),
 ]
 CASES += [
     ("cross", 0, [rand(4, 3), rand(3)], {}),
@@ -282,6 +285,20 @@ def test_tanh_mlp_with_one_hot_targets_and_mean_reductions(tmp_path: Path) -> No
     check_step(net, list(net.parameters()), loss, (None, 5), tg.placeholder((None, 3)), feeds, tmp_path)
 
 
+def test_a_step_through_an_embedding_lookup(tmp_path: Path) -> None:
+    # rows of a parameter picked by ids (repeats included): the gradient is a
+    # scatter-add into the table, with the batch open
+    table = tg.tensor(RNG.normal(0, 0.3, (50, 4)).astype(np.float32), requires_grad=True)
+    ids = RNG.integers(0, 50, 12)
+    ids[:3] = 7
+
+    def logits(x: tg.Tensor) -> tg.Tensor:
+        return tg.tanh(x @ table[ids])
+    feeds = [[rand(b, 12), RNG.integers(0, 4, b)] for b in (2, 9)]
+    check_step(logits, [table], tg.losses.cross_entropy, (None, 12),
+               tg.placeholder((None,), "int64"), feeds, tmp_path)
+
+
 # ---------------------------------------------------------------------------
 # Refusals
 
@@ -304,9 +321,9 @@ def test_a_vjp_without_rule_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"op 'sort_vjp0' \(node sort_vjp0, scope gradients\) "
                                           r"has no ONNX export rule: its gradient scatters"):
         export(g, path=tmp_path / "m.onnx")
-    g, _ = one_vjp("getitem", 0, [rand(3, 4)], {"index": (np.array([0, 0, 2]),)})
+    g, _ = one_vjp("getitem", 0, [rand(3, 4)], {"index": (np.array([0, 1]), np.array([1, 2]))})
     with pytest.raises(ExportError, match=r"getitem_vjp0.*cannot be written as ONNX: the "
-                                          r"gradient of indexing with an array"):
+                                          r"gradient of indexing with arrays is exported for one"):
         export(g, path=tmp_path / "m.onnx")
     g, _ = one_vjp("getitem", 0, [rand(3, 4)], {"index": (slice(None, None, 2),)})
     with pytest.raises(ExportError, match=r"slice with step 2 is not exported"):

@@ -566,16 +566,14 @@ def _getitem(d: _Grad) -> str:
     index = index if isinstance(index, tuple) else (index,)
     shape = d.vals[0].shape
     nd = len(shape)
-    for k in index:
-        if not (k is None or k is Ellipsis or isinstance(k, slice) or _is_int(k)):
-            raise Unsupported("the gradient of indexing with an array (a scatter-add) is not "
-                              "exported; only basic indexes (ints, slices, None, ...)")
     used = sum(0 if k is None or k is Ellipsis else 1 for k in index)
     full: list[Any] = []
     for k in index:
         full += [slice(None)] * (nd - used) if k is Ellipsis else [k]
     if not any(k is Ellipsis for k in index):
         full += [slice(None)] * (nd - used)
+    if any(not (k is None or isinstance(k, slice) or _is_int(k)) for k in full):
+        return _getitem_array(d, full)
     news, pos = [], 0
     for k in full:               # positions of the None axes in the result
         if k is None:
@@ -627,6 +625,34 @@ def _diag(d: _Grad) -> str:
         raise Unsupported("the gradient of the diagonal of a matrix (a scatter into zeros) is "
                           "not written as ONNX yet")
     return diagonal_of(d.ctx, d.g, d.node.inputs[0].shape, int(d.attrs.get("k", 0)), 0, 1)
+
+
+def _getitem_array(d: _Grad, full: list[Any]) -> str:
+    # One integer array among full slices (an embedding lookup, W[ids]): the
+    # gradient scatter-adds g's rows back (repeated ids add up), ScatterND with
+    # reduction "add" on zeros of x's shape with the indexed axis first.
+    arrays = [a for a, k in enumerate(full) if isinstance(k, np.ndarray) and k.ndim > 0]
+    if len(arrays) != 1 or any(k != slice(None) for k in full if not isinstance(k, np.ndarray)) \
+            or full[arrays[0]].dtype.kind not in "iu":
+        raise Unsupported("the gradient of indexing with arrays is exported for one integer "
+                          "array among full slices (x[ids], x[:, ids]) only")
+    (a,) = arrays
+    k = full[a]
+    nd, n = d.nd(), d.vals[0].shape[a]
+    if (k < 0).any():
+        if n is None:
+            raise Unsupported("negative indices along an open (batch) axis need its size")
+        k = k % n
+    first = [a] + [i for i in range(nd) if i != a]          # x with the indexed axis first
+    kn = k.ndim                                             # g: x[:a] + k's axes + x[a+1:]
+    g = d.op("Transpose", d.g, perm=list(range(a, a + kn)) + list(range(a)) +
+             list(range(a + kn, nd + kn - 1)))
+    shape = d.op("Gather", d.shape(), d.ctx.ints(first, "perm"), axis=0)
+    zeros = d.op("ConstantOfShape", shape,
+                 value=d.ctx.onnx.numpy_helper.from_array(np.zeros(1, d.dt)))
+    index = d.ctx.const(k.astype(np.int64)[..., None], "index")
+    out = d.op("ScatterND", zeros, index, g, reduction="add")
+    return d.op("Transpose", out, perm=[int(p) for p in np.argsort(first)])
 
 
 def _is_int(k: Any) -> bool:
