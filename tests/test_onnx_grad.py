@@ -151,6 +151,34 @@ CASES += [
     ("diag", 0, [rand(4)], {"k": 0}),
     ("diag", 0, [rand(3)], {"k": -2}),
 ]
+CASES += [
+    ("arcsin", 0, [rand(3, 4, lo=-0.9, hi=0.9)], {}),
+    ("arccos", 0, [rand(3, 4, lo=-0.9, hi=0.9)], {}),
+    ("arcsinh", 0, [rand(3, 4)], {}),
+    ("arccosh", 0, [rand(3, 4, lo=1.1, hi=3)], {}),
+    ("arctanh", 0, [rand(3, 4, lo=-0.9, hi=0.9)], {}),
+    ("log2", 0, [rand(3, 4, lo=0.2)], {}),
+    ("log10", 0, [rand(3, 4, lo=0.2)], {}),
+    ("exp2", 0, [rand(3, 4)], {}),
+    ("sinc", 0, [np.array([0, 0.5, -1.5, 2, 0.25], np.float32)], {}),
+    ("logaddexp", 0, [rand(3, 4, lo=-20, hi=20), rand(4)], {}),
+    ("logaddexp", 1, [rand(3, 4, lo=-20, hi=20), rand(4)], {}),
+    ("hypot", 0, [np.array([[0, 1, 3]], np.float32), np.array([[0], [4]], np.float32)], {}),
+    ("hypot", 1, [np.array([[0, 1, 3]], np.float32), np.array([[0], [4]], np.float32)], {}),
+    ("mod", 0, [rand(3, 4, lo=-5, hi=5), rand(4, lo=0.5)], {}),
+    ("mod", 1, [rand(3, 4, lo=-5, hi=5), rand(4, lo=0.5) * np.array([1, -1, 1, -1], np.float32)], {}),
+    ("floor_divide", 0, [rand(3, 4), rand(4, lo=0.5)], {}),
+    ("floor_divide", 1, [rand(3, 4), rand(4, lo=0.5)], {}),
+    ("fmax", 0, [np.array([1, np.nan, 3, np.nan, 2], np.float32), np.array([2, 1, np.nan, np.nan, 2], np.float32)], {}),
+    ("fmax", 1, [np.array([1, np.nan, 3, np.nan, 2], np.float32), np.array([2, 1, np.nan, np.nan, 2], np.float32)], {}),
+    ("fmin", 0, [rand(3, 4), rand(4)], {}),
+    ("fmin", 1, [RNG.integers(-2, 3, (3, 4)).astype(np.float32), RNG.integers(-2, 3, (4,)).astype(np.float32)], {}),
+    ("std", 0, [rand(3, 4)], {"axis": 1, "ddof": 1, "keepdims": False}),
+    ("std", 0, [np.vstack([rand(2, 4), np.ones((1, 4), np.float32)])], {"axis": None, "ddof": 0, "keepdims": True}),
+    ("std", 0, [np.vstack([rand(2, 4), np.ones((1, 4), np.float32)]).T], {"axis": 0, "ddof": 0, "keepdims": False}),
+    ("cumsum", 0, [rand(3, 4)], {"axis": 1}),
+    ("cumsum", 0, [rand(3, 4)], {"axis": None}),
+]
 CE_TARGETS = {"indices": RNG.integers(0, 4, 6)}
 _t = RNG.random((6, 4)).astype(np.float32)
 CE_TARGETS["probabilities"] = _t / _t.sum(-1, keepdims=True)

@@ -302,6 +302,7 @@ def _clip(d: _Grad) -> str:
     return d.op("Mul", d.g, d.ctx.cast(inside, np.bool_, d.dt))
 
 
+@_vjp("floor_divide", 0, 1)
 @_vjp("sign", 0)
 @_vjp("floor", 0)
 @_vjp("ceil", 0)
@@ -365,6 +366,93 @@ def _log1p(d: _Grad) -> str:
 @_vjp("expm1", 0)
 def _expm1(d: _Grad) -> str:
     return d.op("Mul", d.g, d.op("Add", d.out, d.c(1, "one")))
+
+
+def _one_minus_sq(d: _Grad, sign: float = -1.0, first: float = 1.0) -> str:
+    """first + sign·x² (1 - x², x² + 1, x² - 1)."""
+    x = d.x(0)
+    sq = d.op("Mul", x, x)
+    if first == 1.0 and sign == -1.0:
+        return d.op("Sub", d.c(1, "one"), sq)
+    return d.op("Add" if first > 0 else "Sub", sq, d.c(abs(first), "one"))
+
+
+@_vjp("arcsin", 0)
+@_vjp("arccos", 0)
+def _arcsin(d: _Grad) -> str:
+    g = d.g if d.of.name == "arcsin" else d.op("Neg", d.g)
+    return d.op("Div", g, d.op("Sqrt", _one_minus_sq(d)))
+
+
+@_vjp("arcsinh", 0)
+@_vjp("arccosh", 0)
+def _arcsinh(d: _Grad) -> str:
+    return d.op("Div", d.g, d.op("Sqrt", _one_minus_sq(d, 1.0, 1.0 if d.of.name == "arcsinh" else -1.0)))
+
+
+@_vjp("arctanh", 0)
+def _arctanh(d: _Grad) -> str:
+    return d.op("Div", d.g, _one_minus_sq(d))
+
+
+@_vjp("log2", 0)
+@_vjp("log10", 0)
+def _log_base(d: _Grad) -> str:
+    ln = math.log(2.0) if d.of.name == "log2" else math.log(10.0)
+    return d.op("Div", d.g, d.op("Mul", d.x(0), d.c(ln, "ln_base")))
+
+
+@_vjp("exp2", 0)
+def _exp2(d: _Grad) -> str:
+    return d.op("Mul", d.op("Mul", d.g, d.out), d.c(math.log(2.0), "ln2"))
+
+
+@_vjp("sinc", 0)
+def _sinc(d: _Grad) -> str:
+    # (cos(πx) - sinc x)/x, 0·(-π²/3) at x = 0
+    x = d.x(0)
+    zero = d.c(0, "zero")
+    at0 = d.op("Equal", x, zero)
+    slope = d.op("Div", d.op("Sub", d.op("Cos", d.op("Mul", d.c(math.pi, "pi"), x)), d.out),
+                 d.op("Where", at0, d.c(1, "one"), x))
+    return d.op("Mul", d.g, d.op("Where", at0, d.op("Mul", x, d.c(-math.pi ** 2 / 3, "k")), slope))
+
+
+@_vjp("logaddexp", 0, 1)
+def _logaddexp(d: _Grad) -> str:
+    return d.op("Mul", d.g, d.op("Exp", d.op("Sub", d.x(d.i), d.out)))
+
+
+@_vjp("hypot", 0, 1)
+def _hypot(d: _Grad) -> str:
+    # x_i/out, 0 where out = 0
+    zero = d.c(0, "zero")
+    at0 = d.op("Equal", d.out, zero)
+    ratio = d.op("Div", d.op("Mul", d.g, d.x(d.i)), d.op("Where", at0, d.c(1, "one"), d.out))
+    return d.op("Where", at0, zero, ratio)
+
+
+@_vjp("mod", 0)
+def _mod_a(d: _Grad) -> str:
+    return d.g
+
+
+@_vjp("mod", 1)
+def _mod_b(d: _Grad) -> str:
+    # a mod b = a - floor(a/b)·b
+    return d.op("Mul", d.op("Neg", d.g), d.op("Floor", d.op("Div", d.x(0), d.x(1))))
+
+
+@_vjp("fmax", 0, 1)
+@_vjp("fmin", 0, 1)
+def _fmax(d: _Grad) -> str:
+    # like maximum, and the other side's NaN loses
+    mine, other = d.x(d.i), d.x(1 - d.i)
+    wins = d.op("Or", d.op("Greater" if d.of.name == "fmax" else "Less", mine, other),
+                d.op("IsNaN", other))
+    half = d.op("Where", d.op("Equal", mine, other), d.op("Mul", d.g, d.c(0.5, "half")),
+                d.c(0, "zero"))
+    return d.op("Where", wins, d.g, half)
 
 
 # ---------------------------------------------------------------------------
@@ -441,6 +529,27 @@ def _var(d: _Grad) -> str:
     dof = d.op("Sub", d.count(0, d.axes()), d.c(int(d.attrs.get("ddof", 0)), "ddof"))
     scale = d.op("Div", d.c(2, "two"), dof)
     return d.op("Mul", d.op("Mul", d.keep(d.g), centred), scale)
+
+
+@_vjp("std", 0)
+def _std(d: _Grad) -> str:
+    # (x - mean)/((N - ddof)·std), 0 where std = 0
+    x, o = d.x(0), d.keep(d.out)
+    zero = d.c(0, "zero")
+    at0 = d.op("Equal", o, zero)
+    dof = d.op("Sub", d.count(0, d.axes()), d.c(int(d.attrs.get("ddof", 0)), "ddof"))
+    centred = d.op("Sub", x, d.reduce("ReduceMean", x))
+    unit = d.op("Div", centred, d.op("Mul", dof, d.op("Where", at0, d.c(1, "one"), o)))
+    return d.op("Mul", d.keep(d.g), d.op("Where", at0, zero, unit))
+
+
+@_vjp("cumsum", 0)
+def _cumsum(d: _Grad) -> str:
+    # each x_i feeds every later output: a reversed cumsum (of the flat g for axis=None)
+    axis = d.attrs.get("axis")
+    out = d.op("CumSum", d.g, d.ctx.const(np.asarray(0 if axis is None else int(axis), np.int64),
+                                          "axis"), reverse=1)
+    return out if axis is not None else d.op("Reshape", out, d.shape())
 
 
 @_vjp("norm", 0)
@@ -669,20 +778,11 @@ def _is_int(k: Any) -> bool:
 _NOT_WRITTEN = ("its gradient is not written as ONNX yet (not used by the book's training "
                 "steps); replay the captured step with tensorgraph instead")
 for _key, _why in {
-    "arcsin_vjp0": _NOT_WRITTEN, "arccos_vjp0": _NOT_WRITTEN, "arcsinh_vjp0": _NOT_WRITTEN,
-    "arccosh_vjp0": _NOT_WRITTEN, "arctanh_vjp0": _NOT_WRITTEN, "sinc_vjp0": _NOT_WRITTEN,
-    "log2_vjp0": _NOT_WRITTEN, "log10_vjp0": _NOT_WRITTEN, "exp2_vjp0": _NOT_WRITTEN,
-    "logaddexp_vjp0": _NOT_WRITTEN, "logaddexp_vjp1": _NOT_WRITTEN,
-    "hypot_vjp0": _NOT_WRITTEN, "hypot_vjp1": _NOT_WRITTEN,
-    "floor_divide_vjp0": _NOT_WRITTEN, "floor_divide_vjp1": _NOT_WRITTEN,
-    "mod_vjp0": _NOT_WRITTEN, "mod_vjp1": _NOT_WRITTEN,
-    "fmax_vjp0": _NOT_WRITTEN, "fmax_vjp1": _NOT_WRITTEN,
-    "fmin_vjp0": _NOT_WRITTEN, "fmin_vjp1": _NOT_WRITTEN,
-    "std_vjp0": _NOT_WRITTEN, "cumsum_vjp0": _NOT_WRITTEN,
     "repeat_vjp0": _NOT_WRITTEN, "tile_vjp0": _NOT_WRITTEN, "roll_vjp0": _NOT_WRITTEN,
     "diagonal_vjp0": _NOT_WRITTEN,
-    "prod_vjp0": "its gradient divides by x where x != 0 and multiplies the others where x = 0 "
-                 "(a product over the other elements), not written as ONNX yet",
+    "prod_vjp0": "its gradient is the product of the other elements of each row (exact with "
+                 "zeros: a prefix and suffix cumulative product), and ONNX has no cumulative "
+                 "product",
     "einsum_vjp": "its gradient is another einsum whose subscripts depend on the input; "
                   "not written as ONNX yet",
     "sort_vjp0": "its gradient scatters g back by the sort's permutation, which ONNX's TopK "
