@@ -179,6 +179,16 @@ CASES += [
     ("cumsum", 0, [rand(3, 4)], {"axis": 1}),
     ("cumsum", 0, [rand(3, 4)], {"axis": None}),
 ]
+CASES += [
+    ("repeat", 0, [rand(2, 3)], {"repeats": 2, "axis": 1}),
+    ("repeat", 0, [rand(2, 3)], {"repeats": (1, 0, 3), "axis": 1}),
+    ("tile", 0, [rand(2, 3)], {"reps": (2, 1)}),
+    ("tile", 0, [rand(3)], {"reps": (2, 2)}),
+    ("roll", 0, [rand(3, 4)], {"shift": (-1, 5), "axis": (0, 1)}),
+    ("roll", 0, [rand(3, 4)], {"shift": 5, "axis": None}),
+    ("diagonal", 0, [rand(3, 4)], {"offset": 1, "axis1": 0, "axis2": 1}),
+    ("diagonal", 0, [rand(2, 3, 4, 5)], {"offset": -1, "axis1": 3, "axis2": 1}),
+]
 CE_TARGETS = {"indices": RNG.integers(0, 4, 6)}
 _t = RNG.random((6, 4)).astype(np.float32)
 CE_TARGETS["probabilities"] = _t / _t.sum(-1, keepdims=True)
@@ -202,10 +212,21 @@ def test_variadic_vjps(tmp_path: Path) -> None:
         check_vjp("stack", i, [a, a, a], tmp_path, {"axis": -1})
 
 
+EINSUMS = [("ij,jk->ik", [(2, 3), (3, 4)]), ("ii->i", [(3, 3)]), ("ij,j->", [(2, 3), (3,)]),
+           ("bij,bjk->bik", [(2, 3, 4), (1, 4, 2)])]
+
+
+@pytest.mark.parametrize("subscripts,shapes,i", [(e, s, i) for e, s in EINSUMS
+                                                 for i in range(len(s))])
+def test_einsum_vjp(subscripts: str, shapes: list[tuple[int, ...]], i: int,
+                    tmp_path: Path) -> None:
+    check_vjp("einsum", i, [rand(*s) for s in shapes], tmp_path, {"subscripts": subscripts})
+
+
 def test_every_vjp_rule_has_a_case() -> None:
     from tensorgraph.onnx import RULES
     vjp_rules = {k for k in RULES if "_vjp" in k}
-    tested = {f"{c[0]}_vjp{c[1]}" for c in CASES} | {"concat_vjp", "stack_vjp"}
+    tested = {f"{c[0]}_vjp{c[1]}" for c in CASES} | {"concat_vjp", "stack_vjp", "einsum_vjp"}
     assert vjp_rules - tested == set()
 
 

@@ -16,6 +16,7 @@ A variadic op's VJP (`concat_vjp0`, `concat_vjp1`, ...) has one rule under
 from __future__ import annotations
 
 import math
+import string
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -736,6 +737,112 @@ def _diag(d: _Grad) -> str:
     return diagonal_of(d.ctx, d.g, d.node.inputs[0].shape, int(d.attrs.get("k", 0)), 0, 1)
 
 
+@_vjp("repeat", 0)
+def _repeat(d: _Grad) -> str:
+    # repeat is a gather of positions 0,0,1,1,...: its gradient the scatter-add
+    axis = d.attrs.get("axis")
+    if axis is None:
+        raise Unsupported("the gradient of a repeat of the flattened input is not written as "
+                          "ONNX yet (give the axis)")
+    n = d.vals[0].shape[int(axis)]
+    if n is None:
+        raise Unsupported("the gradient of a repeat along an open (batch) axis needs its size")
+    idx = np.repeat(np.arange(n), d.attrs["repeats"])
+    return _getitem_array(d, [slice(None)] * int(axis) + [idx] +
+                          [slice(None)] * (d.nd() - int(axis) - 1))
+
+
+@_vjp("tile", 0)
+def _tile(d: _Grad) -> str:
+    # out's axes are laid out as (r_0, s_0, r_1, s_1, ...): sum over the r_i
+    reps = [int(r) for r in d.attrs["reps"]]
+    shape = [1] * (len(reps) - d.nd()) + list(d.vals[0].shape)
+    if sum(s is None for s in shape) > 1 or any(s is None and r != 1 for r, s in zip(reps, shape)):
+        raise Unsupported("the gradient of a tile needs the sizes of the tiled axes")
+    split = [v for r, s in zip(reps, shape) for v in (r, -1 if s is None else s)]
+    g = d.op("Reshape", d.g, d.ctx.ints(split, "shape"))
+    g = d.op("ReduceSum", g, d.ctx.ints(range(0, 2 * len(reps), 2)), keepdims=0)
+    return d.op("Reshape", g, d.shape())
+
+
+@_vjp("roll", 0)
+def _roll(d: _Grad) -> str:
+    # roll back by the same shift
+    shift = d.attrs["shift"]
+    neg = -int(shift) if np.ndim(shift) == 0 else tuple(-int(v) for v in shift)
+    back = _Node({"shift": neg, "axis": d.attrs.get("axis")}, [_Shaped(d.vals[0].shape)])
+    return RULES["roll"](d.ctx, back, [d.g])
+
+
+class _Shaped:
+    def __init__(self, shape: tuple[Any, ...]) -> None:
+        self.shape = shape
+
+
+class _Node:
+    """What a forward rule reads of a node (attrs, input shapes), to write a
+    VJP that is the op itself with other attributes (roll back)."""
+
+    def __init__(self, attrs: dict[str, Any], inputs: list[Any]) -> None:
+        self.attrs, self.inputs = attrs, inputs
+
+
+@_vjp("diagonal", 0)
+def _diagonal(d: _Grad) -> str:
+    # g put on the diagonal of zeros: ScatterND with the two axes first
+    nd = d.nd()
+    a1, a2 = int(d.attrs["axis1"]) % nd, int(d.attrs["axis2"]) % nd
+    offset = int(d.attrs.get("offset", 0))
+    n, m = d.vals[0].shape[a1], d.vals[0].shape[a2]
+    if n is None or m is None:
+        raise Unsupported("the gradient of a diagonal needs the sizes of its two axes")
+    first = [a1, a2] + [a for a in range(nd) if a not in (a1, a2)]
+    shape = d.op("Gather", d.shape(), d.ctx.ints(first, "perm"), axis=0)
+    zeros = d.op("ConstantOfShape", shape,
+                 value=d.ctx.onnx.numpy_helper.from_array(np.zeros(1, d.dt)))
+    k = max(0, min(n + min(offset, 0), m - max(offset, 0)))
+    i = np.arange(k) + max(-offset, 0)
+    index = d.ctx.const(np.stack([i, i + offset], axis=-1).astype(np.int64), "index")
+    g = d.op("Transpose", d.g, perm=[nd - 2] + list(range(nd - 2)))     # the diagonal first
+    out = d.op("ScatterND", zeros, index, g)
+    return d.op("Transpose", out, perm=[int(p) for p in np.argsort(first)])
+
+
+@_vjp("einsum")
+def _einsum(d: _Grad) -> str:
+    # einsum of g with the other operands -> x_i's subscripts; a letter only
+    # x_i has is broadcast back (a ones vector), a repeated one (a diagonal)
+    # gets a fresh letter tied to it by an identity matrix: as the op's VJP.
+    ins, out_sub = str(d.attrs["subscripts"]).split("->")
+    terms = ins.split(",")
+    term, i = terms[d.i], d.i
+    if "." in term or "." in out_sub:
+        raise Unsupported("the gradient of an einsum with '...' is not written as ONNX yet")
+    others = [(t, d.x(j)) for j, t in enumerate(terms) if j != i]
+    present = set(out_sub).union(*[set(t) for t, _ in others])
+    free = iter(c for c in string.ascii_letters if c not in d.attrs["subscripts"])
+    subs, operands = [out_sub] + [t for t, _ in others], [d.g] + [v for _, v in others]
+    target, seen = [], set()
+    for pos, c in enumerate(term):
+        n = d.vals[i].shape[pos]
+        if (c in seen or c not in present) and n is None:
+            raise Unsupported("the gradient of this einsum needs the size of its axis "
+                              f"{pos} ({c!r}) of operand {i}")
+        if c in seen:
+            new = next(free)
+            subs.append(c + new)
+            operands.append(d.ctx.const(np.eye(n, dtype=d.dt), "eye"))
+            target.append(new)
+            continue
+        seen.add(c)
+        if c not in present:
+            subs.append(c)
+            operands.append(d.ctx.const(np.ones(n, dtype=d.dt), "ones"))
+        target.append(c)
+    gx = d.op("Einsum", *operands, equation=",".join(subs) + "->" + "".join(target))
+    return d.op("Expand", gx, d.shape(i))      # a letter of size 1 elsewhere: stretched back
+
+
 def _getitem_array(d: _Grad, full: list[Any]) -> str:
     # One integer array among full slices (an embedding lookup, W[ids]): the
     # gradient scatter-adds g's rows back (repeated ids add up), ScatterND with
@@ -770,21 +877,13 @@ def _is_int(k: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# The gradient ops without a rule, refused by name. What a captured training
-# step of the book's networks records has a rule above; these are either not
-# expressible well in ONNX or not written yet (the replay, tg.capture, runs
-# every one of them).
+# The gradient ops without a rule, refused by name with the reason (every
+# other VJP has a rule above; the replay, tg.capture, runs all of them).
 
-_NOT_WRITTEN = ("its gradient is not written as ONNX yet (not used by the book's training "
-                "steps); replay the captured step with tensorgraph instead")
 for _key, _why in {
-    "repeat_vjp0": _NOT_WRITTEN, "tile_vjp0": _NOT_WRITTEN, "roll_vjp0": _NOT_WRITTEN,
-    "diagonal_vjp0": _NOT_WRITTEN,
     "prod_vjp0": "its gradient is the product of the other elements of each row (exact with "
                  "zeros: a prefix and suffix cumulative product), and ONNX has no cumulative "
                  "product",
-    "einsum_vjp": "its gradient is another einsum whose subscripts depend on the input; "
-                  "not written as ONNX yet",
     "sort_vjp0": "its gradient scatters g back by the sort's permutation, which ONNX's TopK "
                  "does not promise for ties (as argsort)",
     "svdvals_vjp0": "ONNX has no singular value decomposition",
