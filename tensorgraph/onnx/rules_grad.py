@@ -172,6 +172,7 @@ def _unbroadcast(d: _Grad, gi: str) -> str:
 
 @_vjp("add", 0, 1)
 @_vjp("sub", 0)
+@_vjp("mod", 0)
 @_vjp("clone", 0)
 @_vjp("astype", 0)
 @_vjp("broadcast_to", 0)
@@ -431,11 +432,6 @@ def _hypot(d: _Grad) -> str:
     at0 = d.op("Equal", d.out, zero)
     ratio = d.op("Div", d.op("Mul", d.g, d.x(d.i)), d.op("Where", at0, d.c(1, "one"), d.out))
     return d.op("Where", at0, zero, ratio)
-
-
-@_vjp("mod", 0)
-def _mod_a(d: _Grad) -> str:
-    return d.g
 
 
 @_vjp("mod", 1)
