@@ -192,12 +192,16 @@ def test_create_graph_inside_capture_records_a_differentiable_backward() -> None
     assert g(x).data == pytest.approx(6 * 2.0 * 6.0)
 
 
-def test_onnx_export_of_a_training_step_refuses_the_vjp_op_by_name(tmp_path) -> None:
+def test_onnx_export_of_a_training_step_refuses_a_vjp_without_rule_by_name(tmp_path) -> None:
+    # The book's training steps export (tests/test_onnx_grad.py); a VJP that has
+    # no ONNX rule (sort's) is refused by name, scope and reason.
     pytest.importorskip("onnx")
-    g = _capture(_net())
+    w = tg.tensor(np.ones(3, np.float32), requires_grad=True)
+    g = tg.capture(lambda x: tg.grad((tg.sort(x * w) ** 2).sum(), [w])[0],
+                   np.arange(3, dtype=np.float32))
     path = tmp_path / "step.onnx"
     with pytest.raises(tg.onnx.ExportError,
-                       match=r"cross_entropy_vjp0.*scope gradients.*no ONNX export rule"):
+                       match=r"sort_vjp0.*scope gradients.*no ONNX export rule: its gradient"):
         tg.onnx.export(g, path=str(path))
     assert not path.exists()                          # nothing half-written
 

@@ -686,3 +686,71 @@ def _sort(ctx: Context, node: Any, xs: list[str]) -> str:
     ctx.nodes.append(ctx.onnx.helper.make_node("TopK", [x, ctx.ints([n], "k")], [values, indices],
                                                name=values, axis=int(axis), largest=0, sorted=1))
     return values
+
+
+# ---------------------------------------------------------------------------
+# Diagonals and the cross product (Gather with positions known at export)
+
+def diagonal_of(ctx: Context, x: str, shape: Sequence[Optional[int]], offset: int,
+                axis1: int, axis2: int) -> str:
+    """numpy.diagonal(x, offset, axis1, axis2): the two axes moved last,
+    flattened into one, and the positions i·m + i + offset gathered (the
+    diagonal's axis last, as numpy). The two axes' sizes must be known."""
+    nd = len(shape)
+    a1, a2 = axis1 % nd, axis2 % nd
+    n, m = shape[a1], shape[a2]
+    if n is None or m is None:
+        raise Unsupported(f"the diagonal of axes {a1} and {a2} needs their sizes; axis sizes "
+                          f"{tuple(shape)} have an open one there")
+    perm = [a for a in range(nd) if a not in (a1, a2)] + [a1, a2]
+    if perm != list(range(nd)):
+        x = ctx.op("Transpose", x, perm=perm)
+    k = max(0, min(n + min(offset, 0), m - max(offset, 0)))
+    i = np.arange(k) + max(-offset, 0)
+    flat = ctx.op("Reshape", x, ctx.ints([0] * (nd - 2) + [-1], "shape"))
+    return ctx.op("Gather", flat, ctx.const((i * m + i + offset).astype(np.int64), "index"),
+                  axis=nd - 2)
+
+
+@rule("diagonal")
+def _diagonal(ctx: Context, node: Any, xs: list[str]) -> str:
+    a = node.attrs
+    return diagonal_of(ctx, xs[0], node.inputs[0].shape, int(a.get("offset", 0)),
+                       int(a.get("axis1", 0)), int(a.get("axis2", 1)))
+
+
+@rule("diag")
+def _diag(ctx: Context, node: Any, xs: list[str]) -> str:
+    k = int(node.attrs.get("k", 0))
+    shape = node.inputs[0].shape
+    if len(shape) == 2:              # a matrix: its k-th diagonal
+        return diagonal_of(ctx, xs[0], shape, k, 0, 1)
+    (n,) = shape
+    if n is None:
+        raise Unsupported("the matrix of a vector of open size: its size is needed")
+    # A vector: the (n+|k|)² matrix with v on diagonal k, gathered from
+    # v followed by one zero (position n) at every other place.
+    size = n + abs(k)
+    idx = np.full((size, size), n, dtype=np.int64)
+    r = np.arange(n) + max(-k, 0)
+    idx[r, r + k] = np.arange(n)
+    zero = ctx.const(np.zeros(1, node.output.dtype), "zero")
+    return ctx.op("Gather", ctx.op("Concat", xs[0], zero, axis=0), ctx.const(idx, "index"), axis=0)
+
+
+def cross_of(ctx: Context, a: str, b: str) -> str:
+    """a × b of 3-vectors on the last axis: a[[1,2,0]]·b[[2,0,1]] − a[[2,0,1]]·b[[1,2,0]]."""
+    def pick(x: str, order: list[int]) -> str:
+        return ctx.op("Gather", x, ctx.ints(order, "index"), axis=-1)
+    return ctx.op("Sub", ctx.op("Mul", pick(a, [1, 2, 0]), pick(b, [2, 0, 1])),
+                  ctx.op("Mul", pick(a, [2, 0, 1]), pick(b, [1, 2, 0])))
+
+
+@rule("cross")
+def _cross(ctx: Context, node: Any, xs: list[str]) -> str:
+    return cross_of(ctx, *_as_out(ctx, node, xs))
+
+# ---------------------------------------------------------------------------
+# More rules, in files of their own (they import RULES, REFUSED and `rule` from here)
+
+from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.grad)
