@@ -227,6 +227,22 @@ def test_step(tmp_path: Path) -> None:
     check(one_op("step", [x]), tmp_path, x)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_one_hot(dtype: str, tmp_path: Path) -> None:
+    i = np.array([[2, 0, 4], [1, 1, 3]])
+    check(one_op("one_hot", [i], {"num_classes": 5, "dtype": np.dtype(dtype)}), tmp_path, i)
+
+
+def test_samplers_are_refused_with_the_reason(tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    x = rand(2, 3)
+    g = tg.capture(lambda x: x + tg.randn_like(x), tg.placeholder((None, 3)))
+    with pytest.raises(ExportError, match=r"randn_like.*cannot reproduce"):
+        export(g, path=tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == [] and x.shape == (2, 3)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("targets", ["indices", "probabilities"])
 def test_cross_entropy(reduction: str, targets: str, tmp_path: Path) -> None:
@@ -618,7 +634,8 @@ TESTED = set(UNARY + POSITIVE) | set(DOMAIN) | {m[0] for m in MORE} | {
     "greater_equal", "equal", "not_equal", "logical_and", "logical_or", "logical_not",
     "where", "leaky_relu", "clip", "matmul", "sum", "mean", "max", "min", "prod",
     "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "expand_dims", "squeeze",
-    "broadcast_to", "flip", "astype", "concat", "stack", "step", "cross_entropy", "getitem"}
+    "broadcast_to", "flip", "astype", "concat", "stack", "step", "cross_entropy", "getitem",
+    "one_hot"}
 
 
 def test_every_rule_is_tested() -> None:

@@ -83,6 +83,12 @@ REFUSED: dict[str, str] = {
     "dropout_mask": "it draws a random mask (dropout in training mode); call .eval() on the "
                     "model before exporting, where dropout is the identity",
 }
+# The samplers (tensorgraph.ops.random): ONNX's RandomNormal/RandomUniform draw from the
+# runtime's own generator, so the model could not reproduce tensorgraph's draws.
+REFUSED.update(dict.fromkeys(
+    ("rand", "randn", "randint", "rand_like", "randn_like", "bernoulli"),
+    "it draws random numbers, which ONNX's random ops cannot reproduce (they use the "
+    "runtime's generator); export the inference function, or feed the draws as an input"))
 # The effect ops (tensorgraph.ops.inplace, tensorgraph.optim): a captured training step.
 REFUSED.update(dict.fromkeys(
     ("assign", "apply_update", "apply_sgd", "apply_adagrad", "apply_rmsprop", "apply_adam"),
@@ -219,6 +225,15 @@ def _step(ctx: Context, node: Any, xs: list[str]) -> str:
     neg = ctx.op("Less", xs[0], ctx.const(np.zeros((), dt), "zero"))
     return ctx.op("Where", neg, ctx.const(np.asarray(-1, dt), "minus_one"),
                   ctx.const(np.asarray(1, dt), "one"))
+
+
+@rule("one_hot")
+def _one_hot(ctx: Context, node: Any, xs: list[str]) -> str:
+    # OneHot(indices, depth, [off, on]) along a new last axis; the replay checks the range,
+    # ONNX would wrap negative indices, so the two agree on valid input only.
+    n, dt = node.attrs["num_classes"], node.output.dtype
+    return ctx.op("OneHot", xs[0], ctx.ints([n], "depth"),
+                  ctx.const(np.asarray([0, 1], dt), "off_on"), axis=-1)
 
 
 # ---------------------------------------------------------------------------
