@@ -188,6 +188,8 @@ CASES += [
     ("roll", 0, [rand(3, 4)], {"shift": 5, "axis": None}),
     ("diagonal", 0, [rand(3, 4)], {"offset": 1, "axis1": 0, "axis2": 1}),
     ("diagonal", 0, [rand(2, 3, 4, 5)], {"offset": -1, "axis1": 3, "axis2": 1}),
+    ("flatten", 0, [rand(2, 3, 4, 5)], {"start_dim": 1, "end_dim": 3}),
+    ("flatten", 0, [rand(2, 3, 4, 5)], {"start_dim": 1, "end_dim": 2}),
 ]
 CE_TARGETS = {"indices": RNG.integers(0, 4, 6)}
 _t = RNG.random((6, 4)).astype(np.float32)

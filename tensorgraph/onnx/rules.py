@@ -769,3 +769,4 @@ def _cross(ctx: Context, node: Any, xs: list[str]) -> str:
 # More rules, in files of their own (they import RULES, REFUSED and `rule` from here)
 
 from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.grad)
+from . import rules_conv  # noqa: E402,F401  (the convolution ops' rules and converters)

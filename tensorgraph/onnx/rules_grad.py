@@ -617,6 +617,7 @@ def _ce_scale(d: _Grad) -> str:
 @_vjp("reshape", 0)
 @_vjp("expand_dims", 0)
 @_vjp("squeeze", 0)
+@_vjp("flatten", 0)
 def _reshape(d: _Grad) -> str:
     return d.op("Reshape", d.g, d.shape())
 
