@@ -511,7 +511,8 @@ class _Recorder:
             kind = "parameter" if t.requires_grad and t.node is None else "constant"
         if kind == "parameter":
             name = self.param_names.get(id(t))
-            name = name if name is not None else self.fresh(t.name or "param")
+            if name is None or name in self.parameters:     # unnamed, or a name taken by another
+                name = self.fresh(name or t.name or "param")
             v = Value(name, t.shape, t.dtype, "parameter", tensor=t)
             self.parameters[name] = v
         else:
@@ -673,17 +674,29 @@ def _module_of(fn: Any) -> Any:
 def _parameter_names(fn: Any, mod: Any) -> dict[int, str]:
     """id(parameter) -> its state_dict name, for the module fn is (or is bound
     to), else for the modules fn's closure or globals refer to (a lambda or a
-    function calling a model): the first module that names a parameter wins."""
+    function calling a model): the first module that names a parameter wins.
+    A function calling several models (by variable) prefixes each model's names
+    with its variable's name: "enc.weight", "dec.weight"."""
     mods = [mod] if mod is not None else []
     if mod is None:
         code = getattr(fn, "__code__", None)
-        cells = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
+        free = code.co_freevars if code is not None else ()
+        cells = [(n, c.cell_contents) for n, c in zip(free, getattr(fn, "__closure__", None) or ())
                  if _filled(c)]
         glob = getattr(fn, "__globals__", {})
         names = code.co_names if code is not None else ()
-        mods = [o for o in cells + [glob[n] for n in names if n in glob]
-                if not isinstance(o, type) and _module_of(o) is o]
-    out: dict[int, str] = {}
+        named = cells + [(n, glob[n]) for n in names if n in glob]
+        named = [(n, o) for n, o in named if not isinstance(o, type) and _module_of(o) is o]
+        if len({id(o) for _, o in named}) > 1:
+            # several models (encoder(x) then decoder(h)): their state_dict names
+            # would collide ("weight"), so each is prefixed with its variable's name
+            out: dict[int, str] = {}
+            for var, m in named:
+                for n, p in m.named_parameters():
+                    out.setdefault(id(p), f"{var}.{n}")
+            return out
+        mods = [o for _, o in named]
+    out = {}
     for m in mods:
         for n, p in m.named_parameters():
             out.setdefault(id(p), n)

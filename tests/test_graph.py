@@ -375,3 +375,29 @@ def test_a_returned_constant_or_parameter_cannot_be_changed_through_a_replay() -
     _, again, _ = g(np.ones((3, 2), np.float32))
     np.testing.assert_array_equal(again.numpy(), k)
     np.testing.assert_array_equal(w.numpy(), np.ones(2))
+
+
+def test_a_function_calling_two_models_keeps_their_parameters_apart() -> None:
+    # both models name a parameter "weight": each gets its variable's name as a
+    # prefix, and none is lost or shared (the replay reads each one's own array)
+    enc, dec = tg.nn.Linear(3, 4), tg.nn.Linear(4, 2)
+
+    def f(x: tg.Tensor) -> tg.Tensor:
+        return dec(tg.relu(enc(x)))
+    g = tg.capture(f, tg.placeholder((None, 3)))
+    assert list(g.parameters) == ["enc.weight", "enc.bias", "dec.weight", "dec.bias"]
+    assert [v.tensor for v in g.parameters.values()] == \
+        [enc.weight, enc.bias, dec.weight, dec.bias]
+    x = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(g(x).data), f(tg.tensor(x)).data)
+
+
+def test_parameters_with_one_name_get_fresh_names() -> None:
+    # two parameters the lookup names alike (the same module twice under two
+    # variables is one module; two tensors both called "w") stay two parameters
+    w1 = tg.nn.Parameter(np.ones((2, 2), np.float32), name="w")
+    w2 = tg.nn.Parameter(np.full((2, 2), 2, np.float32), name="w")
+    g = tg.capture(lambda x: x @ w1 @ w2, tg.placeholder((None, 2)))
+    assert len(g.parameters) == 2
+    x = np.ones((1, 2), np.float32)
+    np.testing.assert_array_equal(np.asarray(g(x).data), [[8, 8]])
