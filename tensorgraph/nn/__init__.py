@@ -34,6 +34,7 @@ from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 from .conv import Conv1d, Conv2d, Flatten
 from .embedding import Embedding
+from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -41,4 +42,5 @@ __all__ = [
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
+    "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
 ]
