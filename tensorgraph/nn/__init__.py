@@ -34,6 +34,7 @@ from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 from .conv import Conv1d, Conv2d, Flatten
 from .embedding import Embedding
+from .decoding import Decoded, beam_search, greedy_decode, length_penalty
 from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
+    "Decoded", "beam_search", "greedy_decode", "length_penalty",
 ]
