@@ -67,7 +67,6 @@ def draw_attention(weights: Any, source_tokens: Sequence[Any], target_tokens: Se
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
-    out = io.BytesIO()
     with _style(mpl):
         longest = max(len(t) for t in src + tgt)
         margin = 0.6 + 0.07 * min(longest, 30)
@@ -98,16 +97,17 @@ def draw_attention(weights: Any, source_tokens: Sequence[Any], target_tokens: Se
         fig.colorbar(im, ax=ax, shrink=0.8)
         if title:
             ax.set_title(_text(title), fontsize=12, fontweight="bold", parse_math=False)
-        fig.savefig(out, format="svg", metadata={"Date": None})
 
+    # (branch `draw` has this as history.chart(mpl, fig, metrics): use it once merged)
     def render(format: str) -> bytes:
         buf = io.BytesIO()
         with _style(mpl):
-            meta = {"CreationDate": None} if format == "pdf" else {}
+            meta = {"Date": None} if format == "svg" else \
+                {"CreationDate": None} if format == "pdf" else {}
             fig.savefig(buf, format=format, metadata=meta)
         return buf.getvalue()
 
-    chart = Chart(out.getvalue().decode("utf-8"), ["attention"], render)
+    chart = Chart(render("svg").decode("utf-8"), ["attention"], render)
     chart.figure = fig            # what was drawn, for reading back
     chart.images = [w]
     return chart

@@ -45,7 +45,8 @@ __all__ = ["masked_softmax", "source_mask", "AdditiveAttention", "BahdanauAttent
 
 
 def source_mask(batch: int, src_len: int, mask: Optional[ArrayLike] = None,
-                lengths: Optional[ArrayLike] = None, what: str = "attention") -> Optional[np.ndarray]:
+                lengths: Optional[ArrayLike] = None,
+                what: str = "attention") -> Optional[np.ndarray]:
     """The (batch, src_len) boolean mask (True: a real position) from `mask` or
     `lengths` (at most one of them), or None when neither is given."""
     if mask is not None and lengths is not None:
