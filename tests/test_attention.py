@@ -155,3 +155,19 @@ def test_errors_name_the_module_and_the_shapes() -> None:
         LuongAttention(3, 4)
     with pytest.raises(ValueError, match="score must be one of"):
         LuongAttention(3, 4, score="bilinear")
+
+
+def test_a_captured_attention_replays_with_new_lengths() -> None:
+    att = LuongAttention(4, 4, "general", seed=3)
+    g = tg.capture(lambda q, k, n: att(q, k, lengths=n), tg.placeholder((None, 4), name="q"),
+                   tg.placeholder((None, 6, 4), name="k"),
+                   tg.placeholder((None,), "int64", name="n"))
+    for b in (2, 5):
+        q = RNG.standard_normal((b, 4)).astype(np.float32)
+        k = RNG.standard_normal((b, 6, 4)).astype(np.float32)
+        n = RNG.integers(0, 7, b)
+        c, a = g(q, k, n)
+        c2, a2 = att(q, k, lengths=n)
+        np.testing.assert_allclose(a.data, a2.data, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(c.data, c2.data, rtol=1e-6, atol=1e-7)
+        assert (a.data[np.arange(6)[None] >= n[:, None]] == 0).all()

@@ -30,7 +30,7 @@ what `tg.draw_attention` draws.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -46,9 +46,11 @@ __all__ = ["masked_softmax", "source_mask", "AdditiveAttention", "BahdanauAttent
 
 def source_mask(batch: int, src_len: int, mask: Optional[ArrayLike] = None,
                 lengths: Optional[ArrayLike] = None,
-                what: str = "attention") -> Optional[np.ndarray]:
+                what: str = "attention") -> Union[None, np.ndarray, Tensor]:
     """The (batch, src_len) boolean mask (True: a real position) from `mask` or
-    `lengths` (at most one of them), or None when neither is given."""
+    `lengths` (at most one of them), or None when neither is given. Given as
+    a Tensor (e.g. a `tg.capture` placeholder), the mask is built by recorded
+    ops, so a replay reads each call's lengths; arrays give an array."""
     if mask is not None and lengths is not None:
         raise ValueError(f"{what}: give mask or lengths, not both")
     if lengths is not None:
@@ -59,6 +61,8 @@ def source_mask(batch: int, src_len: int, mask: Optional[ArrayLike] = None,
         if n.size and (n.min() < 0 or n.max() > src_len):
             raise ValueError(f"{what}: lengths must lie in [0, {src_len}] (the padded source "
                              f"length), got min {n.min()} and max {n.max()}")
+        if isinstance(lengths, Tensor):
+            return ops.less(np.arange(src_len)[None, :], ops.expand_dims(lengths, 1))
         return np.arange(src_len)[None, :] < n[:, None]
     if mask is not None:
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -70,7 +74,9 @@ def source_mask(batch: int, src_len: int, mask: Optional[ArrayLike] = None,
                 raise ValueError(f"{what}: mask must be boolean (True: a real position), got "
                                  f"dtype {m.dtype}")
             m = m.astype(bool)
-        return m
+            if isinstance(mask, Tensor):
+                return ops.astype(mask, np.bool_)
+        return mask if isinstance(mask, Tensor) else m
     return None
 
 
@@ -86,8 +92,7 @@ def masked_softmax(scores: ArrayLike, mask: Optional[ArrayLike] = None, axis: in
     e = scores if isinstance(scores, Tensor) else Tensor(np.asarray(scores))
     if mask is None:
         return ops.softmax(e, axis=axis)
-    m = np.broadcast_to(np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool),
-                        e.shape)
+    m = mask if isinstance(mask, Tensor) else np.asarray(mask, dtype=bool)   # where broadcasts
     fill = np.asarray(np.finfo(e.dtype).min / 4 if e.dtype.kind == "f" else -1e30, dtype=e.dtype)
     masked = ops.where(m, e, fill)
     mu = ops.max(masked, axis=axis, keepdims=True).detach()     # softmax is shift-invariant
