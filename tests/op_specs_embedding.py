@@ -28,12 +28,20 @@ def lookup_ref(ids: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def scatter_ref(g: np.ndarray, ids: np.ndarray, num: int, padding_idx: Optional[int]) -> np.ndarray:
-    """z[v] = Σ_{p: ids[p] = v ≠ padding_idx} g[p], one position at a time."""
+def scatter_ref(g: np.ndarray, ids: np.ndarray, num: int, padding_idx: Optional[int],
+                scale: bool = False) -> np.ndarray:
+    """z[v] = Σ_{p: ids[p] = v ≠ padding_idx} g[p] (the mean over those p with
+    scale), one position at a time."""
     z = np.zeros((num, g.shape[-1]), dtype=g.dtype)
+    count = np.zeros(num)
     for p in np.ndindex(*ids.shape):
+        count[ids[p]] += 1
         if ids[p] != padding_idx:
             z[ids[p]] += g[p]
+    if scale:
+        for v in range(num):
+            if count[v]:
+                z[v] /= count[v]
     return z
 
 
@@ -58,8 +66,9 @@ def _embedding_backward(data: st.DataObject) -> Spec:
     ids, num, pad = draw_ids(data)
     dim = data.draw(st.integers(1, 4), label="dim")
     g = data.draw(S.arrays(ids.shape + (dim,)), label="g")
-    return (lambda g: tg.ops.embedding_backward(g, ids, num, pad), [g],
-            lambda g: scatter_ref(g, ids, num, pad))
+    scale = data.draw(st.booleans(), label="scale_grad_by_freq")
+    return (lambda g: tg.ops.embedding_backward(g, ids, num, pad, scale), [g],
+            lambda g: scatter_ref(g, ids, num, pad, scale))
 
 
 EMBEDDING_SPECS["embedding"] = _embedding

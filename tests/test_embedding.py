@@ -37,12 +37,13 @@ def test_embedding_matches_torch_values_and_gradients_with_padding() -> None:
     w = rng.standard_normal((6, 4))
     ids = np.array([[1, 2, 1, 0], [5, 0, 1, 1]])
     g = rng.standard_normal((2, 4, 4))
-    for pad in (None, 0, -1):
+    for pad, scale in ((None, False), (0, False), (-1, False), (None, True), (1, True)):
         tw = torch.tensor(w, requires_grad=True)
-        tout = torch.nn.functional.embedding(torch.tensor(ids), tw, padding_idx=pad)
+        tout = torch.nn.functional.embedding(torch.tensor(ids), tw, padding_idx=pad,
+                                             scale_grad_by_freq=scale)
         tout.backward(torch.tensor(g))
         x = tg.tensor(w, requires_grad=True)
-        out = tg.embedding(ids, x, padding_idx=pad)
+        out = tg.embedding(ids, x, padding_idx=pad, scale_grad_by_freq=scale)
         (gw,) = tg.grad(out, [x], g)
         np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=0, atol=0)
         np.testing.assert_allclose(gw.data, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
@@ -67,6 +68,18 @@ def test_second_derivatives_through_the_scatter() -> None:
     np.testing.assert_allclose(h.data, 36 * counts ** 2 * w0 ** 3, rtol=1e-12)
     assert tg.gradcheck(lambda w: tg.grad((tg.embedding(ids, w, padding_idx=4) ** 3).sum(),
                                           [w], create_graph=True)[0], [w])
+    # scale_grad_by_freq: g = 3 W[v]² (the mean of c_v equal rows). Its derivative
+    # goes through embedding_backward's exact adjoint (gather of G / c, gradchecked in
+    # op_specs_embedding) and then the embedding's own scaled scatter (/ c again, by
+    # definition): 36 W³ / c. PyTorch gives 36 W³ here: its double backward
+    # (embedding_dense_double_backward) leaves the scaling out.
+    w = tg.tensor(w0, requires_grad=True)
+    (g,) = tg.grad((tg.embedding(ids, w, scale_grad_by_freq=True) ** 3).sum(), [w],
+                   create_graph=True)
+    np.testing.assert_allclose(g.data, 3 * (counts > 0) * w0 ** 2, rtol=1e-12)
+    (h,) = tg.grad((g * g).sum(), [w])
+    np.testing.assert_allclose(h.data, 36 * (counts > 0) * w0 ** 3 / np.maximum(counts, 1),
+                               rtol=1e-12)
 
 
 def test_errors_name_the_index_the_table_and_the_dtype() -> None:
@@ -93,8 +106,6 @@ def test_errors_name_the_index_the_table_and_the_dtype() -> None:
         emb(np.array([1, 2], np.float32))
     with pytest.raises(NotImplementedError, match="sparse=True"):
         tg.nn.Embedding(10, 2, sparse=True)
-    with pytest.raises(NotImplementedError, match="scale_grad_by_freq"):
-        tg.nn.Embedding(10, 2, scale_grad_by_freq=True)
     with pytest.raises(ValueError, match="num_embeddings must be a positive int, got 0"):
         tg.nn.Embedding(0, 2)
 
@@ -128,8 +139,8 @@ def test_module_init_padding_and_integer_ids_stay_integers() -> None:
 def test_state_dict_from_torch_same_outputs_and_gradients() -> None:
     torch = require_module("torch")
     torch.manual_seed(0)
-    t = torch.nn.Embedding(20, 5, padding_idx=3)
-    e = tg.nn.Embedding(20, 5, padding_idx=3)
+    t = torch.nn.Embedding(20, 5, padding_idx=3, scale_grad_by_freq=True)
+    e = tg.nn.Embedding(20, 5, padding_idx=3, scale_grad_by_freq=True)
     e.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
     ids = np.array([[3, 1, 1, 19], [0, 3, 7, 1]])
     g = rng.standard_normal((2, 4, 5)).astype(np.float32)

@@ -29,19 +29,20 @@ def test_embedding_is_a_gather(dtype: type, tmp_path: Path) -> None:
     check(one_op("embedding", args, {"padding_idx": None}), tmp_path, *args)
 
 
-@pytest.mark.parametrize("pad", [None, 0, 2])
-def test_embedding_backward_is_a_scatter_add(pad: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pad,scale", [(None, False), (0, False), (2, False), (None, True),
+                                       (1, True)])
+def test_embedding_backward_is_a_scatter_add(pad: int, scale: bool, tmp_path: Path) -> None:
     args = [rand(3, 4, 5), IDS]
-    check(one_op("embedding_backward", args, {"num_weights": 7, "padding_idx": pad}),
-          tmp_path, *args)
+    check(one_op("embedding_backward", args, {"num_weights": 7, "padding_idx": pad,
+                                              "scale_grad_by_freq": scale}), tmp_path, *args)
 
 
-@pytest.mark.parametrize("pad", [None, 1])
-def test_vjp_rules(pad: int, tmp_path: Path) -> None:
-    check_vjp("embedding", 1, [IDS, rand(7, 5)], tmp_path, {"padding_idx": pad})
-    check_vjp("embedding_backward", 0, [rand(3, 4, 5), IDS], tmp_path,
-              {"num_weights": 7, "padding_idx": pad})
-    g, feeds = one_vjp("embedding", 1, [IDS, rand(7, 5)], {"padding_idx": pad})
+@pytest.mark.parametrize("pad,scale", [(None, False), (1, False), (2, True)])
+def test_vjp_rules(pad: int, scale: bool, tmp_path: Path) -> None:
+    attrs = {"padding_idx": pad, "scale_grad_by_freq": scale}
+    check_vjp("embedding", 1, [IDS, rand(7, 5)], tmp_path, attrs)
+    check_vjp("embedding_backward", 0, [rand(3, 4, 5), IDS], tmp_path, {"num_weights": 7, **attrs})
+    g, feeds = one_vjp("embedding", 1, [IDS, rand(7, 5)], attrs)
     assert g.nodes[0].op.name == "embedding_vjp1"
 
 
@@ -52,7 +53,7 @@ def test_embedding_model_and_its_training_step_at_two_batch_sizes(tmp_path: Path
         # a Module's method: capture names its parameters as in state_dict
         def __init__(self) -> None:
             super().__init__()
-            self.emb = tg.nn.Embedding(30, 6, padding_idx=0, seed=0)
+            self.emb = tg.nn.Embedding(30, 6, padding_idx=0, scale_grad_by_freq=True, seed=0)
             self.lin = tg.nn.Linear(6, 2, seed=1)
 
         def step(self, ids: tg.Tensor, t: tg.Tensor) -> tuple[tg.Tensor, ...]:

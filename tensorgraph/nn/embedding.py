@@ -34,8 +34,9 @@ class Embedding(Module):
     `weight` ~ N(0, 1), as PyTorch; `seed` makes it reproducible (numpy's
     generator, so not PyTorch's numbers).
 
-    Ids stay integers: arrays and lists are not cast to the weight's dtype
-    (float ids are refused, naming the dtype). `scale_grad_by_freq` and
+    `scale_grad_by_freq`: each row's gradient is divided by the number of
+    times its id occurs in the batch. Ids stay integers: arrays and lists are
+    not cast to the weight's dtype (float ids are refused, naming the dtype).
     `sparse` gradients are not implemented and refused."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
@@ -52,8 +53,6 @@ class Embedding(Module):
             raise NotImplementedError("Embedding: sparse=True (sparse gradients) is not "
                                       "implemented; the weight gradient is a dense "
                                       "(num_embeddings, embedding_dim) array")
-        if scale_grad_by_freq:
-            raise NotImplementedError("Embedding: scale_grad_by_freq=True is not implemented")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
             if not isinstance(padding_idx, (int, np.integer)) or isinstance(padding_idx, bool) \
@@ -67,7 +66,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding: max_norm must be positive, got {max_norm!r}")
         self.max_norm = None if max_norm is None else float(max_norm)
         self.norm_type = float(norm_type)
-        self.scale_grad_by_freq, self.sparse = False, False
+        self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), False
         dt = _float_dtype(dtype, "Embedding")
         shape = (self.num_embeddings, self.embedding_dim)
         if _weight is None:
@@ -104,7 +103,7 @@ class Embedding(Module):
                             f"dtype {ids.dtype} (shape {ids.shape})")
         if self.max_norm is not None:
             self._renorm(ids.data)
-        return ops.embedding(ids, self.weight, self.padding_idx)
+        return ops.embedding(ids, self.weight, self.padding_idx, self.scale_grad_by_freq)
 
     def _renorm(self, ids: np.ndarray) -> None:
         # PyTorch's embedding_renorm_: in place, not recorded
@@ -123,4 +122,6 @@ class Embedding(Module):
             s += f", padding_idx={self.padding_idx}"
         if self.max_norm is not None:
             s += f", max_norm={self.max_norm}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
         return s

@@ -9,6 +9,11 @@ The gradient with respect to W scatter-adds the incoming rows back into a
 
 (PyTorch's F.embedding: the row `padding_idx` gets no gradient; its forward
 value is whatever the table holds there, zero as nn.Embedding initialises it).
+With `scale_grad_by_freq` (PyTorch's too) row v's gradient is divided by
+c_v, the number of times v occurs in the ids: the mean instead of the sum
+(frequent words then take no larger steps than rare ones). The scatter's
+VJP is its exact adjoint, gather of G / c (PyTorch's double backward leaves
+the 1/c out, so second derivatives with scale_grad_by_freq differ from its).
 That scatter is the op `embedding_backward`, whose own VJP is again a lookup,
 so create_graph differentiates through it. The ids get no gradient.
 
@@ -49,7 +54,8 @@ def _check_ids(fname: str, ids: np.ndarray, num: int) -> None:
                              f"{num} rows (valid ids: 0..{num - 1}; ids shape {ids.shape})")
 
 
-def _embedding(ids: np.ndarray, weight: np.ndarray, padding_idx: Optional[int]) -> np.ndarray:
+def _embedding(ids: np.ndarray, weight: np.ndarray, padding_idx: Optional[int],
+               scale_grad_by_freq: bool = False) -> np.ndarray:
     _check_ids("embedding", ids, weight.shape[0])
     return np.take(weight, ids, axis=0)
 
@@ -87,10 +93,21 @@ def scatter_rows(g: np.ndarray, ids: np.ndarray, num: int,
     return z
 
 
+def _counts(ids: Any, num: int, dtype: Any) -> np.ndarray:
+    """(num, 1): how often each id occurs (at least 1: rows never seen get no gradient anyway).
+    Read from the ids' values (a constant of the graph: the ids are not differentiated)."""
+    flat = np.asarray(getattr(ids, "data", ids)).reshape(-1)
+    return np.maximum(np.bincount(flat, minlength=num), 1).astype(dtype)[:, None]
+
+
 def _embedding_backward(g: np.ndarray, ids: np.ndarray, num_weights: int,
-                        padding_idx: Optional[int]) -> np.ndarray:
+                        padding_idx: Optional[int], scale_grad_by_freq: bool = False
+                        ) -> np.ndarray:
     _check_ids("embedding_backward", ids, num_weights)
-    return scatter_rows(g, ids, num_weights, padding_idx)
+    z = scatter_rows(g, ids, num_weights, padding_idx)
+    if scale_grad_by_freq:
+        z /= _counts(ids, num_weights, z.dtype)
+    return z
 
 
 def _row_mask(num: int, padding_idx: Optional[int], dtype: Any) -> Any:
@@ -100,16 +117,20 @@ def _row_mask(num: int, padding_idx: Optional[int], dtype: Any) -> Any:
     return m
 
 
-def _embedding_vjp(g: Any, out: Any, ids: Any, weight: Any, padding_idx: Optional[int]) -> Any:
-    return EMBEDDING_BACKWARD(g, ids, num_weights=weight.shape[0], padding_idx=padding_idx)
+def _embedding_vjp(g: Any, out: Any, ids: Any, weight: Any, padding_idx: Optional[int],
+                   scale_grad_by_freq: bool = False) -> Any:
+    return EMBEDDING_BACKWARD(g, ids, num_weights=weight.shape[0], padding_idx=padding_idx,
+                              scale_grad_by_freq=scale_grad_by_freq)
 
 
 def _embedding_backward_vjp(gg: Any, out: Any, g: Any, ids: Any, num_weights: int,
-                            padding_idx: Optional[int]) -> Any:
-    # <scatter(g), G> = <g, gather(G with the padding row zeroed)>
+                            padding_idx: Optional[int], scale_grad_by_freq: bool = False) -> Any:
+    # <scatter(g) / c, G> = <g, gather(G / c with the padding row zeroed)>
     if padding_idx is not None:
         gg = gg * _row_mask(num_weights, padding_idx, gg.dtype)
-    return EMBEDDING(ids, gg, padding_idx=None)
+    if scale_grad_by_freq:
+        gg = gg / _counts(ids, num_weights, gg.dtype)
+    return EMBEDDING(ids, gg, padding_idx=None, scale_grad_by_freq=False)
 
 
 EMBEDDING = defop("embedding", _embedding, None, _embedding_vjp)
@@ -137,26 +158,30 @@ def _padding_idx(fname: str, padding_idx: Optional[int], num: int) -> Optional[i
 
 @public(EMBEDDING)
 def embedding(input: ArrayLike, weight: ArrayLike,  # noqa: A002
-              padding_idx: Optional[int] = None) -> Tensor:
+              padding_idx: Optional[int] = None, scale_grad_by_freq: bool = False) -> Tensor:
     """Look up rows: out[..., :] = weight[input[...], :] (PyTorch's F.embedding).
     input: integer ids of any shape, each in [0, V); weight (V, D); out
     (*input.shape, D). The gradient scatter-adds into the rows (an id that
-    occurs k times gets the sum of its k rows); the row `padding_idx` (if
-    given; negative counts from the end) gets none."""
+    occurs k times gets the sum of its k rows, divided by k with
+    scale_grad_by_freq); the row `padding_idx` (if given; negative counts
+    from the end) gets none."""
     ids = _ids("embedding", input)
     w = as_tensor(weight, "embedding", 1)
     if w.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {w.shape}")
-    return record(EMBEDDING, (ids, w), {"padding_idx": _padding_idx("embedding", padding_idx,
-                                                                      w.shape[0])})
+    return record(EMBEDDING, (ids, w), {
+        "padding_idx": _padding_idx("embedding", padding_idx, w.shape[0]),
+        "scale_grad_by_freq": bool(scale_grad_by_freq)})
 
 
 @public(EMBEDDING_BACKWARD, export=False)
 def embedding_backward(grad_output: ArrayLike, input: ArrayLike,  # noqa: A002
-                       num_weights: int, padding_idx: Optional[int] = None) -> Tensor:
+                       num_weights: int, padding_idx: Optional[int] = None,
+                       scale_grad_by_freq: bool = False) -> Tensor:
     """The embedding's weight gradient (PyTorch's embedding_backward):
-    Z[v] = Σ_{p: input[p] = v, v ≠ padding_idx} grad_output[p], Z (num_weights, D)."""
+    Z[v] = Σ_{p: input[p] = v, v ≠ padding_idx} grad_output[p] (/ c_v, the count
+    of v in input, with scale_grad_by_freq), Z (num_weights, D)."""
     ids = _ids("embedding_backward", input)
     g = as_tensor(grad_output, "embedding_backward", 0)
     if g.shape[:-1] != ids.shape or g.ndim != ids.ndim + 1:
@@ -164,4 +189,5 @@ def embedding_backward(grad_output: ArrayLike, input: ArrayLike,  # noqa: A002
                          f"{ids.shape + ('D',)}, got {g.shape}")
     num = int(num_weights)
     return record(EMBEDDING_BACKWARD, (g, ids), {
-        "num_weights": num, "padding_idx": _padding_idx("embedding_backward", padding_idx, num)})
+        "num_weights": num, "padding_idx": _padding_idx("embedding_backward", padding_idx, num),
+        "scale_grad_by_freq": bool(scale_grad_by_freq)})
