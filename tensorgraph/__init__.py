@@ -17,11 +17,11 @@ from .ops._exports import *  # noqa: F401,F403 - every public op function (gener
 from .gradcheck import GradcheckError, gradcheck
 from .graph import CaptureError, CaptureWarning, Graph, capture, placeholder
 from . import passes
-from . import data, io, optim, train
+from . import data, io, optim, text, train
 from .io import load, save
 from . import nn, losses
 from . import onnx, tensorboard   # the onnx and tensorboard packages are imported when used
-from .draw import draw_history, Drawing
+from .draw import draw_attention, draw_history, Drawing
 if TYPE_CHECKING:
     from .draw.api import draw   # for type checkers: tg.draw(...) is draw()
 else:

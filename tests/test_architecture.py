@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tensorgraph"
-OUTER = ("nn", "draw", "train", "io", "losses", "optim", "data", "backends", "onnx", "tensorboard")
+OUTER = ("nn", "draw", "train", "io", "losses", "optim", "data", "text", "backends", "onnx",
+         "tensorboard")
 
 
 def core_files() -> list[Path]:

@@ -10,6 +10,7 @@ matplotlib. Read the package in this order:
 - `network`: the book's pictures of neurons and networks ("network");
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);
+- `attention`: attention heatmaps (`draw_attention`, matplotlib);
 - `backends`: DOT -> SVG/PNG with the system `dot` or Graphviz in WebAssembly,
   each layout within a time limit.
 
@@ -29,8 +30,9 @@ from ._optional import MissingPackageError
 from .api import VIEWS, Drawing, DrawWarning, draw
 from .backends import BackendError, LayoutTimeout, backend_info
 from .history import Chart, draw_history
+from .attention import draw_attention
 
-__all__ = ["draw", "draw_history", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
+__all__ = ["draw", "draw_history", "draw_attention", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
            "LayoutTimeout", "MissingPackageError", "backend_info", "backends"]
 
 

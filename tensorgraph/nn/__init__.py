@@ -9,7 +9,10 @@ The files read in the order of the book:
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
 - `regularization` (chapter 2): `Dropout`;
-- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`.
+- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`;
+- `embedding` (chapters 6-7): `Embedding`;
+- `attention` (chapter 7): `AdditiveAttention`, `DotAttention`;
+- `decoding` (chapter 7): `greedy_decode`, `beam_search`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -30,11 +33,16 @@ from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReL
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 from .conv import Conv1d, Conv2d, Flatten
+from .embedding import Embedding
+from .decoding import Decoded, beam_search, greedy_decode, length_penalty
+from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
     "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
-    "DiagramPart", "Conv1d", "Conv2d", "Flatten",
+    "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
+    "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
+    "Decoded", "beam_search", "greedy_decode", "length_penalty",
 ]
