@@ -8,7 +8,9 @@ The files read in the order of the book:
 - `init`: weight initialisers;
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
-- `regularization` (chapter 2): `Dropout`.
+- `regularization` (chapter 2): `Dropout`;
+- `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
+- `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -28,6 +30,8 @@ from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReL
                       Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
+from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -35,4 +39,5 @@ __all__ = [
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
     "DiagramPart",
+    "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
 ]
