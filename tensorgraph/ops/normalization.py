@@ -88,10 +88,28 @@ BATCH_NORM = defop("batch_norm", _bn_forward, _bn_dx, _bn_dmean, _bn_dvar, _bn_d
 
 # -- training: the batch's statistics ------------------------------------------
 
+def _csum(a: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
+    """Σ a (or Σ a·b) per channel over every other axis, without an (N, C, ...)
+    temporary: einsum over (N, C, rest), then the small (N, C) sum."""
+    n, c = a.shape[:2]
+    a3 = a.reshape(n, c, -1)
+    if b is None:
+        return np.einsum("nci->nc", a3).sum(axis=0)
+    return np.einsum("nci,nci->nc", a3, b.reshape(n, c, -1)).sum(axis=0)
+
+
+def _batch_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(μ, biased σ², x - μ) per channel (two passes: σ² from x - μ, not E[x²] - μ²)."""
+    m = x.size // x.shape[1]
+    mean = _csum(x) / m
+    xc = x - _c(mean, x.ndim)
+    return mean, _csum(xc, xc) / m, xc
+
+
 def _stats(x: Any, eps: float, saved: Any) -> tuple[Any, Any]:
     """(μ, 1/σ̂) per channel: saved by the forward, or recomputed (with ops on Tensors)."""
     if saved is not None:
-        mean, var = saved
+        mean, var = saved[:2]
     else:
         ax = _axes(x.ndim)
         mean = x.mean(axis=ax)
@@ -100,40 +118,74 @@ def _stats(x: Any, eps: float, saved: Any) -> tuple[Any, Any]:
     return mean, (var + eps) ** -0.5
 
 
-def _batch_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(μ, biased σ², x - μ) per channel."""
-    n, ax = x.ndim, _axes(x.ndim)
-    mean = x.mean(axis=ax)
-    xc = x - _c(mean, n)
-    return mean, np.mean(np.square(xc), axis=ax), xc
-
-
 def _bn_train_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
-                      eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+                      eps: float) -> tuple[np.ndarray, list[Any]]:
     n = x.ndim
     mean, var, xc = _batch_stats(x)
     xc *= _c((var + eps) ** -0.5 * weight, n)
     xc += _c(bias, n)
-    return xc, (mean, var)
+    # saved: μ, σ², and a slot where the VJPs of one backward share Σg and Σg·(x - μ)
+    return xc, [mean, var, None]
+
+
+# Each VJP has two spellings of one formula: on Tensors (create_graph) with
+# ops, so that it is differentiated again; on arrays (a plain backward) the
+# same algebra regrouped per channel,
+#
+#     dx = a·(g - (x - μ)·Σ(g·(x - μ))/(m σ̂²) - Σg/m),  a = weight/σ̂,
+#
+# computed in place in one array, and Σg, Σg·(x - μ) (two einsum passes)
+# computed once per backward for all three VJPs (kept with the saved
+# statistics, next to the g they belong to).
+
+def _sums(g: np.ndarray, x: np.ndarray, saved: Any) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """(μ, σ², Σg, Σg·(x - μ)) per channel, and x - μ (a fresh array the caller may reuse)."""
+    if saved is None:
+        mean, var, xc = _batch_stats(x)
+        return mean, var, xc, (_csum(g), _csum(g, xc))
+    mean, var, cache = saved
+    xc = x - _c(mean, x.ndim)
+    if cache is None or cache[0] is not g:
+        cache = saved[2] = (g, _csum(g), _csum(g, xc))
+    return mean, var, xc, cache[1:]
 
 
 def _bn_train_dx(g: Any, out: Any, x: Any, weight: Any, bias: Any, eps: float,
                  saved: Any = None) -> Any:
     n, ax = x.ndim, _axes(x.ndim)
-    mean, inv = _stats(x, eps, saved)
-    xhat = (x - _c(mean, n)) * _c(inv, n)
-    return (g - _c(g.mean(axis=ax), n) - xhat * _c((g * xhat).mean(axis=ax), n)) * _c(inv * weight, n)
+    if isinstance(g, Tensor) or isinstance(x, Tensor):
+        mean, inv = _stats(x, eps, saved)
+        xhat = (x - _c(mean, n)) * _c(inv, n)
+        return (g - _c(g.mean(axis=ax), n) - xhat * _c((g * xhat).mean(axis=ax), n)) \
+            * _c(inv * weight, n)
+    m = x.size // x.shape[1]
+    mean, var, dx, (sg, sgx) = _sums(g, x, saved)
+    inv2 = 1 / (var + eps)
+    dx *= _c(-inv2 * sgx / m, n)
+    dx += g
+    dx += _c(-sg / m, n)
+    dx *= _c(weight * np.sqrt(inv2), n)
+    return dx
 
 
 def _bn_train_dweight(g: Any, out: Any, x: Any, weight: Any, bias: Any, eps: float,
                       saved: Any = None) -> Any:
-    mean, inv = _stats(x, eps, saved)
-    return (g * (x - _c(mean, x.ndim))).sum(axis=_axes(x.ndim)) * inv
+    if isinstance(g, Tensor) or isinstance(x, Tensor):
+        mean, inv = _stats(x, eps, saved)
+        return (g * (x - _c(mean, x.ndim))).sum(axis=_axes(x.ndim)) * inv
+    if saved is not None and saved[2] is not None and saved[2][0] is g:
+        return saved[2][2] * (saved[1] + eps) ** -0.5
+    mean, var, _, (_, sgx) = _sums(g, x, saved)
+    return sgx * (var + eps) ** -0.5
 
 
 def _bn_train_dbias(g: Any, out: Any, x: Any, weight: Any, bias: Any, eps: float,
                     saved: Any = None) -> Any:
-    return g.sum(axis=_axes(x.ndim))
+    if isinstance(g, Tensor):
+        return g.sum(axis=_axes(x.ndim))
+    if saved is not None and saved[2] is not None and saved[2][0] is g:
+        return saved[2][1]
+    return _csum(g)
 
 
 BATCH_NORM_TRAIN = defop("batch_norm_train", _bn_train_forward, _bn_train_dx, _bn_train_dweight,
@@ -220,7 +272,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[ArrayLike],  # noqa: A00
         saved = y.node.saved if y.node is not None else None
         if saved is None:
             saved = _batch_stats(x._data)[:2]
-        mean, var = saved
+        mean, var = saved[:2]
         for r, i in update:
             _update_running(r, mean if i == 0 else var * (count / (count - 1)), momentum)
     return y

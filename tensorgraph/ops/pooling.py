@@ -131,70 +131,101 @@ def _offsets(kernel_size: tuple[int, ...]) -> list[tuple[int, ...]]:
 # ---------------------------------------------------------------------------
 # Max pooling
 
+def _offset_dtype(kernel_size: tuple[int, ...]) -> Any:
+    """The smallest integer type that numbers every offset inside a window."""
+    k = math.prod(kernel_size)
+    return np.int8 if k <= 127 else np.int16 if k <= 32767 else np.int32
+
+
+def _first_inside(spatial: tuple[int, ...], out: tuple[int, ...], kernel_size: tuple[int, ...],
+                  stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per window (shape out): its first offset (in scan order) inside x, and
+    whether it has none (with dilation a padded window can step over x)."""
+    nd = len(out)
+    k0 = np.zeros(out, np.intp)
+    empty = np.zeros(out, bool)
+    for ax, (n, o, k, s, p, d) in enumerate(zip(spatial, out, kernel_size, stride, padding,
+                                                dilation)):
+        start = np.arange(o) * s - p
+        a0 = np.where(start < 0, (-start + d - 1) // d, 0)
+        shape = [1] * nd
+        shape[ax] = o
+        empty = empty | ((a0 >= k) | (start + a0 * d >= n)).reshape(shape)
+        k0 = k0 * k + np.minimum(a0, k - 1).reshape(shape)
+    return k0, empty
+
+
 def _max_pool(x: np.ndarray, kernel_size: tuple[int, ...], stride: tuple[int, ...],
               padding: tuple[int, ...], dilation: tuple[int, ...], ceil_mode: bool
               ) -> tuple[np.ndarray, np.ndarray]:
-    """(max over each window, flat index into x of the element chosen)."""
+    """(max over each window, the offset inside its window of the element
+    chosen: the first maximum in scan order, or the last NaN)."""
     nd = len(kernel_size)
     spatial = x.shape[-nd:]
     out, pads = _pads(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     w = _windows(_padded(x, pads, -np.inf), out, kernel_size, stride, dilation)
     offsets = _offsets(kernel_size)
     nan = np.isnan(x).any()
-    empty = None
+    dt = _offset_dtype(kernel_size)
     if not any(a or b for a, b in pads):
         best = w[(Ellipsis,) + offsets[0]].copy()
-        arg = np.zeros(best.shape, np.intp)
-        rest = offsets[1:]
+        arg = np.zeros(best.shape, dt)
         first = 1
     else:
         # Start below every real element: padding (-inf) never wins, and a
-        # window of -inf keeps its first element inside the input (PyTorch's).
+        # window of -inf keeps its first element inside x (PyTorch's rule).
         best = np.full(w.shape[:-nd], -np.inf, x.dtype)
-        arg = np.zeros(best.shape, np.intp)
-        k0 = np.zeros(out, np.intp)
-        empty = np.zeros(out, bool)
-        for ax, (n, o, k, s, p, d) in enumerate(zip(spatial, out, kernel_size, stride, padding,
-                                                    dilation)):
-            start = np.arange(o) * s - p
-            # first offset of each window that lands inside the input
-            a0 = np.where(start < 0, (-start + d - 1) // d, 0)
-            shape = [1] * nd
-            shape[ax] = o
-            # with dilation a window can skip the input entirely: it gives -inf, no gradient
-            empty = empty | ((a0 >= k) | (start + a0 * d >= n)).reshape(shape)
-            k0 = k0 * k + np.minimum(a0, k - 1).reshape(shape)
-        arg[...] = k0
-        rest = offsets
+        arg = np.empty(best.shape, dt)
+        arg[...] = _first_inside(spatial, out, kernel_size, stride, padding, dilation)[0]
         first = 0
-    for j, o in enumerate(rest, first):
-        v = w[(Ellipsis,) + o]
+    for j in range(first, len(offsets)):
+        v = w[(Ellipsis,) + offsets[j]]
         hit = v > best
         if nan:
-            hit |= np.isnan(v)      # a NaN wins (the last one, as PyTorch)
-        np.copyto(best, v, where=hit)
-        np.copyto(arg, j, where=hit)
-    # The chosen offset -> a flat index into x (its own coordinates, unpadded).
-    flat = np.zeros(best.shape, np.intp)
-    lead = math.prod(x.shape[:-nd])
-    flat += (np.arange(lead, dtype=np.intp) * math.prod(spatial)).reshape(x.shape[:-nd] + (1,) * nd)
-    offs = np.unravel_index(arg, kernel_size)
-    stride_of = [math.prod(spatial[i + 1:]) for i in range(nd)]
-    for ax, (o, s, p, d) in enumerate(zip(out, stride, padding, dilation)):
-        shape = [1] * nd
-        shape[ax] = o
-        start = (np.arange(o, dtype=np.intp) * s - p).reshape(shape)
-        flat += (start + offs[ax] * d) * stride_of[ax]
-    if empty is not None and empty.any():
-        flat[..., empty] = -1           # no element of x: the scatter drops it, the gather reads 0
-    return best, flat
+            hit |= np.isnan(v)      # a NaN wins (the last one, as PyTorch); maximum keeps it
+        np.maximum(best, v, out=best)
+        # arg = j where hit: arithmetic on the small ints beats np.where/copyto(where=)
+        arg += hit.view(np.int8).astype(dt, copy=False) * (dt(j) - arg)
+    return best, arg
+
+
+def _flat_indices(shape: tuple[int, ...], arg: np.ndarray, kernel_size: tuple[int, ...],
+                  stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
+                  ceil_mode: bool) -> np.ndarray:
+    """The chosen offsets (`_max_pool`'s) as flat indices into x; -1 for a
+    window with no element of x."""
+    nd = len(kernel_size)
+    spatial = tuple(shape[-nd:])
+    out = arg.shape[-nd:]
+    step = [math.prod(spatial[i + 1:]) for i in range(nd)]
+    # the flat distance from a window's start to each offset inside it
+    table = np.zeros(1, np.intp)
+    for k, d, st in zip(kernel_size, dilation, step):
+        table = (table[:, None] + np.arange(k) * d * st).reshape(-1)
+    base = np.zeros(out, np.intp)
+    for ax, (o, s, p, st) in enumerate(zip(out, stride, padding, step)):
+        view = [1] * nd
+        view[ax] = o
+        base = base + ((np.arange(o) * s - p) * st).reshape(view)
+    lead = shape[:-nd]
+    base = base + (np.arange(math.prod(lead), dtype=np.intp) * math.prod(spatial)
+                   ).reshape(lead + (1,) * nd)
+    flat = np.take(table, arg)
+    flat += base
+    if any(padding) and any(d > 1 for d in dilation):
+        empty = _first_inside(spatial, out, kernel_size, stride, padding, dilation)[1]
+        if empty.any():
+            flat[..., empty] = -1       # the scatter drops it, the gather reads 0
+    return flat
 
 
 def _max_pool_vjp(g: Any, out: Any, x: Any, kernel_size: tuple[int, ...],
                   stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
                   ceil_mode: bool, saved: Any = None) -> Any:
-    idx = saved if saved is not None else _max_pool(_array(x), kernel_size, stride, padding,
-                                                    dilation, ceil_mode)[1]
+    geometry = (kernel_size, stride, padding, dilation, ceil_mode)
+    arg = saved if saved is not None else _max_pool(_array(x), *geometry)[1]
+    idx = _flat_indices(tuple(x.shape), arg, *geometry)
     return MAX_POOL_SCATTER(g, idx, shape=tuple(x.shape),
                             overlapping=_overlapping(kernel_size, stride, dilation))
 
