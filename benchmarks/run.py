@@ -376,8 +376,9 @@ def main(argv: list[str]) -> int:
                     bench_pool.check_agree({w.name: w.ask("check") for w in workers})
                     round_robin(workers, args.repeats, settle=args.settle, progress=progress)
                     done = report.add(label, "ms", 1e3, workers)
-                    report.target(f"{label}: forward + backward <= 1.25 x PyTorch eager", done,
-                                  TG, TORCH, 1.25)
+                    if label.startswith("maxpool"):     # the goal (batch norm has none)
+                        report.target(f"{label}: forward + backward <= 1.25 x PyTorch eager",
+                                      done, TG, TORCH, 1.25)
                 run(bench, {n: spec(bench, n) for n in names}, pool_body)
                 print()
 

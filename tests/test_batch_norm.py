@@ -180,6 +180,25 @@ def test_an_eval_mode_net_captures_and_replays() -> None:
         np.testing.assert_array_equal(g(x).data, net(x).data)
 
 
+def test_a_captured_training_step_through_batch_statistics_replays_bit_for_bit() -> None:
+    # No running statistics to update: the step (forward, tg.grad) is a graph;
+    # the VJPs get the statistics the replayed forward saved.
+    bn = nn.BatchNorm2d(3, track_running_stats=False, dtype=np.float64)
+    params = bn.parameters()
+
+    def step(x: tg.Tensor) -> Any:
+        y = tg.max_pool2d(bn(x), 2)
+        loss = (y * y * y).sum()
+        return (loss, *tg.grad(loss, params))
+    g = tg.capture(step, tg.placeholder((None, 3, 4, 4), "float64"))
+    assert {"batch_norm_train", "batch_norm_train_vjp1"} <= {n.op.name for n in g.nodes}
+    rng = np.random.default_rng(0)
+    for batch in (2, 5):
+        x = rng.standard_normal((batch, 3, 4, 4))
+        for got, want in zip(g(x), step(tg.tensor(x))):
+            np.testing.assert_array_equal(got.data, want.data)
+
+
 # ---------------------------------------------------------------------------
 # Modules
 
@@ -207,6 +226,16 @@ def test_train_and_eval_switch_the_statistics() -> None:
     np.testing.assert_allclose(bn(x).data, naive_batch_norm(x, rm, rv, np.ones(3), np.zeros(3)))
     assert int(bn.num_batches_tracked.data) == 1
     np.testing.assert_array_equal(bn.running_mean.data, rm)
+
+
+def test_reset_running_stats() -> None:
+    bn = nn.BatchNorm1d(2)
+    bn(np.random.default_rng(0).standard_normal((4, 2)))
+    assert int(bn.num_batches_tracked.data) == 1 and bn.running_mean.data.any()
+    bn.reset_running_stats()
+    np.testing.assert_array_equal(bn.running_mean.data, np.zeros(2))
+    np.testing.assert_array_equal(bn.running_var.data, np.ones(2))
+    assert int(bn.num_batches_tracked.data) == 0
 
 
 def test_momentum_none_is_the_cumulative_average() -> None:
