@@ -171,12 +171,14 @@ def _avg_pool_spec(nd: int) -> Callable[[st.DataObject], Spec]:
         a = pool_args(data, nd, dilation=False)
         x = data.draw(S.arrays(a["shape"]), label="x")
         cip = data.draw(st.booleans(), label="count_include_pad")
-        if nd == 2:
-            dov = data.draw(st.sampled_from([None, None, 3]), label="divisor_override")
-            fn = lambda t: tg.avg_pool2d(t, a["k"], a["s"], a["p"], a["ceil_mode"], cip, dov)  # noqa: E731
-        else:
-            dov = None
-            fn = lambda t: tg.avg_pool1d(t, a["k"], a["s"], a["p"], a["ceil_mode"], cip)  # noqa: E731
+        k, s, p, ceil = a["k"], a["s"], a["p"], a["ceil_mode"]
+        dov = data.draw(st.sampled_from([None, None, 3]), label="divisor_override") \
+            if nd == 2 else None
+
+        def fn(t: tg.Tensor) -> tg.Tensor:
+            if nd == 2:
+                return tg.avg_pool2d(t, k, s, p, ceil, cip, dov)
+            return tg.avg_pool1d(t, k, s, p, ceil, cip)
         return fn, [x], lambda x: naive_avg_pool(x, nd, a["k"], a["s"], a["p"], a["ceil_mode"],
                                                  cip, dov)
     return build

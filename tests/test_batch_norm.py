@@ -178,6 +178,14 @@ def test_an_eval_mode_net_captures_and_replays() -> None:
     for batch in (1, 5):
         x = rng.standard_normal((batch, 3, 4, 4)).astype(np.float32)
         np.testing.assert_array_equal(g(x).data, net(x).data)
+    # The running statistics are read at each replay (not frozen at capture), as
+    # parameters are: statistics loaded after the capture are used.
+    assert {"running_mean", "running_var"} <= set(g.parameters)
+    state = net.state_dict()
+    state["layers.0.running_mean"] = state["layers.0.running_mean"] + 1
+    net.load_state_dict(state)
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(g(x).data, net(x).data)
 
 
 def test_a_captured_training_step_through_batch_statistics_replays_bit_for_bit() -> None:

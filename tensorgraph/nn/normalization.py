@@ -13,7 +13,17 @@ from .. import ops
 from ..tensor import ArrayLike, Tensor, no_grad
 from .module import DType, Module, Parameter, _as_input, _float_dtype
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "RunningStat"]
+
+
+class RunningStat(Tensor):
+    """A running statistic of batch norm (`running_mean`, `running_var`): a
+    buffer, not trained, that a captured graph reads by reference at each
+    replay as it reads parameters (`_graph_kind`), so statistics gathered or
+    loaded after the capture are the ones an evaluation-mode replay uses."""
+
+    __slots__ = ()
+    _graph_kind = "parameter"
 
 
 class _BatchNorm(Module):
@@ -50,11 +60,9 @@ class _BatchNorm(Module):
         self.weight = Parameter(np.ones(c, dt)) if affine else None
         self.bias = Parameter(np.zeros(c, dt)) if affine else None
         if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(c, dt))
-            self.register_buffer("running_var", np.ones(c, dt))
+            self.register_buffer("running_mean", RunningStat(np.zeros(c, dt), name="running_mean"))
+            self.register_buffer("running_var", RunningStat(np.ones(c, dt), name="running_var"))
             self.register_buffer("num_batches_tracked", np.array(0, np.int64))
-            for b in ("running_mean", "running_var"):
-                getattr(self, b).name = b        # what a captured graph calls the constant
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

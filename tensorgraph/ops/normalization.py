@@ -138,8 +138,8 @@ def _bn_train_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
 # computed once per backward for all three VJPs (kept with the saved
 # statistics, next to the g they belong to).
 
-def _sums(g: np.ndarray, x: np.ndarray, saved: Any) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    """(μ, σ², Σg, Σg·(x - μ)) per channel, and x - μ (a fresh array the caller may reuse)."""
+def _sums(g: np.ndarray, x: np.ndarray, saved: Any) -> tuple[Any, Any, np.ndarray, Any]:
+    """(μ, σ², x - μ (a fresh array the caller may reuse), (Σg, Σg·(x - μ))) per channel."""
     if saved is None:
         mean, var, xc = _batch_stats(x)
         return mean, var, xc, (_csum(g), _csum(g, xc))
@@ -220,7 +220,7 @@ def _update_running(buf: Any, batch: np.ndarray, momentum: float) -> None:
 
 
 @public(None)
-def batch_norm(input: ArrayLike, running_mean: Optional[ArrayLike],  # noqa: A002
+def batch_norm(x: ArrayLike, running_mean: Optional[ArrayLike],
                running_var: Optional[ArrayLike], weight: Optional[ArrayLike] = None,
                bias: Optional[ArrayLike] = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -235,7 +235,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[ArrayLike],  # noqa: A00
     running ← (1 - momentum)·running + momentum·batch, with the unbiased
     variance σ²·n/(n - 1). weight/bias None: 1 and 0."""
     fn = "batch_norm"
-    x = as_tensor(input, fn, 0)
+    x = as_tensor(x, fn, 0)
     if x.ndim < 2:
         raise ValueError(f"{fn}: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
                          f"got shape {x.shape}")

@@ -92,7 +92,8 @@ def _geometry(fn: str, shape: tuple[int, ...], nd: int, kernel_size: Any, stride
     if min(out) < 1:
         raise ValueError(f"{fn}: the window (kernel_size {k}, dilation {d}) is larger than the "
                          f"padded input: input shape {shape}, padding {p}, output size {out}")
-    return {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": bool(ceil_mode)}
+    return {"kernel_size": k, "stride": s, "padding": p, "dilation": d,
+            "ceil_mode": bool(ceil_mode)}
 
 
 def _pads(spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
@@ -240,7 +241,8 @@ def _overlapping(kernel_size: tuple[int, ...], stride: tuple[int, ...],
     return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
 
 
-def _scatter(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...], overlapping: bool) -> np.ndarray:
+def _scatter(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...],
+             overlapping: bool) -> np.ndarray:
     """zeros(shape) with g[i] added at the flat position idx[i]."""
     size = math.prod(shape)
     if idx.size and idx.min() < 0:      # windows with no element of x (see _max_pool)
@@ -296,7 +298,7 @@ def _max_pool_public(op: Any, fn: str, nd: int, x: ArrayLike, kernel_size: Any, 
 
 
 @public(MAX_POOL2D)
-def max_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def max_pool2d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """2-D max pooling over (N, C, H, W) or (C, H, W), as torch.nn.functional.max_pool2d:
@@ -306,17 +308,17 @@ def max_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrP
     with -inf outside x. `stride` defaults to `kernel_size`; `padding` at most
     half the kernel; `ceil_mode` rounds the output size up. The gradient goes
     to the maximum of each window, on ties to the first in scan order (as PyTorch)."""
-    return _max_pool_public(MAX_POOL2D, "max_pool2d", 2, input, kernel_size, stride, padding,
+    return _max_pool_public(MAX_POOL2D, "max_pool2d", 2, x, kernel_size, stride, padding,
                             dilation, ceil_mode, return_indices)
 
 
 @public(MAX_POOL1D)
-def max_pool1d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def max_pool1d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """1-D max pooling over (N, C, L) or (C, L), as torch.nn.functional.max_pool1d:
     y[n, c, i] = max_{a < k} x[n, c, i·s - p + a·d] (-inf outside x)."""
-    return _max_pool_public(MAX_POOL1D, "max_pool1d", 1, input, kernel_size, stride, padding,
+    return _max_pool_public(MAX_POOL1D, "max_pool1d", 1, x, kernel_size, stride, padding,
                             dilation, ceil_mode, return_indices)
 
 
@@ -408,7 +410,7 @@ def _avg_pool_public(op: Any, fn: str, nd: int, x: ArrayLike, kernel_size: Any, 
 
 
 @public(AVG_POOL2D)
-def avg_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def avg_pool2d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: Optional[int] = None) -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W), as
@@ -420,15 +422,15 @@ def avg_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrP
     ceil_mode), or with count_include_pad=False the number of elements of x
     in the window, or `divisor_override`. Linear in x: the gradient spreads
     g/D evenly back over each window."""
-    return _avg_pool_public(AVG_POOL2D, "avg_pool2d", 2, input, kernel_size, stride, padding,
+    return _avg_pool_public(AVG_POOL2D, "avg_pool2d", 2, x, kernel_size, stride, padding,
                             ceil_mode, count_include_pad, divisor_override)
 
 
 @public(AVG_POOL1D)
-def avg_pool1d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def avg_pool1d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L), as torch.nn.functional.avg_pool1d:
     y[n, c, i] = Σ_{a < k} x[n, c, i·s - p + a] / D[i] (see avg_pool2d for D)."""
-    return _avg_pool_public(AVG_POOL1D, "avg_pool1d", 1, input, kernel_size, stride, padding,
+    return _avg_pool_public(AVG_POOL1D, "avg_pool1d", 1, x, kernel_size, stride, padding,
                             ceil_mode, count_include_pad, None)
