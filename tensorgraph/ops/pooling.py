@@ -167,7 +167,22 @@ def _max_pool(x: np.ndarray, kernel_size: tuple[int, ...], stride: tuple[int, ..
     out, pads = _pads(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     w = _windows(_padded(x, pads, -np.inf), out, kernel_size, stride, dilation)
     offsets = _offsets(kernel_size)
-    nan = np.isnan(x).any()
+    best, arg = _scan(w, x.dtype, offsets, spatial, out, kernel_size, stride, padding, dilation,
+                      pads, nan=False)
+    # A NaN propagates through np.maximum into its window's result: only then
+    # scan again, with NaN winning (checking the output, not all of x).
+    if np.isnan(best).any():
+        best, arg = _scan(w, x.dtype, offsets, spatial, out, kernel_size, stride, padding,
+                          dilation, pads, nan=True)
+    return best, arg
+
+
+def _scan(w: np.ndarray, dtype: Any, offsets: list[tuple[int, ...]], spatial: tuple[int, ...],
+          out: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
+          padding: tuple[int, ...], dilation: tuple[int, ...],
+          pads: tuple[tuple[int, int], ...], nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One pass per offset of the windows `w`: the running maximum and its offset."""
+    nd = len(kernel_size)
     dt = _offset_dtype(kernel_size)
     if not any(a or b for a, b in pads):
         best = w[(Ellipsis,) + offsets[0]].copy()
@@ -176,7 +191,7 @@ def _max_pool(x: np.ndarray, kernel_size: tuple[int, ...], stride: tuple[int, ..
     else:
         # Start below every real element: padding (-inf) never wins, and a
         # window of -inf keeps its first element inside x (PyTorch's rule).
-        best = np.full(w.shape[:-nd], -np.inf, x.dtype)
+        best = np.full(w.shape[:-nd], -np.inf, dtype)
         arg = np.empty(best.shape, dt)
         arg[...] = _first_inside(spatial, out, kernel_size, stride, padding, dilation)[0]
         first = 0
