@@ -9,6 +9,7 @@ The files read in the order of the book:
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
 - `regularization` (chapter 2): `Dropout`;
+- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`;
 - `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
 - `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
 
@@ -30,6 +31,7 @@ from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReL
                       Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
+from .conv import Conv1d, Conv2d, Flatten
 from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d
 
@@ -38,6 +40,6 @@ __all__ = [
     "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
-    "DiagramPart",
+    "DiagramPart", "Conv1d", "Conv2d", "Flatten",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
 ]

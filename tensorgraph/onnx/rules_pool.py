@@ -32,6 +32,19 @@ REFUSED.update({
 })
 
 
+# The gradients of a captured training step (`{op}_vjp{i}`, see rules_grad.py).
+REFUSED.update(dict.fromkeys(
+    ("max_pool1d_vjp0", "max_pool2d_vjp0", "avg_pool1d_vjp0", "avg_pool2d_vjp0",
+     "batch_norm_vjp0", "batch_norm_vjp1", "batch_norm_vjp2", "batch_norm_vjp3", "batch_norm_vjp4",
+     "batch_norm_train_vjp0", "batch_norm_train_vjp1", "batch_norm_train_vjp2"),
+    "no export rule is written yet for the gradient of pooling or batch norm (a captured "
+    "training step of a conv net); export the forward pass"))
+REFUSED.update(dict.fromkeys(
+    ("max_pool_scatter_vjp0", "max_pool_gather_vjp0", "avg_pool_backward_vjp0"),
+    "it is a second derivative of pooling (a backward op differentiated again); export the "
+    "forward pass"))
+
+
 def _geometry(node: Any) -> tuple[int, tuple[int, ...], list[int], list[int]]:
     """(nd, spatial sizes, pads at the start, pads at the end incl. ceil_mode's extra)."""
     a = node.attrs
