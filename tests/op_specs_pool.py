@@ -264,3 +264,13 @@ def _batch_norm_train(data: st.DataObject) -> Spec:
     w, b = (data.draw(S.arrays((c,)), label=n) for n in ("weight", "bias"))
     return (lambda x, w, b: tg.batch_norm(x, None, None, w, b, training=True), [x, w, b],
             lambda x, w, b: naive_batch_norm(x, None, None, w, b))
+
+
+@_spec("batch_norm_stats")
+def _batch_norm_stats(data: st.DataObject) -> Spec:
+    # A captured training step's running-statistics update reads it (no gradient).
+    shape = _bn_shape(data)
+    x = data.draw(S.arrays(shape), label="x")
+    ax = (0,) + tuple(range(2, len(shape)))
+    return (lambda t: tg.OPS["batch_norm_stats"](t), [x],
+            lambda x: np.stack([x.mean(axis=ax), x.var(axis=ax, ddof=1)]))

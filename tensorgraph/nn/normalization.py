@@ -5,25 +5,16 @@
 so a PyTorch state_dict loads and gives the same outputs."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .. import ops
+from ..ops.normalization import RunningStat
 from ..tensor import ArrayLike, Tensor, no_grad
 from .module import DType, Module, Parameter, _as_input, _float_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "RunningStat"]
-
-
-class RunningStat(Tensor):
-    """A running statistic of batch norm (`running_mean`, `running_var`): a
-    buffer, not trained, that a captured graph reads by reference at each
-    replay as it reads parameters (`_graph_kind`), so statistics gathered or
-    loaded after the capture are the ones an evaluation-mode replay uses."""
-
-    __slots__ = ()
-    _graph_kind = "parameter"
 
 
 class _BatchNorm(Module):
@@ -62,7 +53,8 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", RunningStat(np.zeros(c, dt), name="running_mean"))
             self.register_buffer("running_var", RunningStat(np.ones(c, dt), name="running_var"))
-            self.register_buffer("num_batches_tracked", np.array(0, np.int64))
+            self.register_buffer("num_batches_tracked",
+                                 RunningStat(np.array(0, np.int64), name="num_batches_tracked"))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -91,10 +83,12 @@ class _BatchNorm(Module):
             raise ValueError(f"{cls} {self.scope_name!r}: expected more than 1 value per channel "
                              f"when training, got input shape {t.shape} (use net.eval() for "
                              "single examples)")
-        factor = 0.0 if self.momentum is None else self.momentum
+        factor: Any = 0.0 if self.momentum is None else self.momentum
         nbt = self.num_batches_tracked if self.training and self.track_running_stats else None
         if nbt is not None and self.momentum is None:
-            factor = 1.0 / (int(nbt.data) + 1)
+            # the cumulative average 1/(batches so far), as an op: a captured step reads
+            # the count at each replay
+            factor = 1.0 / (nbt.astype(np.float64) + 1)
         batch_stats = self.training or self.running_mean is None
         use_running = not self.training or self.track_running_stats
         y = ops.batch_norm(t, self.running_mean if use_running else None,

@@ -26,6 +26,8 @@ REFUSED.update({
                         "statistics and updates the running ones; call .eval() on the model "
                         "before exporting, where it uses the running statistics "
                         "(ONNX BatchNormalization)",
+    "batch_norm_stats": "it feeds the running statistics' update of batch norm in training mode; "
+                        "call .eval() on the model before exporting",
     "max_pool_scatter": "it is the backward of max pooling; export the forward pass",
     "max_pool_gather": "it is the backward of max pooling's backward; export the forward pass",
     "avg_pool_backward": "it is the backward of average pooling; export the forward pass",
