@@ -18,6 +18,7 @@ RNG = np.random.default_rng(0)
 
 # the rules this file tests (tests/test_onnx.py checks every rule is tested somewhere)
 POOL_TESTED = {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm"}
+# and the VJP rules (tests/test_onnx_grad.py checks each VJP has a rule or a refusal)
 
 
 def rand(*shape: int) -> np.ndarray:
@@ -148,3 +149,84 @@ def test_load_a_pytorch_model_with_pooling_and_batch_norm(tmp_path: Path) -> Non
         x = torch.randn(batch, 3, 12, 12)
         np.testing.assert_allclose(g(x.numpy()).data, net(x).detach().numpy(),
                                    rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# A captured training step (tg.grad) through pooling and batch norm, in onnxruntime
+
+def _step_check(net: Any, params: list[Any], x_shape: tuple[Any, ...], out_dim: int,
+                tmp_path: Path) -> None:
+    from test_onnx_grad import check_step
+    feeds = [[rand(b, *x_shape[1:]), rand(b, out_dim)] for b in (2, 5)]
+    check_step(net, params, tg.losses.mse, x_shape, tg.placeholder((None, out_dim)), feeds,
+               tmp_path)
+
+
+def test_a_training_step_through_pooling_exports(tmp_path: Path) -> None:
+    w = tg.tensor(RNG.normal(size=(3, 1, 1)).astype(np.float32), requires_grad=True)
+
+    def net(x: tg.Tensor) -> tg.Tensor:
+        h = tg.max_pool2d(tg.tanh(x * w), 3, 2, 1, ceil_mode=True)          # 7x6 -> 4x3
+        h = tg.avg_pool2d(h, 2, 1, 1, ceil_mode=True, count_include_pad=False)  # -> 5x4
+        return tg.flatten(tg.avg_pool2d(h, 3, 2, 1))                        # -> 3x2
+    _step_check(net, [w], (None, 3, 7, 6), 27, tmp_path)
+
+
+def test_a_training_step_through_1d_pooling_exports(tmp_path: Path) -> None:
+    w = tg.tensor(RNG.normal(size=(2, 1)).astype(np.float32), requires_grad=True)
+
+    def net(x: tg.Tensor) -> tg.Tensor:
+        h = tg.max_pool1d(tg.tanh(x * w), 3, 1, 1, dilation=2)              # 11 -> 9
+        return tg.flatten(tg.avg_pool1d(h, 4, 3, 2, ceil_mode=True))        # -> 4
+    _step_check(net, [w], (None, 2, 11), 8, tmp_path)
+
+
+def test_a_training_step_through_batch_norm_in_evaluation_mode_exports(tmp_path: Path) -> None:
+    # every input of batch_norm differentiated (mean and var too)
+    w = tg.tensor(RNG.uniform(0.5, 1.5, (3, 1, 1)).astype(np.float32), requires_grad=True)
+    mean = tg.tensor(rand(3), requires_grad=True)
+    var = tg.tensor(RNG.uniform(0.5, 2, 3).astype(np.float32), requires_grad=True)
+    gamma = tg.tensor(rand(3), requires_grad=True)
+    beta = tg.tensor(rand(3), requires_grad=True)
+
+    def net(x: tg.Tensor) -> tg.Tensor:
+        return tg.flatten(tg.tanh(tg.batch_norm(x * w, mean, var, gamma, beta, eps=1e-3)))
+    _step_check(net, [w, mean, var, gamma, beta], (None, 3, 2, 2), 12, tmp_path)
+    bn = nn.BatchNorm1d(5)
+    bn(rand(8, 5) * 2 + 1)
+    bn.eval()                                                     # (N, C), a module
+    _step_check(lambda x: bn(x) * 2.0, [bn.weight, bn.bias], (None, 5), 5, tmp_path)
+
+
+POOL_VJP_CASES: list[tuple[str, int, list[np.ndarray], dict[str, Any]]] = [
+    ("max_pool2d", 0, [rand(2, 3, 7, 6)], dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1),
+                                               dilation=(1, 1), ceil_mode=True)),
+    ("max_pool2d", 0, [rand(3, 6, 5)], dict(kernel_size=(2, 2), stride=(1, 1), padding=(0, 0),
+                                            dilation=(2, 1), ceil_mode=False)),
+    ("max_pool1d", 0, [rand(2, 3, 9)], dict(kernel_size=(2,), stride=(2,), padding=(1,),
+                                            dilation=(1,), ceil_mode=False)),
+    ("avg_pool2d", 0, [rand(2, 3, 7, 6)], dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1),
+                                               ceil_mode=True, count_include_pad=True,
+                                               divisor_override=None)),
+    ("avg_pool2d", 0, [rand(1, 2, 7, 5)], dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 0),
+                                               ceil_mode=False, count_include_pad=False,
+                                               divisor_override=None)),
+    ("avg_pool2d", 0, [rand(3, 5, 5)], dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
+                                            ceil_mode=False, count_include_pad=True,
+                                            divisor_override=3)),
+    ("avg_pool1d", 0, [rand(2, 3, 11)], dict(kernel_size=(4,), stride=(3,), padding=(2,),
+                                             ceil_mode=True, count_include_pad=True,
+                                             divisor_override=None)),
+] + [("batch_norm", i, [rand(4, 3, 2, 2), rand(3), RNG.uniform(0.5, 2, 3).astype(np.float32),
+                        rand(3), rand(3)], {"eps": 1e-3}) for i in range(5)] + [
+    ("batch_norm", i, [rand(4, 3), rand(3), RNG.uniform(0.5, 2, 3).astype(np.float32),
+                       rand(3), rand(3)], {"eps": 1e-5}) for i in (0, 2)]
+POOL_VJP_TESTED = {f"{c[0]}_vjp{c[1]}" for c in POOL_VJP_CASES}
+
+
+@pytest.mark.parametrize("k", range(len(POOL_VJP_CASES)),
+                         ids=[f"{c[0]}_vjp{c[1]}" for c in POOL_VJP_CASES])
+def test_vjp_rule(k: int, tmp_path: Path) -> None:
+    from test_onnx_grad import check_vjp
+    name, i, args, attrs = POOL_VJP_CASES[k]
+    check_vjp(name, i, args, tmp_path, attrs)
