@@ -139,11 +139,8 @@ def test_load_a_pytorch_model_with_pooling_and_batch_norm(tmp_path: Path) -> Non
     net(torch.randn(8, 3, 12, 12) * 2 + 1)
     net.eval()
     path = tmp_path / "torch.onnx"
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.randn(2, 3, 12, 12),), str(path), dynamo=False,
-                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    from test_onnx_torch import torch_export
+    torch_export(net, (torch.randn(2, 3, 12, 12),), path, dynamo=False, names=["x"])
     g = load(path)
     for batch in (1, 6):
         x = torch.randn(batch, 3, 12, 12)
