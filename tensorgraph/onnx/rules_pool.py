@@ -116,7 +116,7 @@ def _max_pool(ctx: Context, node: Any, xs: list[str]) -> str:
 def _avg_pool(ctx: Context, node: Any, xs: list[str]) -> str:
     nd, spatial, begin, end = _geometry(node)
     a = node.attrs
-    k, s, p = a["kernel_size"], a["stride"], a["padding"]
+    k, s = a["kernel_size"], a["stride"]
     out = tuple(node.output.shape[-nd:])
     x, squeeze = _batched(ctx, node, xs[0], nd)
     cip = a["count_include_pad"]

@@ -14,8 +14,9 @@ the forward loops over the k·k offsets inside a window, each step one
 vectorised operation on every window at once, never over positions.
 
 - `max_pool1d/2d`: y = max over the window (padding reads -inf). The forward
-  saves where each maximum is (a flat index into x: on ties the first in
-  scan order, a NaN wins, as PyTorch's CPU kernel). Its VJP is the op
+  saves where each maximum is (its offset inside the window, a small int: on
+  ties the first in scan order, of NaNs the last, as PyTorch's CPU kernel);
+  the VJP turns them into flat indices into x and is the op
   `max_pool_scatter` (g added at those positions), whose VJP is the op
   `max_pool_gather` (read at those positions) and back: both linear, so
   create_graph and second derivatives work.
