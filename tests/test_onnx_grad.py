@@ -231,6 +231,8 @@ def test_every_vjp_rule_has_a_case() -> None:
     tested = {f"{c[0]}_vjp{c[1]}" for c in CASES} | {"concat_vjp", "stack_vjp", "einsum_vjp"}
     from test_onnx_text import TESTED_TEXT_VJPS        # rules in files of their own
     tested |= TESTED_TEXT_VJPS
+    from test_onnx_pool import POOL_VJP_TESTED      # pooling and batch norm: test_onnx_pool.py
+    tested |= POOL_VJP_TESTED
     assert vjp_rules - tested == set()
 
 

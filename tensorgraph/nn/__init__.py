@@ -13,6 +13,8 @@ The files read in the order of the book:
 - `embedding` (chapters 6-7): `Embedding`;
 - `attention` (chapter 7): `AdditiveAttention`, `DotAttention`;
 - `decoding` (chapter 7): `greedy_decode`, `beam_search`.
+- `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
+- `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -36,6 +38,8 @@ from .conv import Conv1d, Conv2d, Flatten
 from .embedding import Embedding
 from .decoding import Decoded, beam_search, greedy_decode, length_penalty
 from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
+from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -45,4 +49,5 @@ __all__ = [
     "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
     "Decoded", "beam_search", "greedy_decode", "length_penalty",
+    "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
 ]

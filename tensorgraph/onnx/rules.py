@@ -771,3 +771,4 @@ def _cross(ctx: Context, node: Any, xs: list[str]) -> str:
 from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.grad)
 from . import rules_conv  # noqa: E402,F401  (the convolution ops' rules and converters)
 from . import rules_text  # noqa: E402,F401  (the embedding ops' rules)
+from . import rules_pool  # noqa: E402,F401  (MaxPool, AveragePool, BatchNormalization)

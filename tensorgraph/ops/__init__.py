@@ -26,6 +26,8 @@ from .creation import *  # noqa: F401,F403,E402
 from .random import *  # noqa: F401,F403,E402
 from .conv import *  # noqa: F401,F403,E402
 from .embedding import *  # noqa: F401,F403,E402
+from .pooling import *  # noqa: F401,F403,E402
+from .normalization import *  # noqa: F401,F403,E402
 # <<<
 # ---------------------------------------------------------------------------
 
