@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, current_scope, push_scope, restore_scope
 
 __all__ = ["Parameter", "Module", "ModuleList", "Sequential", "IncompatibleKeys",
-           "Units", "Activation", "Regularizer", "Box", "DiagramPart"]
+           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "DiagramPart"]
 
 DType = Any
 
@@ -96,7 +96,39 @@ class Box:
     parameters: tuple[tuple[str, tuple[int, ...]], ...]   # (local name, shape), in order
 
 
-DiagramPart = Union[Units, Activation, Regularizer, Box]
+@dataclass(frozen=True)
+class FeatureMaps:
+    """A stage of a convolutional network (chapter 5): it takes a stack of
+    feature maps, (C, H, W) or (C, L) per example, and gives another.
+
+    `kind` says what the stage does to the stack: "conv" (a kernel slides
+    over the maps and gives `channels` new ones), "pool" (a window slides over
+    each map; the depth is kept), "norm" (each channel normalised; the shape
+    is kept) or "flatten" (the maps become one vector, for the dense layers
+    after them). `operation` is how the picture names it ("conv", "max pool",
+    "avg pool", "batch norm", "flatten"). The window's arguments are tuples
+    with one entry per spatial dimension (() when there is no window);
+    `padding` may also be "same" or "valid".
+
+    `output_shape` is the module's own shape arithmetic, input shape ->
+    output shape, both with the batch dimension (the module's
+    `output_shape` method): the picture computes each stage's size with it
+    rather than repeating the formula."""
+    name: str
+    kind: str                           # "conv", "pool", "norm" or "flatten"
+    operation: str                      # "conv", "max pool", "avg pool", "batch norm", ...
+    channels: Optional[int] = None      # the output depth; None: the input's depth
+    in_channels: Optional[int] = None   # the input depth it needs, if it needs one
+    kernel_size: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: Union[tuple[int, ...], str] = ()
+    dilation: tuple[int, ...] = ()
+    groups: int = 1
+    output_shape: Optional[Callable[[tuple[int, ...]], tuple[int, ...]]] = field(
+        default=None, compare=False, repr=False)
+
+
+DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps]
 
 
 def _join(prefix: str, name: str) -> str:
@@ -581,8 +613,9 @@ class Module:
         """How this module appears in the book's diagrams (`tg.draw(m,
         view="network")` asks it): a list of parts, in order: `Units` (a
         column of neurons fed by a dense weight (n_in, n_out)), `Activation`
-        and `Regularizer` (applied to the Units before them), or `Box` (any
-        other module, drawn as one labelled box). `name` is this module's
+        and `Regularizer` (applied to the Units before them), `FeatureMaps`
+        (a convolution, pooling, normalisation or flatten stage of chapter
+        5's networks), or `Box` (any other module, drawn as one labelled box). `name` is this module's
         dotted path inside the drawn root ("" for the root itself).
 
         The default is one Box with the type name and the parameter shapes: a
