@@ -21,7 +21,8 @@ import numpy as np
 from ..tensor import ArrayLike, Tensor, current_scope, push_scope, restore_scope
 
 __all__ = ["Parameter", "Module", "ModuleList", "Sequential", "IncompatibleKeys",
-           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "DiagramPart"]
+           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "DiagramPart",
+           "RemovableHandle"]
 
 DType = Any
 
@@ -215,6 +216,8 @@ class Module:
     _non_persistent: set[str]
     _scope_name: str
     _paths: Any
+    _forward_pre_hooks: "OrderedDict[int, Callable[..., Any]]"
+    _forward_hooks: "OrderedDict[int, Callable[..., Any]]"
 
     def __init__(self, name: Optional[str] = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
@@ -229,6 +232,8 @@ class Module:
         d["name"] = name
         d["_scope_name"] = name or type(self).__name__.lower()
         d["_paths"] = None
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
 
     # -- registration -------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -370,10 +375,41 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         prev = self._enter_scope()
         try:
-            return self.forward(*args, **kwargs)
+            for hook in list(self._forward_pre_hooks.values()):
+                new = hook(self, args)
+                if new is not None:
+                    args = new if isinstance(new, tuple) else (new,)
+            out = self.forward(*args, **kwargs)
+            for hook in list(self._forward_hooks.values()):
+                new = hook(self, args, out)
+                if new is not None:
+                    out = new
+            return out
         finally:
             _running.pop()
             restore_scope(prev)
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> "RemovableHandle":
+        """Call `hook(module, args, output)` after each forward of this module
+        (inside its name scope), as PyTorch does: `args` is the tuple of
+        positional inputs; a hook that returns something other than None
+        replaces the output. Hooks run in the order registered; the returned
+        handle's `.remove()` unregisters this one. E.g. collect activations:
+
+            acts = {}
+            h = net.layers[0].register_forward_hook(
+                lambda m, args, out: acts.__setitem__("conv1", out))
+            net(x); h.remove()
+        """
+        return RemovableHandle(self._forward_hooks, _check_hook(hook, "register_forward_hook"))
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> "RemovableHandle":
+        """Call `hook(module, args)` before each forward of this module; a
+        hook that returns something other than None replaces the positional
+        inputs (a tuple, or a single value for one input). Returns a handle
+        whose `.remove()` unregisters it (PyTorch's `register_forward_pre_hook`)."""
+        return RemovableHandle(self._forward_pre_hooks,
+                               _check_hook(hook, "register_forward_pre_hook"))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module define forward()")
@@ -734,6 +770,36 @@ class Sequential(Module):
     def diagram(self, name: str = "") -> list[DiagramPart]:
         """The children's diagrams in order, named "layers.0", "layers.1", ..."""
         return self.layers.diagram(_join(name, "layers"))
+
+
+class RemovableHandle:
+    """What `register_forward_hook` returns: `.remove()` unregisters the hook
+    (a second call does nothing); usable as a context manager that removes
+    it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: "OrderedDict[int, Callable[..., Any]]",
+                 hook: Callable[..., Any]) -> None:
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _check_hook(hook: Any, what: str) -> Callable[..., Any]:
+    if not callable(hook):
+        raise TypeError(f"Module.{what}: the hook must be callable, got {type(hook).__name__}")
+    return hook
 
 
 def _as_input(x: Any, dtype: Optional[np.dtype]) -> Tensor:
