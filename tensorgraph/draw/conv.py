@@ -39,7 +39,7 @@ from ._optional import require
 from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
-from .network import SYMBOL, _colour, _Column, _columns, _describe, _gap, _shown, _width
+from .network import SYMBOL, ZERO, _colour, _Column, _columns, _describe, _gap, _shown, _width
 
 if TYPE_CHECKING:
     import graphviz
@@ -54,7 +54,10 @@ MAP_UNKNOWN = 48.0    # a map whose size is not known
 BAR = 12.0            # the height of a 1-D map (a sequence)
 OFFSET = 5.0          # between the maps of a stack
 MAX_MAPS = 7          # maps drawn per stack at most (past it: three dots and the last map)
-GAP = 74.0            # between stacks: room for the operation's text
+GAP = 74.0           # between stacks: room for the operation's text
+DOTS = 2             # offsets between a wide stack's last two maps (the dots)
+ELIDED = 110.0       # the node standing for stages left out
+MAX_WIDTH = 1000.0   # points: past it a deep network leaves out middle stages
 LINE = 11.0           # height of a line of 9-point text
 UNIT = 28.0           # a neuron's circle
 UNIT_STEP = 34.0
@@ -327,12 +330,12 @@ def _map_size(stack: _Stack, scale: Optional[float]) -> tuple[float, float]:
 def _draw_stack(c: _Canvas, stack: _Stack, left: float, scale: Optional[float]) -> _Placed:
     n, dots = _maps_drawn(stack.channels)
     w, h = _map_size(stack, scale)
-    depth = (n - 1 + (2 if dots else 0)) * OFFSET
+    depth = (n - 1 + (DOTS if dots else 0)) * OFFSET
     fx, fy = left + w / 2, -depth / 2
     fill, border = COLOURS.get(stack.kind, ("#f3f4f6", "#6b7280"))
     shifts = [k * OFFSET for k in range(n)]
     if dots:
-        shifts[-1] += 2 * OFFSET
+        shifts[-1] += DOTS * OFFSET
     for k in reversed(range(n)):   # back to front: the front map is drawn last, on top
         d = shifts[k]
         c.box(fx + d, fy + d, w, h, fill, border, penwidth="1.2" if k == 0 else "0.8",
@@ -377,10 +380,13 @@ def _mark_window(c: _Canvas, before: _Placed, after: _Placed, window: tuple[int,
 
 
 def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None,
-                title: Optional[str] = None, cap: int = 10,
-                weights: Optional[bool] = None) -> tuple[graphviz.Digraph, list[str]]:
+                title: Optional[str] = None, cap: int = 10, weights: Optional[bool] = None,
+                max_nodes: Optional[int] = None) -> tuple[graphviz.Digraph, list[str]]:
     """The Digraph of the network view of a network with feature maps (some
-    of the `parts` of its diagram are `FeatureMaps`), and its notes."""
+    of the `parts` of its diagram are `FeatureMaps`), and its notes. A
+    network too deep to draw within `MAX_WIDTH` points keeps its first and
+    last stages and draws the ones between as one node (a note says so),
+    unless `max_nodes` is None."""
     plan = _plan(parts, _check_shape(input_shape))
     g = graphviz.Digraph("network")
     g.attr("graph", layout="neato", splines="line", outputorder="edgesfirst", fontname=FONT,
@@ -400,16 +406,39 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     g.attr("graph", label=heading_label(*([title] if title else []), " → ".join(chain),
                                         *[str(n) for n in plan.notes], width=110))
 
+    notes = list(plan.notes)
+    dense = GAP + UNIT + COLUMN_GAP * len(plan.cols) + 60 if plan.cols else 0.0
+    head, tail = _kept_stacks([_stack_width(s, scale) for s in plan.stacks], dense,
+                              None if max_nodes is None else MAX_WIDTH)
+    n = len(plan.stacks)
+    if head < n:
+        left_out = plan.stacks[head:n - tail]
+        notes.append(f"{n - 1} stages are too many for a readable picture ({MAX_WIDTH:g} "
+                     f"points wide): the first {head - 1} and the last {tail} are drawn, the "
+                     f"{len(left_out)} between as one node (max_nodes=None draws them all)")
     x = 0.0
     placed: list[_Placed] = []
     for k, stack in enumerate(plan.stacks):
+        if head <= k < n - tail:
+            continue
         if k:
             x += GAP
+        if k == n - tail and head < n:
+            # The stages left out, as one node: their names and sizes stay in the heading.
+            names = f"{plan.stacks[head].name} … {plan.stacks[n - tail - 1].name}"
+            mid = x + ELIDED / 2
+            _arrow(c, placed[-1].right + 4, x, [])
+            c.text(mid, 0.0, [f"⋯ {n - tail - head} more stages", names],
+                   fontcolor="#6b7280", style="rounded,dashed", shape="box", color=ZERO,
+                   margin="0.08,0.05", tooltip=names)
+            x += ELIDED + GAP
+            placed.append(_Placed(x - GAP, 0.0, 0.0, 0.0, x - GAP - 4, x - GAP - 4, 0.0, 0.0))
         p = _draw_stack(c, stack, x, scale)
         if k:
             prev = placed[-1]
             _arrow(c, prev.right + 4, p.left - 4, stack.into)
-            _mark_window(c, prev, p, stack.window, scale, COLOURS[stack.kind][1])
+            if k != n - tail or head == n:
+                _mark_window(c, prev, p, stack.window, scale, COLOURS[stack.kind][1])
         placed.append(p)
         x = p.right
     if plan.stacks and plan.stacks[0].into:   # dropout or normalisation of the input itself
@@ -419,7 +448,37 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     if plan.cols:
         _dense(c, plan, x + (GAP if placed else 0.0), placed[-1] if placed else None, cap,
                weights)
-    return g, plan.notes
+    return g, notes
+
+
+def _stack_width(stack: _Stack, scale: Optional[float]) -> float:
+    n, dots = _maps_drawn(stack.channels)
+    return _map_size(stack, scale)[0] + (n - 1 + (DOTS if dots else 0)) * OFFSET
+
+
+def _kept_stacks(widths: list[float], dense: float,
+                 max_width: Optional[float]) -> tuple[int, int]:
+    """(head, tail): draw stacks 0..head-1 and the last `tail`, the ones
+    between as one node, so that the picture keeps to `max_width` points
+    (the input, the first stage and the last are always drawn). (n, 0)
+    when all fit."""
+    n = len(widths)
+    if max_width is None or n <= 4 or sum(widths) + GAP * (n - 1) + dense <= max_width:
+        return n, 0
+    head, tail = 2, 1
+    used = widths[0] + widths[1] + widths[-1] + GAP * 3 + ELIDED + dense
+    while head + tail < n - 1:
+        # Alternate ends; when one end's next stack is too wide, try the other.
+        ends = [head, n - tail - 1] if head <= tail + 1 else [n - tail - 1, head]
+        fits = [k for k in ends if used + widths[k] + GAP <= max_width]
+        if not fits:
+            break
+        used += widths[fits[0]] + GAP
+        if fits[0] == head:
+            head += 1
+        else:
+            tail += 1
+    return head, tail
 
 
 def _arrow(c: _Canvas, x0: float, x1: float, lines: Sequence[str]) -> None:

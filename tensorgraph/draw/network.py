@@ -186,7 +186,7 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     if any(isinstance(p, FeatureMaps) for p in parts):
         from .conv import conv_source
         return conv_source(parts, input_shape=input_shape, title=title, cap=cap,
-                           weights=weights)
+                           weights=weights, max_nodes=max_nodes)
     cols, input_dropout = _columns(parts)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
