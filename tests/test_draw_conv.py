@@ -173,7 +173,7 @@ def test_stage_sizes_are_those_of_a_forward_pass(case: int) -> None:
     real = real_shapes(net, x)
     drawn = draw_conv.stage_shapes(net, shape)
     assert drawn[0] == ("input", shape)
-    staged = [m for m in layers if m.diagram()[0].__class__.__name__ != "Activation"]
+    staged = [m for m in layers if not isinstance(m.diagram()[0], nn.Activation)]
     expected = [real[id(m)] for m in staged]
     assert [s for _, s in drawn[1:]] == expected
     # and each module's output_shape agrees with its own forward, batch included
@@ -271,8 +271,23 @@ def test_a_deep_stack_keeps_every_stage_in_order() -> None:
     layers = [nn.Conv2d(3, 8, 3, padding=1, seed=0)]
     for k in range(11):
         layers += [nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, seed=k + 1)]
-    src = tg.draw(nn.Sequential(*layers), input_shape=(3, 16, 16)).source
+    net = nn.Sequential(*layers)
+    src = tg.draw(net, input_shape=(3, 16, 16), max_nodes=None).source
     assert [s for s, _ in stack_labels(src)] == ["16×16×3"] + ["16×16×8"] * 12
+    # By default the picture stays readable: the middle stages become one node, with a
+    # warning, and the heading still lists every size.
+    with pytest.warns(tg.draw.DrawWarning, match=r"12 stages are too many .* the first 2 "
+                                                 r"and the last \d+ are drawn"):
+        d = tg.draw(net, input_shape=(3, 16, 16))
+    labels = stack_labels(d.source)
+    assert labels[:3] == [("16×16×3", "input"), ("16×16×8", "layers.0"),
+                          ("16×16×8", "layers.2")] and labels[-1] == ("16×16×8", "layers.22")
+    assert 4 <= len(labels) < 13
+    assert f"⋯ {13 - len(labels)} more stages" in d.source
+    assert " → ".join(["16×16×3"] + ["16×16×8"] * 6) in d.source.replace("\\n", " ")
+    need("dot")
+    width = float(svg_root(d.svg("dot")).get("width").removesuffix("pt"))
+    assert width <= draw_conv.MAX_WIDTH + 20
 
 
 def test_batch_norm_annotates_the_stage_it_follows() -> None:
@@ -494,3 +509,33 @@ def test_forward_hooks_run_inside_the_module_scope_and_for_each_call() -> None:
     assert scopes == [("net", "layers", "0"), ("net", "layers", "0")]
     with pytest.raises(TypeError, match=r"register_forward_hook: the hook must be callable"):
         shared.register_forward_hook("not a function")
+
+
+def test_any_module_that_says_it_is_a_stage_of_feature_maps_is_drawn_as_one() -> None:
+    needs_graphviz()
+
+    class EveryOther(nn.Module):
+        """Keeps every other row and column: a pooling stage by what it says."""
+
+        def forward(self, x):
+            return x[:, :, ::2, ::2]
+
+        def output_shape(self, shape):
+            n, c, h, w = shape
+            return (n, c, (h + 1) // 2, (w + 1) // 2)
+
+        def diagram(self, name=""):
+            return [nn.FeatureMaps(name or self.scope_name, "pool", "subsample", None, None,
+                                   (1, 1), (2, 2), output_shape=self.output_shape)]
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), EveryOther())
+    src = tg.draw(net, input_shape=(1, 9, 9)).source
+    assert [s for s, _ in stack_labels(src)] == ["9×9×1", "7×7×2", "4×4×2"]
+    assert "subsample 1×1\nstride 2" in texts_left_to_right(src)
+    x = np.random.default_rng(0).normal(size=(1, 1, 9, 9)).astype(np.float32)
+    require_module("matplotlib")
+    chart = tg.draw_feature_maps(net, x[0])
+    assert chart.images[-1][0] == "layers.1: subsample 1×1  →  4×4×2"
+    want = net(x).data[0]
+    lo, hi = want.min(), want.max()
+    np.testing.assert_allclose(chart.images[-1][1][1], (want[1] - lo) / (hi - lo), atol=1e-6)

@@ -55,7 +55,7 @@ BAR = 12.0            # the height of a 1-D map (a sequence)
 OFFSET = 5.0          # between the maps of a stack
 MAX_MAPS = 7          # maps drawn per stack at most (past it: three dots and the last map)
 GAP = 74.0           # between stacks: room for the operation's text
-DOTS = 2             # offsets between a wide stack's last two maps (the dots)
+DOTS = 2.4           # offsets between a wide stack's last two maps (the dots)
 ELIDED = 110.0       # the node standing for stages left out
 MAX_WIDTH = 1000.0   # points: past it a deep network leaves out middle stages
 LINE = 11.0           # height of a line of 9-point text
@@ -341,9 +341,11 @@ def _draw_stack(c: _Canvas, stack: _Stack, left: float, scale: Optional[float]) 
         c.box(fx + d, fy + d, w, h, fill, border, penwidth="1.2" if k == 0 else "0.8",
               tooltip=f"{stack.name}: {stack.size_text()}")
         if dots and k == n - 1:
-            for j in (0.75, 1.25, 1.75):   # the channels not drawn, between the last two
+            # The channels not drawn: dots off the lower right corners, between
+            # the last two maps, where neither covers them.
+            for j in (0.8, 1.5, 2.2):
                 c.point(fx + w / 2 + shifts[-2] + j * OFFSET,
-                        fy + h / 2 + shifts[-2] + j * OFFSET, visible=True,
+                        fy - h / 2 + shifts[-2] + j * OFFSET, visible=True,
                         colour=border, size=0.03)
     top = fy + h / 2 + depth
     bottom = fy - h / 2
@@ -403,8 +405,13 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     chain += [str(col.weight.shape[1]) for col in plan.cols]
     if len(chain) > 14:
         chain = chain[:7] + [f"… ({len(chain)} stages) …"] + chain[-5:]
+    legend = []
+    if plan.stacks:
+        dims = "length×channels" if plan.stacks[0].rank == 1 else "height×width×channels"
+        legend = [f"stacks of feature maps ({dims}); a square: the kernel or pooling "
+                  "window, with lines to the one value it gives"]
     g.attr("graph", label=heading_label(*([title] if title else []), " → ".join(chain),
-                                        *[str(n) for n in plan.notes], width=110))
+                                        *legend, *[str(n) for n in plan.notes], width=110))
 
     notes = list(plan.notes)
     dense = GAP + UNIT + COLUMN_GAP * len(plan.cols) + 60 if plan.cols else 0.0
