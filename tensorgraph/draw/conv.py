@@ -181,8 +181,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
         if isinstance(part, FeatureMaps) and part.kind in ("conv", "pool", "norm"):
             if part.in_channels is not None and cur.channels is not None \
                     and part.in_channels != cur.channels:
+                plural = "s" if part.in_channels != 1 else ""
                 raise ValueError(f"draw(view='network'): {part.name} ({part.operation}) takes "
-                                 f"{part.in_channels} channels but {where} gives "
+                                 f"{part.in_channels} channel{plural} but {where} gives "
                                  f"{cur.channels} ({cur.size_text()})")
             if shape is not None:
                 shape = _apply(part, shape)
@@ -408,8 +409,7 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     legend = []
     if plan.stacks:
         dims = "length×channels" if plan.stacks[0].rank == 1 else "height×width×channels"
-        legend = [f"stacks of feature maps ({dims}); a square: the kernel or pooling "
-                  "window, with lines to the one value it gives"]
+        legend = [f"stacks of feature maps: {dims}; squares: kernels and pooling windows"]
     g.attr("graph", label=heading_label(*([title] if title else []), " → ".join(chain),
                                         *legend, *[str(n) for n in plan.notes], width=110))
 

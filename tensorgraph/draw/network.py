@@ -56,6 +56,7 @@ class _Column:
         self.output: Optional[str] = None   # "softmax"/"sigmoid"/... applied after the layer
         self.dropout: Optional[float] = None
         self.norm: Optional[str] = None     # "batch norm" applied after the layer
+        self.norm_first = False             # ... and before its activation
 
 
 def _arr(p: Any) -> np.ndarray:
@@ -102,6 +103,8 @@ def _columns(parts: list[Any]) -> tuple[list[_Column], Optional[float]]:
                 last.output = part.function
         elif isinstance(part, FeatureMaps) and part.kind == "norm" and cols:
             cols[-1].norm = part.operation
+            # before the activation module that follows it (Linear, BatchNorm1d, ReLU)
+            cols[-1].norm_first = cols[-1].activation is None
         else:
             raise TypeError(f"draw(view='network'): cannot draw {part!r} as a column")
     for a, b in zip(cols, cols[1:]):
@@ -226,11 +229,13 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
 
 def _describe(col: _Column, head: str) -> str:
     """A column's header: its name and size, its activation (and the output
-    function after it), then batch norm and dropout when it has them."""
-    desc = f"{head}\n{col.activation or 'linear'}"
+    function after it), batch norm (before or after the activation, as
+    applied) and dropout when it has them."""
+    desc = f"{head}\n{col.norm}" if col.norm is not None and col.norm_first else head
+    desc += f"\n{col.activation or 'linear'}"
     if col.output is not None:
         desc += f" → {col.output}"
-    if col.norm is not None:
+    if col.norm is not None and not col.norm_first:
         desc += f"\n{col.norm}"
     if col.dropout is not None:
         desc += f"\ndropout p={fmt_number(col.dropout)}"
