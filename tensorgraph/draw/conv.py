@@ -248,10 +248,12 @@ def _apply(part: FeatureMaps, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(n) for n in part.output_shape(tuple(shape)))
 
 
-def stage_shapes(module: Any, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+def stage_shapes(module: Any, input_shape: Sequence[int]
+                 ) -> list[tuple[str, tuple[Optional[int], ...]]]:
     """(name, shape of one example) after each stage that the network view
     draws: the input, each conv and pool stack, the flattened vector and each
-    dense layer, computed from the modules' own `output_shape`."""
+    dense layer, computed from the modules' own `output_shape` (None for a
+    depth that is not known)."""
     plan = _plan(module.diagram(), _check_shape(input_shape))
     out = [(s.name, (s.channels,) + tuple(s.spatial or ())) for s in plan.stacks]
     if plan.flat_size is not None:

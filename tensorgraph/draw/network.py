@@ -12,6 +12,10 @@
 - A `LinearPerceptron`: the same with the step function
   h(x, θ) = -1 if x·θ + θ₀ < 0, else 1.
 
+A network with feature maps (a `FeatureMaps` part: Conv2d, pooling, batch
+norm, Flatten) is drawn by `tensorgraph.draw.conv`: stacks of maps, then
+these columns.
+
 The view asks, it does not guess: it reads only what `Module.diagram()`
 returns (Units, Activation, Regularizer, Box; see `tg.nn.Module.diagram`), so
 a subclass draws as its base class does and an unknown module is one box.

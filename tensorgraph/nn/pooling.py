@@ -34,6 +34,10 @@ class _Pool(Module):
 
     # How the picture names the pooling ("max pool", "avg pool").
     _operation = "max pool"
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    ceil_mode: bool
 
     def _window(self) -> dict[str, tuple[int, ...]]:
         what = f"{type(self).__name__} {self.scope_name!r}"
