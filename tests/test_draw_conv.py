@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import tensorgraph as tg
 from conftest import require, require_module
@@ -56,7 +58,7 @@ def stack_labels(source: str) -> list[tuple[str, str]]:
     for a in nodes.values():
         lines = a.get("label", "").split("\n")
         if a.get("shape") == "plaintext" and (SIZE.match(lines[0]) or
-                                              lines[0].endswith("maps")):
+                                              re.fullmatch(r"\d+ maps?", lines[0])):
             found.append((pos(a)[0], lines[0], lines[1] if len(lines) > 1 else ""))
     return [(size, name) for _, size, name in sorted(found)]
 
@@ -187,6 +189,43 @@ def test_stage_sizes_are_those_of_a_forward_pass(case: int) -> None:
         h = out
 
 
+@settings(max_examples=25)
+@given(st.data())
+def test_random_conv_and_pool_stacks_size_as_their_forward_pass(data: st.DataObject) -> None:
+    """Random kernels, strides, paddings and dilations: the drawn sizes are
+    those of a real forward pass, stage by stage."""
+    nd = data.draw(st.sampled_from([1, 2]), label="spatial dims")
+    size = tuple(data.draw(st.integers(6, 14), label="size") for _ in range(nd))
+    c = data.draw(st.integers(1, 3), label="channels")
+    layers = []
+    shape = (c,) + size
+    for k in range(data.draw(st.integers(1, 3), label="stages")):
+        ks = data.draw(st.integers(1, 3))
+        if data.draw(st.booleans(), label="pool"):
+            stride = data.draw(st.integers(1, 2))
+            pad = data.draw(st.integers(0, ks // 2))
+            pool = (nn.MaxPool1d if nd == 1 else nn.MaxPool2d)(ks, stride=stride, padding=pad)
+            layers.append(pool)
+        else:
+            out = data.draw(st.integers(1, 4))
+            conv = (nn.Conv1d if nd == 1 else nn.Conv2d)
+            layers.append(conv(shape[0], out, ks, stride=data.draw(st.integers(1, 2)),
+                               padding=data.draw(st.integers(0, 2)),
+                               dilation=data.draw(st.integers(1, 2)), seed=k))
+        x = np.zeros((1,) + shape, np.float32)
+        try:
+            shape = tuple(layers[-1](x).shape[1:])
+        except ValueError:     # the window no longer fits: stop before this stage
+            layers.pop()
+            break
+    assume(layers)
+    net = nn.Sequential(*layers)
+    x = np.random.default_rng(0).normal(size=(2, c) + size).astype(np.float32)
+    real = real_shapes(net, x)
+    drawn = draw_conv.stage_shapes(net, (c,) + size)
+    assert [s for _, s in drawn[1:]] == [real[id(m)] for m in layers]
+
+
 def test_pool_sizes_are_those_of_a_forward_pass() -> None:
     cases = [(nn.MaxPool2d(2), (3, 9, 9)), (nn.MaxPool2d(3, stride=2, padding=1), (2, 10, 7)),
              (nn.AvgPool2d((2, 3), stride=(1, 2)), (1, 6, 9)),
@@ -220,7 +259,7 @@ def test_an_example_batch_gives_the_sizes_too() -> None:
 def test_without_an_input_shape_the_stacks_show_their_depth_and_the_heading_says_why() -> None:
     needs_graphviz()
     d = tg.draw(book_net())
-    assert [s for s, _ in stack_labels(d.source)] == ["1 maps", "32 maps", "32 maps",
+    assert [s for s, _ in stack_labels(d.source)] == ["1 map", "32 maps", "32 maps",
                                                       "64 maps", "64 maps"]
     assert len(d.notes) == 1 and "input_shape=(C, H, W)" in d.notes[0]
     assert "input_shape=(C, H, W)" in d.source
@@ -455,6 +494,25 @@ def test_draw_feature_maps_leaves_the_network_as_it_was() -> None:
     tg.draw_feature_maps(net, np.ones((1, 8, 8), np.float32), max_maps=2, scale="map")
     assert all(m.training for m in net.modules())
     assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_draw_feature_maps_runs_batch_norm_with_its_running_statistics() -> None:
+    require_module("matplotlib")
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), nn.BatchNorm2d(2), nn.ReLU(),
+                        nn.MaxPool2d(2))
+    net.layers[1].running_mean.data[:] = [0.5, -0.5]
+    net.layers[1].running_var.data[:] = [4.0, 0.25]
+    image = np.random.default_rng(3).normal(size=(1, 6, 6)).astype(np.float32)
+    chart = tg.draw_feature_maps(net, image)     # a batch of one: training mode would refuse
+    assert net.training and net.layers[1].training
+    conv = net[0](image[None]).data[0]
+    bn = (conv - np.array([0.5, -0.5])[:, None, None]) / np.sqrt(
+        np.array([4.0, 0.25])[:, None, None] + 1e-5)
+    pooled = np.maximum(bn, 0).reshape(2, 2, 2, 2, 2).max(axis=(2, 4))
+    got = chart.images[-1][1]
+    lo, hi = pooled.min(), pooled.max()
+    for m, w in zip(got, pooled):
+        np.testing.assert_allclose(m, (w - lo) / (hi - lo), atol=1e-5)
 
 
 def test_draw_feature_maps_of_a_shared_module_shows_each_call() -> None:

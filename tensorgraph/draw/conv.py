@@ -82,7 +82,9 @@ class _Stack:
 
     def size_text(self) -> str:
         if self.spatial is None:
-            return f"{self.channels} maps" if self.channels is not None else "maps"
+            if self.channels is None:
+                return "maps"
+            return f"{self.channels} map{'s' if self.channels != 1 else ''}"
         return "×".join(str(n) for n in self.spatial) + f"×{self.channels}"
 
 
