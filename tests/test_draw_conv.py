@@ -620,3 +620,19 @@ def test_any_module_that_says_it_is_a_stage_of_feature_maps_is_drawn_as_one() ->
     want = net(x).data[0]
     lo, hi = want.min(), want.max()
     np.testing.assert_allclose(chart.images[-1][1][1], (want[1] - lo) / (hi - lo), atol=1e-6)
+
+
+def test_the_dense_part_takes_the_network_views_options() -> None:
+    needs_graphviz()
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), nn.Flatten(), nn.Linear(8, 3, seed=1),
+                        nn.Tanh(), nn.Linear(3, 2, seed=2))
+    nodes, edges = parse(tg.draw(net, input_shape=(1, 4, 4), cap=4).source)
+    circles = [a for a in nodes.values() if a.get("shape") == "circle"]
+    assert len(circles) == 3 + 3 + 2        # 8 inputs capped to 3 and "5 more"
+    assert "⋮ 5 more" in [a.get("label") for a in nodes.values()]
+    weighted = [e for _, _, e in edges if "penwidth" in e and "tooltip" in e]
+    assert len(weighted) == 3 * 3 + 3 * 2 and not any("label" in e for e in weighted)
+    w = net[2].weight.data.T            # (in, out), the book's layout
+    _, edges = parse(tg.draw(net, input_shape=(1, 4, 4), weights=True).source)
+    written = [e["label"] for _, _, e in edges if e.get("tooltip", "").startswith("w =")]
+    assert written[:3] == [tg.draw.labels.fmt_number(v) for v in w[0, :3]]

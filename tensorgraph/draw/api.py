@@ -198,7 +198,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                intermediate tensors need `backward(retain_graph=True)`, which
                keeps the gradient along each edge (the backward view needs it too).
     rankdir    graph direction "TB" (default for op views) or "LR" (default
-               for networks), also "BT", "RL"; `direction` is an alias.
+               for networks), also "BT", "RL"; `direction` is an alias. (A
+               convolutional network is always drawn left to right.)
     title      a heading above the picture.
     max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
                deepest first, and if that is not enough only the nodes nearest
