@@ -276,14 +276,16 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
     first = next((p for p in parts.values() if p is not None and p.kind == "conv"), None)
     x = _as_example(module, image, first)
 
-    captured: list[tuple[str, np.ndarray]] = []
+    # (title, the module's part, its output), in the order the forward ran them
+    captured: list[tuple[str, Optional[FeatureMaps], np.ndarray]] = []
     calls: dict[str, int] = {}
 
     def hook_for(name: str) -> Any:
-        def hook(m: Any, args: Any, out: Any) -> None:
+        def hook(m: Any, args: Any, out: Any) -> None:   # returns None: output kept
             calls[name] = calls.get(name, 0) + 1
             label = name if calls[name] == 1 else f"{name} (call {calls[name]})"
-            captured.append((label, np.array(out.data if isinstance(out, Tensor) else out)))
+            captured.append((label, parts[name],
+                             np.array(out.data if isinstance(out, Tensor) else out)))
         return hook
 
     modes = [(m, m.training) for _, m in named]
@@ -302,8 +304,7 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
                            f"in {_describe(module)}'s forward")
 
     panels: list[tuple[str, list[np.ndarray]]] = []
-    stages = [("input", None, x[0])] + [(lbl, parts.get(lbl.split(" (call")[0]), out[0])
-                                        for lbl, out in captured]
+    stages = [("input", None, x[0])] + [(lbl, part, out[0]) for lbl, part, out in captured]
     for lbl, part, out in stages:
         shape = tuple(out.shape)
         if out.ndim == 2:     # a 1-D stage: all its channels as rows of one image
