@@ -347,6 +347,21 @@ def test_batch_norm_annotates_the_stage_it_follows() -> None:
     assert "hidden 1 (3)\nrelu\nbatch norm" in labels
 
 
+def test_a_dense_network_with_batch_norm_draws_columns_only() -> None:
+    needs_graphviz()
+    net = nn.Sequential(nn.Linear(4, 3, seed=0), nn.BatchNorm1d(3), nn.ReLU(),
+                        nn.Linear(3, 2, seed=1))
+    for shape in (None, (4,)):
+        src = tg.draw(net, input_shape=shape).source
+        nodes, _ = parse(src)
+        labels = [a.get("label") for a in nodes.values()]
+        assert stack_labels(src) == [] and "input (4)" in labels
+        assert "hidden 1 (3)\nbatch norm\nrelu" in labels
+    with pytest.raises(ValueError, match=r"layers\.1 \(batch norm\) takes 3 features but "
+                                         r"layer 'layers\.0' gives 2"):
+        tg.draw(nn.Sequential(nn.Linear(4, 2), nn.BatchNorm1d(3)))
+
+
 def test_a_module_the_view_cannot_open_turns_the_picture_into_boxes() -> None:
     needs_graphviz()
 
@@ -388,6 +403,10 @@ def test_sizes_that_do_not_fit_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"layers\.1 \(conv\) takes 5 channels but layers\.0 "
                                          r"gives 4 \(4 maps\)"):
         tg.draw(nn.Sequential(nn.Conv2d(1, 4, 3, seed=0), nn.Conv2d(5, 2, 3, seed=1)))
+    with pytest.raises(TypeError, match=r"layers\.1 \(a dense layer\) comes straight after "
+                                        r"the feature maps of layers\.0; the network view "
+                                        r"needs a flatten"):
+        tg.draw(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(4, 2)), input_shape=(1, 6, 6))
     with pytest.raises(ValueError, match=r"input_shape must be the shape of one example"):
         tg.draw(book_net(), input_shape=(1, 0, 28))
     with pytest.raises(ValueError, match=r"kernel \(5, 5\).* larger than the padded input"):

@@ -169,7 +169,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
         rank = len(input_shape) - 1
     channels = input_shape[0] if input_shape is not None else first_in
     spatial = input_shape[1:] if input_shape is not None else None
-    vector = input_shape is not None and len(input_shape) == 1
+    first = next((p for p in parts if isinstance(p, (Units, FeatureMaps))), None)
+    # A dense network with batch norm (BatchNorm1d) has no maps: only columns.
+    vector = (input_shape is not None and len(input_shape) == 1) or isinstance(first, Units)
     if not vector:
         plan.stacks.append(_Stack("input", "input", channels, spatial, rank))
     where = "input"
@@ -177,7 +179,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
     while k < len(parts) and not vector:
         part = parts[k]
         if isinstance(part, Units):
-            break          # a dense layer straight after the maps: it sees them as a vector
+            raise TypeError(f"draw(view='network'): {part.name} (a dense layer) comes straight "
+                            f"after the feature maps of {where}; the network view needs a "
+                            "flatten (nn.Flatten) between the maps and the dense layers")
         k += 1
         cur = plan.stacks[-1]
         if isinstance(part, FeatureMaps) and part.kind in ("conv", "pool", "norm"):
