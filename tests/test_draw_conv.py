@@ -598,6 +598,9 @@ def test_forward_hooks_may_replace_the_output_and_pre_hooks_the_input() -> None:
     np.testing.assert_allclose(layer(x).data, plain)     # removed on leaving the block
     with layer.register_forward_pre_hook(lambda m, args: (args[0] * 0,)):
         np.testing.assert_allclose(layer(x).data, layer.bias.data[None])
+    doubled = layer(x * 2).data
+    with layer.register_forward_pre_hook(lambda m, args: args[0] * 2):   # one input, no tuple
+        np.testing.assert_allclose(layer(x).data, doubled)
 
 
 def test_forward_hooks_run_inside_the_module_scope_and_for_each_call() -> None:
