@@ -11,7 +11,9 @@ matplotlib as grids of small grayscale images.
   per stage titled with the stage's name and shape. The outputs are
   collected with forward hooks (`Module.register_forward_hook`), which are
   removed afterwards; the net runs in eval mode (dropout off, batch norm
-  with its running statistics) and is left in the mode it was in.
+  with its running statistics) and is left in the mode it was in. A
+  convolution's output is drawn before its activation (nn.ReLU is a module
+  of its own: name it in `layers=` to see the maps after it).
 
 Grayscale: black is the smallest value, white the largest. `scale` says
 over what the range is taken: "filter" / "map" (each image stretched to its
