@@ -136,6 +136,24 @@ def test_the_kernel_and_the_pooling_window_are_squares_to_scale() -> None:
     assert float(windows[0]["width"]) == pytest.approx(maps["input: 28×28×1"] * 5 / 28,
                                                        abs=2e-3)
 
+    def inside(point: tuple[float, float], box: dict[str, str]) -> bool:
+        (x, y), (bx, by) = point, pos(box)
+        return abs(x - bx) < float(box["width"]) / 2 and abs(y - by) < float(box["height"]) / 2
+
+    # the kernel sits in the input map, and its lines meet at one point of the front map
+    # of layers.0 (the front map is the last drawn of its stack: it is on top)
+    front = {}
+    for nid, a in nodes.items():
+        if a.get("shape") == "box" and ":" in a.get("tooltip", ""):
+            front[a["tooltip"].split(":")[0]] = a
+    assert inside(pos(windows[0]), front["input"])
+    _, edges = parse(src)
+    dashed = [(t, h) for t, h, e in edges if e.get("style") == "dashed"]
+    heads = {h for t, h in dashed}
+    assert len(dashed) == 2 * 4 and len(heads) == 4     # two lines per window, one point each
+    first = [h for t, h in dashed][0]
+    assert inside(pos(nodes[first]), front["layers.0"])
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_book_network_renders_left_to_right(backend: str) -> None:
