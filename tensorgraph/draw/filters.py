@@ -306,6 +306,7 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
                            f"in {_describe(module)}'s forward")
 
     panels: list[tuple[str, list[np.ndarray]]] = []
+    sequences: list[bool] = []     # a 1-D stage: one image, channels × length
     stages = [("input", None, x[0])] + [(lbl, part, out[0]) for lbl, part, out in captured]
     for lbl, part, out in stages:
         shape = tuple(out.shape)
@@ -318,6 +319,7 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
                              "not feature maps (C, H, W) or (C, L)")
         more = "" if out.ndim == 2 or shape[0] <= max_maps else f"  (first {max_maps})"
         panels.append((_stage_title(lbl, part, shape) + more, maps))
+        sequences.append(out.ndim == 2)
 
     mpl = require("matplotlib", "drawing feature maps (tg.draw_feature_maps)")
     from matplotlib.figure import Figure
@@ -331,9 +333,10 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
         fig.suptitle(_text(title or f"Feature maps of {_describe(module)}"), fontsize=12,
                      fontweight="bold", parse_math=False)
         axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
-        for s, (ax, (name, maps), (rows, cols)) in enumerate(zip(axes, panels, grids)):
+        for s, (ax, (name, maps), (rows, cols), seq) in enumerate(zip(axes, panels, grids,
+                                                                       sequences)):
             _tile(ax, maps, cols, f"stage-{s}", numbers=False)
-            if maps[0].shape[0] * 4 < maps[0].shape[1]:   # a 1-D stage: channels × length
+            if seq:      # channels × length, stretched to the panel
                 ax.set_aspect("auto")
             ax.set_anchor("W")
             ax.set_title(_text(name), fontsize=9, loc="left", parse_math=False)
