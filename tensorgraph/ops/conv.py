@@ -395,7 +395,9 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     """2-D convolution (PyTorch's torch.nn.functional.conv2d): input
     (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,):
 
-        out[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] x̂[n, g·C/groups + c, i·sₕ + p·dₕ, j·s_w + q·d_w]
+        out[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] x̂[n, g·Cg + c, i·sₕ + p·dₕ, j·s_w + q·d_w]
+
+    (g = the group of o, Cg = C/groups)
 
     x̂ zero-padded by `padding` (an int, a pair, "valid" = 0, or "same": the
     output keeps H×W, stride 1 only, an odd total d·(k-1) padding one more at
@@ -463,7 +465,9 @@ def conv2d_weight(input: ArrayLike, weight_size: Sequence[int],  # noqa: A002
                   grad_output: ArrayLike, stride: Pair = 1, padding: Union[str, Pair] = 0,
                   dilation: Pair = 1, groups: int = 1) -> Tensor:
     """∂L/∂w of conv2d given input x and grad_output g = ∂L/∂out (PyTorch's
-    torch.nn.grad.conv2d_weight): ∂L/∂w[o, c, p, q] = Σ_{n,i,j} g[n, o, i, j] x̂[n, ·, i·s + p·d, j·s + q·d]."""
+    torch.nn.grad.conv2d_weight):
+
+        ∂L/∂w[o, c, p, q] = Σ_{n,i,j} g[n, o, i, j] x̂[n, ·, i·s + p·d, j·s + q·d]"""
     return _conv_weight("conv2d_weight", 2, input, weight_size, grad_output, stride, padding,
                         dilation, groups)
 
