@@ -17,7 +17,8 @@ One recorded graph, four zoom levels:
   ``depth=k`` collapses every scope deeper than k into one node with its input
   and output shapes, and a chain of identical blocks is drawn once with "×N".
 - ``view="network"``: the book's picture of a network, neuron or perceptron
-  (see `tensorgraph.draw.network`).
+  (see `tensorgraph.draw.network`); a convolutional network as stacks of
+  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
@@ -179,7 +180,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
          rankdir: Optional[str] = None, direction: Optional[str] = None,
          title: Optional[str] = None, max_nodes: Optional[int] = MAX_NODES,
          depth: Optional[int] = None, repeat: bool = True, module: Any = None,
-         input: Any = None, cap: int = 10, weights: Optional[bool] = None,
+         input: Any = None, input_shape: Optional[Sequence[int]] = None, cap: int = 10,
+         weights: Optional[bool] = None,
          backend: Optional[str] = None, engine: str = "dot",
          timeout: Optional[float] = None) -> Drawing:
     """Draw a tensor's recorded graph or a module.
@@ -196,7 +198,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                intermediate tensors need `backward(retain_graph=True)`, which
                keeps the gradient along each edge (the backward view needs it too).
     rankdir    graph direction "TB" (default for op views) or "LR" (default
-               for networks), also "BT", "RL"; `direction` is an alias.
+               for networks), also "BT", "RL"; `direction` is an alias. (A
+               convolutional network is always drawn left to right.)
     title      a heading above the picture.
     max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
                deepest first, and if that is not enough only the nodes nearest
@@ -207,7 +210,15 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     repeat     draw a chain of identical collapsed blocks once with "×N".
     module     name parameters (and place them in their module's box) from this
                module's ``named_parameters()``.
-    input      an example input for tracing a Module in the op views.
+    input      an example input for tracing a Module in the op views; in the
+               network view of a convolutional network, an example batch
+               whose shape gives the sizes (as `input_shape`).
+    input_shape  network view of a convolutional network: the shape of one
+               example without the batch dimension, e.g. (1, 28, 28) for
+               MNIST, (C, L) for 1-D convolutions. Each stack of feature
+               maps is then labelled height×width×depth, from the modules'
+               own `output_shape`; without it (and without `input`) the
+               stacks show their depth only and the heading says so.
     cap        network view: layers wider than this show their first and last
                few neurons and "N more".
     weights    network view: write each weight on its edge (default: only
@@ -266,9 +277,12 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
             raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
+        batch = getattr(input, "shape", None)
+        if input_shape is None and batch is not None and len(batch) >= 2:
+            input_shape = tuple(batch)[1:]      # an example batch: one example's shape
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
                                       title=title, cap=cap, weights=weights,
-                                      max_nodes=max_nodes)
+                                      max_nodes=max_nodes, input_shape=input_shape)
         _warn(notes)
         return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
                        timeout=timeout)

@@ -32,7 +32,8 @@ _INVALID_XML = re.compile(f"[{XML_FORBIDDEN}]")
 # What makes the SVG bytes reproducible and its text searchable.
 _RC = {"svg.hashsalt": "tensorgraph", "svg.fonttype": "none", "svg.image_inline": True,
        "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.grid": True,
-       "grid.color": "#e5e7eb", "axes.axisbelow": True}
+       "grid.color": "#e5e7eb", "axes.axisbelow": True,
+       "image.composite_image": False}    # each image its own SVG element (with its gid)
 
 
 #: What `Chart.save` writes, by extension (matplotlib renders them all).
@@ -43,13 +44,27 @@ class Chart:
     """An SVG picture with the interface of `Drawing`: `.svg()`, `.save(path)`
     (.svg, or .png/.pdf drawn by matplotlib) and notebook display. `.metrics`
     names the panels in order (the SVG groups "panel-0", "panel-1", ...;
-    curves "train-k", "val-k")."""
+    curves "train-k", "val-k"); `.figure` is the matplotlib Figure, for
+    reading back what was drawn. `svg` may be None when `render` can make
+    it: it is then made on first use (a figure saved only as PNG is never
+    drawn as SVG)."""
 
-    def __init__(self, svg: str, metrics: Sequence[str] = (),
-                 render: Optional[Callable[[str], bytes]] = None) -> None:
-        self._svg = svg
+    def __init__(self, svg: Optional[str], metrics: Sequence[str] = (),
+                 render: Optional[Callable[[str], bytes]] = None, figure: Any = None) -> None:
+        if svg is None and render is None:
+            raise ValueError("Chart: give the SVG text or a render function that makes it")
+        self._text = svg
         self.metrics: tuple[str, ...] = tuple(metrics)
         self._render = render     # format -> bytes, for the formats other than SVG
+        self.figure = figure      # the matplotlib Figure it was drawn from (not pyplot's)
+        self.images: list[Any] = []   # what draw_filters / draw_feature_maps drew
+
+    @property
+    def _svg(self) -> str:
+        if self._text is None:
+            assert self._render is not None
+            self._text = self._render("svg").decode("utf-8")
+        return self._text
 
     def svg(self, backend: Optional[str] = None) -> str:
         """The SVG text (`backend` is accepted for symmetry with Drawing and ignored)."""
@@ -185,7 +200,6 @@ def draw_history(history: Any, title: Optional[str] = None,
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    out = io.BytesIO()
     with _style(mpl):
         fig = Figure(figsize=(PANEL_W * len(panels), PANEL_H + (0.35 if title else 0.0)),
                      layout="constrained")
@@ -220,17 +234,24 @@ def draw_history(history: Any, title: Optional[str] = None,
             if n == 1:
                 ax.set_xlim(xs[0] - 1, xs[0] + 1)
             ax.legend(loc="best", fontsize=9, frameon=False)
-        # No date: the same history gives the same bytes.
-        fig.savefig(out, format="svg", metadata={"Date": None})
+    return chart(mpl, fig, [name for name, _, _ in panels])
+
+
+def chart(mpl: Any, fig: Any, metrics: Sequence[str], lazy: bool = False) -> Chart:
+    """A `Chart` of a matplotlib Figure drawn under `_style`: its SVG now,
+    other formats when asked. No date in the metadata: the same figure gives
+    the same bytes. With `lazy`, the SVG is made when first asked for."""
 
     def render(format: str) -> bytes:
         buf = io.BytesIO()
         with _style(mpl):
-            meta = {"CreationDate": None} if format == "pdf" else {}
+            meta = {"Date": None} if format == "svg" else \
+                {"CreationDate": None} if format == "pdf" else {}
             fig.savefig(buf, format=format, metadata=meta)
         return buf.getvalue()
 
-    return Chart(out.getvalue().decode("utf-8"), [name for name, _, _ in panels], render)
+    svg = None if lazy else render("svg").decode("utf-8")
+    return Chart(svg, metrics, render, figure=fig)
 
 
 def _style(mpl: Any) -> Any:

@@ -17,7 +17,8 @@ from .. import ops
 from ..tensor import ArrayLike, Tensor
 from . import init as _init
 from .init import Seed, _rng
-from .module import DType, Module, Parameter, _as_input, _float_dtype
+from ..ops.conv import _out_size, _same_padding
+from .module import DiagramPart, DType, FeatureMaps, Module, Parameter, _as_input, _float_dtype
 
 __all__ = ["Conv1d", "Conv2d", "Flatten"]
 
@@ -117,6 +118,31 @@ class _ConvNd(Module):
             s += ", bias=False"
         return s
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of `self(x)` for an x of shape `input_shape` (N, C, H, W)
+        (or (N, C, L)), by the op's own arithmetic, without computing it:
+        H' = ⌊(H + p_top + p_bottom - d·(kH-1) - 1)/s⌋ + 1 per spatial axis."""
+        what = f"{type(self).__name__} {self.scope_name!r}"
+        shape = tuple(int(n) for n in input_shape)
+        if len(shape) != self.nd + 2 or shape[1] != self.in_channels:
+            layout = "(N, C, H, W)" if self.nd == 2 else "(N, C, L)"
+            raise ValueError(f"{what}: expected a {self.nd + 2}-D input {layout} with C = "
+                             f"in_channels = {self.in_channels}, got shape {shape}")
+        pads = _same_padding(what, self.kernel_size, self.stride, self.dilation, self.padding)
+        sizes = tuple(_out_size(n, k, s, p, d) for n, k, s, p, d in
+                      zip(shape[2:], self.kernel_size, self.stride, pads, self.dilation))
+        if any(n < 1 for n in sizes):
+            raise ValueError(f"{what}: kernel {self.kernel_size} (dilation {self.dilation}) is "
+                             f"larger than the padded input {shape[2:]} (padding "
+                             f"{self.padding!r})")
+        return shape[:1] + (self.out_channels,) + sizes
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """A stage of feature maps: out_channels maps made by a kernel."""
+        return [FeatureMaps(name or self.scope_name, "conv", "conv", self.out_channels,
+                            self.in_channels, self.kernel_size, self.stride, self.padding,
+                            self.dilation, self.groups, self.output_shape)]
+
 
 class Conv2d(_ConvNd):
     """A 2-D convolutional layer (PyTorch's nn.Conv2d): out_channels filters
@@ -150,6 +176,20 @@ class Flatten(Module):
 
     def forward(self, x: ArrayLike) -> Tensor:
         return ops.flatten(_as_input(x, None), self.start_dim, self.end_dim)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of `self(x)` for an x of shape `input_shape`."""
+        shape = tuple(int(n) for n in input_shape)
+        start, end = (d % len(shape) if shape else d for d in (self.start_dim, self.end_dim))
+        if not shape or start > end:
+            raise ValueError(f"Flatten {self.scope_name!r}: cannot flatten dims {self.start_dim}"
+                             f"..{self.end_dim} of shape {shape}")
+        return shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """The feature maps become one vector, for the dense layers after them."""
+        return [FeatureMaps(name or self.scope_name, "flatten", "flatten",
+                            output_shape=self.output_shape)]
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
