@@ -13,13 +13,12 @@ drawn.
 """
 from __future__ import annotations
 
-import io
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ._optional import require
-from .history import Chart, _style, _text
+from .history import Chart, _style, _text, chart
 
 __all__ = ["draw_attention"]
 
@@ -98,16 +97,6 @@ def draw_attention(weights: Any, source_tokens: Sequence[Any], target_tokens: Se
         if title:
             ax.set_title(_text(title), fontsize=12, fontweight="bold", parse_math=False)
 
-    # (branch `draw` has this as history.chart(mpl, fig, metrics): use it once merged)
-    def render(format: str) -> bytes:
-        buf = io.BytesIO()
-        with _style(mpl):
-            meta = {"Date": None} if format == "svg" else \
-                {"CreationDate": None} if format == "pdf" else {}
-            fig.savefig(buf, format=format, metadata=meta)
-        return buf.getvalue()
-
-    chart = Chart(render("svg").decode("utf-8"), ["attention"], render)
-    chart.figure = fig            # what was drawn, for reading back
-    chart.images = [w]
-    return chart
+    out = chart(mpl, fig, ["attention"])
+    out.images = [w]              # what was drawn, for reading back
+    return out
