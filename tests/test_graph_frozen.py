@@ -103,3 +103,20 @@ def test_a_whole_training_step_reads_nothing_it_would_freeze() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", CaptureWarning)
         tg.capture(step, tg.placeholder((None, 3)), tg.placeholder((None,), "int64"))
+
+
+def test_copy_and_fill_of_computed_values_are_recorded() -> None:
+    # copy_/fill_/zero_ on a tensor that needs no grad: the written value is an op
+    # of the replay's inputs, not the capture's array frozen into the graph
+    def f(x: tg.Tensor) -> tuple[tg.Tensor, tg.Tensor]:
+        t = tg.zeros((2, 3))
+        t.copy_(x * 2)
+        u = tg.zeros((2, 3), dtype="float64")
+        u.fill_(x.sum())                     # cast to u's dtype, recorded too
+        return t + 1, u
+    g = tg.capture(f, tg.placeholder((2, 3)))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    a, b = g(x)
+    np.testing.assert_array_equal(np.asarray(a.data), x * 2 + 1)
+    np.testing.assert_array_equal(np.asarray(b.data), np.full((2, 3), 15.0))
+    assert np.asarray(b.data).dtype == np.float64

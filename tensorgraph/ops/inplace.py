@@ -181,15 +181,19 @@ def _clamp_(self: Tensor, min: Optional[ArrayLike] = None,  # noqa: A002 - PyTor
 def _everywhere(x: Tensor, value: Any, name: str) -> Tensor:
     """`value` broadcast to x's shape and dtype, recorded where it requires
     grad (the gradient to x's old value is 0)."""
+    # inside tg.capture the value is recorded whatever its gradient mode: a copy of
+    # its array would freeze the capture's value into every replay
+    capturing = _tensor_mod._capture is not None
     v = value if isinstance(value, Tensor) else operand(value, x, name)
     if isinstance(value, Tensor) and v.dtype != x.dtype:
-        v = CAST(v, dtype=x.dtype) if v.requires_grad else _new(v._data.astype(x.dtype))
+        v = CAST(v, dtype=x.dtype) if v.requires_grad or capturing else \
+            _new(v._data.astype(x.dtype))
     try:
         vb = broadcast_to(v, x.shape)
     except ValueError:
         raise ValueError(f"{name}: a value of shape {v.shape} does not broadcast to "
                          f"{_label(x)}") from None
-    if not vb.requires_grad:
+    if not vb.requires_grad and not capturing:
         return _new(np.array(vb._data, dtype=x.dtype))
     return WHERE(np.ones(x.shape, dtype=bool), vb, x)
 
