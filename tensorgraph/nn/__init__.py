@@ -9,7 +9,9 @@ The files read in the order of the book:
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
 - `regularization` (chapter 2): `Dropout`;
-- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`.
+- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`;
+- `recurrent` (chapter 7): `RNNCell`, `LSTMCell`, `GRUCell`, `RNN`, `LSTM`, `GRU`;
+- `utils`: `clip_grad_norm_`, `clip_grad_value_`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -30,6 +32,8 @@ from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReL
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 from .conv import Conv1d, Conv2d, Flatten
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from . import utils
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -37,4 +41,5 @@ __all__ = [
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
 ]
