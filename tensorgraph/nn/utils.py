@@ -8,17 +8,18 @@ the clipping too and replays it on each step's gradients.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Union
+import sys
+from typing import Any, Iterable, Union
 
 import numpy as np
 
 from .. import ops
-from .. import tensor as _tensor_mod
 from ..tensor import Tensor, no_grad
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 Parameters = Union[Tensor, Iterable[Tensor]]
+_tensor_mod: Any = sys.modules[Tensor.__module__]   # its _capture changes: read it at call time
 
 
 def _with_grads(parameters: Parameters) -> list[Tensor]:
