@@ -275,9 +275,9 @@ def test_each_time_step_records_its_own_scope() -> None:
         assert ("net", "encoder", "l0", f"t{t}") in scopes
         assert ("net", "encoder", "l0_reverse", f"t{t}") in scopes
     assert ("net", "encoder", "l0") in scopes           # the input projection
-    # the ops of one step: its own product with W_hh and its gate math
+    # the ops of one step: its own product with W_hh and its gate math (one fused op)
     step = [n.node.op.name for n in _nodes(out) if n.node.scope == ("net", "encoder", "l0", "t2")]
-    assert "matmul" in step and "sigmoid" in step and "tanh" in step
+    assert sorted(step) == ["add", "getitem", "lstm_cell", "matmul"]
 
 
 def _nodes(out: tg.Tensor) -> list[tg.Tensor]:
@@ -308,3 +308,38 @@ def test_thousand_steps_backpropagate(kind: str) -> None:
     g = x.grad.data
     assert np.isfinite(g).all() and np.abs(g[-1]).sum() > 0
     assert all(p.grad is not None for p in m.parameters())
+
+
+# ---------------------------------------------------------------------------
+# The fused cells (tensorgraph/ops/recurrent.py): second derivatives, errors
+
+@settings(max_examples=6, deadline=None)
+@given(kind=st.sampled_from(["lstm_cell", "gru_cell"]), b=st.integers(1, 3),
+       hidden=st.integers(1, 3), seed=st.integers(0, 100))
+def test_fused_cell_gradients_differentiate_again(kind: str, b: int, hidden: int,
+                                                  seed: int) -> None:
+    # create_graph: the VJPs run on Tensors (recomputing what forward saved), so
+    # the gradient is itself differentiable; checked by finite differences.
+    rng = np.random.default_rng(seed)
+    G = 4 if kind == "lstm_cell" else 3
+    shapes = [(b, G * hidden), (b, 2 * hidden)] if G == 4 else \
+        [(b, 3 * hidden), (b, 3 * hidden), (b, hidden)]
+    xs = [tg.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    v = rng.standard_normal((b, (2 if G == 4 else 1) * hidden))
+    fn = getattr(tg, kind)
+
+    def grads(*xs: Any) -> Any:
+        return list(tg.grad(tg.sum(fn(*xs) * v), list(xs), create_graph=True))
+    assert tg.gradcheck(grads, xs)
+
+
+def test_fused_cell_errors_name_the_op_and_shapes() -> None:
+    with pytest.raises(ValueError, match=r"lstm_cell: gates must have a last axis of 4·hidden_size"
+                                         r".*\(2, 7\)"):
+        tg.lstm_cell(np.zeros((2, 7)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"lstm_cell: hc must have last axis 4.*\(2, 3\)"):
+        tg.lstm_cell(np.zeros((2, 8)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"gru_cell: h must have last axis 2.*\(2, 3\)"):
+        tg.gru_cell(np.zeros((2, 6)), np.zeros((2, 6)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"gru_cell: hp must have last axis 6.*\(2, 5\)"):
+        tg.gru_cell(np.zeros((2, 6)), np.zeros((2, 5)), np.zeros((2, 2)))

@@ -68,8 +68,10 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 
 
 # ---------------------------------------------------------------------------
-# One step of each kind, on projected inputs. `xp` = W_ih x + b_ih (B, G·H),
-# `whh_t` = W_hhᵀ (H, G·H). Shared by the cells and the layers.
+# One step of each kind, on projected inputs: `xp` = W_ih x + b_ih (B, G·H),
+# `whh_t` = W_hhᵀ (H, G·H). The gate math of the LSTM and GRU is one fused op
+# each (tensorgraph/ops/recurrent.py); the products stay matmuls. An LSTM's
+# state travels as hc = [h, c] (B, 2H), the fused op's output.
 
 def _rnn_step(xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
               nonlinearity: str) -> Tensor:
@@ -79,27 +81,32 @@ def _rnn_step(xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
     return ops.tanh(a) if nonlinearity == "tanh" else ops.relu(a)
 
 
-def _lstm_step(xp: Tensor, h: Tensor, c: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
-               H: int) -> tuple[Tensor, Tensor]:
-    a = xp + h @ whh_t
+def _lstm_step(xp: Tensor, hc: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
+               H: int) -> Tensor:
+    a = xp + hc[..., :H] @ whh_t
     if b_hh is not None:
         a = a + b_hh
-    # σ and tanh of the whole (B, 4H) preactivation: two ops instead of four
-    s = ops.sigmoid(a)
-    i, f, o = s[..., :H], s[..., H:2 * H], s[..., 3 * H:]
-    g = ops.tanh(a[..., 2 * H:3 * H])
-    c = f * c + i * g
-    return o * ops.tanh(c), c
+    return ops.lstm_cell(a, hc)
 
 
 def _gru_step(xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor], H: int) -> Tensor:
     hp = h @ whh_t
     if b_hh is not None:
         hp = hp + b_hh
-    rz = ops.sigmoid(xp[..., :2 * H] + hp[..., :2 * H])
-    r, z = rz[..., :H], rz[..., H:]
-    n = ops.tanh(xp[..., 2 * H:] + r * hp[..., 2 * H:])
-    return n + z * (h - n)          # (1 - z) n + z h
+    return ops.gru_cell(xp, hp, h)
+
+
+def _unstack(x: Tensor, lo: int = 0) -> list[Tensor]:
+    """[x[0], ..., x[T-1]] by halving: each slice's gradient is scattered into
+    its parent's shape, so halving costs O(T log T) in the backward where T
+    slices of x would cost O(T²)."""
+    T = x.shape[0]
+    if T == 1:
+        return [x[0]]
+    if T <= 3:
+        return [x[t] for t in range(T)]
+    m = T // 2
+    return _unstack(x[:m]) + _unstack(x[m:])
 
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -219,15 +226,17 @@ class LSTMCell(_CellBase):
     def forward(self, input: ArrayLike,  # noqa: A002
                 hx: Optional[tuple[ArrayLike, ArrayLike]] = None) -> tuple[Tensor, Tensor]:
         x, _ = self._input(input)
+        H = self.hidden_size
         if hx is None:
-            h = c = self._state(None, x, "h")
+            hc = Tensor(np.zeros(2 * H, self.weight_ih.dtype))
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"LSTMCell {self.scope_name!r}: hx must be a pair (h, c), got "
                                 f"{type(hx).__name__}")
-            h, c = self._state(hx[0], x, "hx[0] (h)"), self._state(hx[1], x, "hx[1] (c)")
-        return _lstm_step(self._project(x), h, c, self.weight_hh.T, self.bias_hh,
-                          self.hidden_size)
+            hc = ops.concat([self._state(hx[0], x, "hx[0] (h)"),
+                             self._state(hx[1], x, "hx[1] (c)")], axis=-1)
+        hc = _lstm_step(self._project(x), hc, self.weight_hh.T, self.bias_hh, H)
+        return hc[..., :H], hc[..., H:]
 
 
 class GRUCell(_CellBase):
@@ -346,37 +355,35 @@ class _RNNBase(Module):
         return arr.astype(np.int64)
 
     # -- running --------------------------------------------------------------
-    def _direction(self, xp: Tensor, h: Tensor, c: Optional[Tensor], whh_t: Tensor,
-                   b_hh: Optional[Tensor], lengths: Optional[np.ndarray], reverse: bool,
-                   scope: str) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        """Run one direction over the projected inputs xp (T, B, G·H); returns
-        (outputs (T, B, H), h at the end, c at the end)."""
+    def _direction(self, xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
+                   lengths: Optional[np.ndarray], reverse: bool,
+                   scope: str) -> tuple[Tensor, Tensor]:
+        """Run one direction over the projected inputs xp (T, B, G·H) from the
+        state h (an LSTM's [h, c]); returns (the state at every step (T, B, ·),
+        the state at the end)."""
         T = xp.shape[0]
         H, mode = self.hidden_size, self.mode
         outs: list[Optional[Tensor]] = [None] * T
+        xs = _unstack(xp)
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
             prev = push_scope((scope, f"t{t}"))
             try:
-                x_t = xp[t]
                 if mode == "LSTM":
-                    h_new, c_new = _lstm_step(x_t, h, c, whh_t, b_hh, H)   # type: ignore[arg-type]
+                    new = _lstm_step(xs[t], h, whh_t, b_hh, H)
                 elif mode == "GRU":
-                    h_new, c_new = _gru_step(x_t, h, whh_t, b_hh, H), None
+                    new = _gru_step(xs[t], h, whh_t, b_hh, H)
                 else:
-                    h_new, c_new = _rnn_step(x_t, h, whh_t, b_hh, mode[4:].lower()), None
+                    new = _rnn_step(xs[t], h, whh_t, b_hh, mode[4:].lower())
                 if lengths is not None and (lengths <= t).any():
                     # padded rows keep the state and give zeros, so they get no gradient
                     live = (lengths > t)[:, None]
-                    outs[t] = ops.where(live, h_new, 0.0)
-                    h = ops.where(live, h_new, h)
-                    if c_new is not None:
-                        c = ops.where(live, c_new, c)
+                    outs[t] = ops.where(live, new, 0.0)
+                    h = ops.where(live, new, h)
                 else:
-                    outs[t] = h = h_new
-                    c = c_new
+                    outs[t] = h = new
             finally:
                 restore_scope(prev)
-        return ops.stack(outs, axis=0), h, c
+        return ops.stack(outs, axis=0), h
 
     def _run(self, x: Tensor, hx: Any, lengths: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         x, unbatched = self._input(x)
@@ -406,7 +413,7 @@ class _RNNBase(Module):
         if unbatched and hx is not None:
             h0 = [h[None] for h in h0]
             c0 = [c[None] for c in c0]
-        D = self.num_directions
+        H, D = self.hidden_size, self.num_directions
         hs: list[Tensor] = []
         cs: list[Tensor] = []
         for layer in range(self.num_layers):
@@ -419,21 +426,29 @@ class _RNNBase(Module):
                 k = layer * D + d
                 prev = push_scope((scope,))
                 try:
-                    # the input projection of every step: one (T, B, in) @ (in, G·H) matmul
-                    xp = x @ w_ih.T
+                    # the input projection of every step: one (T·B, in) @ (in, G·H) matmul
+                    # 2-D, so that the weight's gradient is one matmul too
+                    xp = x.reshape(-1, x.shape[2]) @ w_ih.T
                     if b_ih is not None:
                         xp = xp + b_ih
                     if b_hh is not None and self.mode != "GRU":
                         xp, b_hh = xp + b_hh, None     # folded: added once, not per step
+                    xp = xp.reshape(T, -1, xp.shape[1])
                     whh_t = w_hh.T
                 finally:
                     restore_scope(prev)
-                out, h, c = self._direction(xp, h0[k], c0[k] if c0 else None, whh_t, b_hh,
-                                            lens, bool(d), scope)
+                if self.mode == "LSTM":
+                    state = self._hc(h0[k], c0[k], hx is None)
+                else:
+                    state = h0[k]
+                out, state = self._direction(xp, state, whh_t, b_hh, lens, bool(d), scope)
+                if self.mode == "LSTM":
+                    out = out[..., :H]
+                    hs.append(state[..., :H])
+                    cs.append(state[..., H:])
+                else:
+                    hs.append(state)
                 outs.append(out)
-                hs.append(h)
-                if c is not None:
-                    cs.append(c)
             x = outs[0] if D == 1 else ops.concat(outs, axis=-1)
         h_n = ops.stack(hs, axis=0)
         c_n = ops.stack(cs, axis=0) if cs else None
@@ -444,6 +459,12 @@ class _RNNBase(Module):
         elif self.batch_first:
             x = x.swapaxes(0, 1)
         return x, h_n, c_n
+
+    def _hc(self, h: Tensor, c: Tensor, zero: bool) -> Tensor:
+        """An LSTM's initial state as [h, c]."""
+        if zero:
+            return Tensor(np.zeros(2 * self.hidden_size, h.dtype))
+        return ops.concat([h, c], axis=-1)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -11,6 +11,7 @@ from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import zeros, ones, full, eye, arange, linspace, zeros_like, ones_like, full_like  # noqa: F401
 from .random import Generator, dropout, manual_seed, rand, randn, randint, rand_like, randn_like, bernoulli  # noqa: F401
 from .conv import conv2d, conv1d, conv_transpose2d, conv_transpose1d, flatten  # noqa: F401
+from .recurrent import lstm_cell, gru_cell  # noqa: F401
 
 __all__ = [
     'add', 'subtract', 'multiply', 'divide', 'power', 'negative', 'abs', 'exp', 'log', 'sqrt',
@@ -28,5 +29,5 @@ __all__ = [
     'ones', 'full', 'eye', 'arange', 'linspace', 'zeros_like', 'ones_like', 'full_like',
     'Generator', 'dropout', 'manual_seed', 'rand', 'randn', 'randint', 'rand_like',
     'randn_like', 'bernoulli', 'conv2d', 'conv1d', 'conv_transpose2d', 'conv_transpose1d',
-    'flatten',
+    'flatten', 'lstm_cell', 'gru_cell',
 ]
