@@ -218,6 +218,26 @@ def test_dropout_between_layers_in_training_only() -> None:
     np.testing.assert_array_equal(one(x)[0].data, one.eval()(x)[0].data)
 
 
+@settings(max_examples=6, deadline=None)
+@given(kind=st.sampled_from(["RNN", "LSTM", "GRU"]), T=st.integers(1, 3), b=st.integers(1, 3),
+       hidden=st.integers(1, 3), bidirectional=st.booleans(), padded=st.booleans(),
+       seed=st.integers(0, 100))
+def test_layer_gradcheck(kind: str, T: int, b: int, hidden: int, bidirectional: bool,
+                         padded: bool, seed: int) -> None:
+    # float64 central differences through the whole layer (input, h_0, every weight)
+    m = getattr(nn, kind)(2, hidden, bidirectional=bidirectional, seed=seed, dtype=F64)
+    rng = np.random.default_rng(seed)
+    D = 2 if bidirectional else 1
+    x = tg.tensor(rng.standard_normal((T, b, 2)), requires_grad=True)
+    h0 = tg.tensor(rng.standard_normal((D, b, hidden)), requires_grad=True)
+    lengths = rng.integers(1, T + 1, b) if padded else None
+
+    def f(x: Any, h0: Any, *_: Any) -> Any:
+        out, state = m(x, (h0, h0 * 0.5) if kind == "LSTM" else h0, lengths=lengths)
+        return out, _flat(state)[0]
+    assert tg.gradcheck(f, [x, h0, *m.parameters()])
+
+
 # ---------------------------------------------------------------------------
 # Errors
 
@@ -242,8 +262,11 @@ def test_errors_name_the_module_and_the_shapes() -> None:
         m(x, np.zeros((2, 2, 4)))
     with pytest.raises(ValueError, match=r"GRU 'gru'.*h_0 must have shape \(2, 4\).*unbatched"):
         nn.GRU(3, 4, bidirectional=True)(np.zeros((5, 3)), np.zeros((2, 1, 4)))
-    with pytest.raises(ValueError, match=r"RNN 'rnn'.*no time steps"):
-        nn.RNN(3, 4)(np.zeros((0, 2, 3)))
+    with pytest.raises(ValueError, match=r"RNN 'rnn'.*no time steps \(shape \(2, 0, 3\)\)"):
+        nn.RNN(3, 4, batch_first=True)(np.zeros((2, 0, 3)))
+    with pytest.raises(ValueError, match=r"GRU 'gru'.*lengths needs a batched \(3-D\) input.*"
+                                         r"\(5, 3\)"):
+        nn.GRU(3, 4)(np.zeros((5, 3)), lengths=[5])
     with pytest.raises(ValueError, match=r"GRUCell 'grucell'.*\(batch, 3\).*\(2, 4\)"):
         nn.GRUCell(3, 4)(np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"RNNCell 'rnncell'.*hx must have shape \(2, 4\).*\(2, 5\)"):

@@ -387,6 +387,7 @@ class _RNNBase(Module):
 
     def _run(self, x: Tensor, hx: Any, lengths: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
         x, unbatched = self._input(x)
+        given = x.shape
         if unbatched:
             if lengths is not None:
                 raise ValueError(f"{self._where()}: lengths needs a batched (3-D) input, got an "
@@ -396,7 +397,7 @@ class _RNNBase(Module):
             x = x.swapaxes(0, 1)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
-            raise ValueError(f"{self._where()}: the input has no time steps (shape {x.shape})")
+            raise ValueError(f"{self._where()}: the input has no time steps (shape {given})")
         lens = self._lengths(lengths, T, B)
         batch = None if unbatched else B
         if self.mode == "LSTM":
