@@ -61,7 +61,8 @@ def test_captured_encoder_replays_and_exports(kind: str, kw: dict[str, Any],
     types = [n.op_type for n in model.graph.node]
     L, D = kw.get("num_layers", 1), 2 if kw.get("bidirectional") else 1
     # unrolled: per layer and direction one input projection and one W_hh product per step
-    assert types.count("MatMul") == L * D * (T + 1)
+    # after the first (the zero initial state's product is skipped)
+    assert types.count("MatMul") == L * D * T
     assert "LSTM" not in types and "GRU" not in types
     for batch in (1, 3):
         x = rand(batch, T, 5) if bf else rand(T, batch, 5)
@@ -94,10 +95,50 @@ def test_captured_padded_batch_replays_and_exports(tmp_path: Path) -> None:
     assert (got[0][2:, 1] == 0).all()      # padded rows stay zero
 
 
-def test_a_cell_gradient_is_refused_by_name(tmp_path: Path) -> None:
+#: the gradient rules tested here (tests/test_onnx_grad.py's test_every_vjp_rule_has_a_case)
+TESTED_RECURRENT_VJPS = {"lstm_cell_vjp0", "lstm_cell_vjp1", "gru_cell_vjp0", "gru_cell_vjp1",
+                         "gru_cell_vjp2"}
+
+VJP_CASES = [
+    ("lstm_cell", 0, [(3, 8), (3, 4)]), ("lstm_cell", 1, [(3, 8), (3, 4)]),
+    ("lstm_cell", 0, [(3, 8), (4,)]), ("lstm_cell", 1, [(3, 8), (4,)]),     # broadcast state
+    ("gru_cell", 0, [(3, 6), (3, 6), (3, 2)]), ("gru_cell", 1, [(3, 6), (3, 6), (3, 2)]),
+    ("gru_cell", 2, [(3, 6), (3, 6), (3, 2)]),
+    ("gru_cell", 1, [(3, 6), (6,), (2,)]), ("gru_cell", 2, [(3, 6), (6,), (2,)]),
+]
+
+
+@pytest.mark.parametrize("name,i,shapes", VJP_CASES,
+                         ids=[f"{c[0]}_vjp{c[1]}-{k}" for k, c in enumerate(VJP_CASES)])
+def test_vjp_rule(name: str, i: int, shapes: list[tuple[int, ...]], tmp_path: Path) -> None:
+    from test_onnx_grad import check_vjp
+    check_vjp(name, i, [rand(*s) for s in shapes], tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_captured_loss_and_gradients_export(kind: str, tmp_path: Path) -> None:
+    # A captured tg.grad of a recurrent classifier runs in onnxruntime at two batch sizes.
     require_module("onnx")
-    from tensorgraph.onnx import ExportError, export
-    from test_onnx_grad import one_vjp
-    g, _ = one_vjp("lstm_cell", 0, [rand(2, 8), rand(2, 4)], {})
-    with pytest.raises(ExportError, match=r"lstm_cell_vjp0.*fused recurrent cell's gradient"):
-        export(g, path=tmp_path / "m.onnx")
+    from tensorgraph.onnx import export
+    rnn = getattr(tg.nn, kind)(5, 6, seed=0)
+    head = tg.nn.Linear(6, 3, seed=1)
+    params = rnn.parameters() + head.parameters()
+
+    def loss_and_grads(x: tg.Tensor, y: tg.Tensor) -> list[tg.Tensor]:
+        out, _ = rnn(x)
+        loss = tg.losses.cross_entropy(head(out[-1]), y)
+        return [loss, *tg.grad(loss, params)]
+    g = tg.capture(loss_and_grads, tg.placeholder((4, None, 5), name="x"),
+                   tg.placeholder((None,), "int64", name="y"))
+    path = tmp_path / "grads.onnx"
+    export(g, path=path)
+    for batch in (2, 5):
+        x, y = rand(4, batch, 5), RNG.integers(0, 3, batch)
+        want = loss_and_grads(tg.tensor(x), tg.tensor(y))
+        got = run_onnx(path, x, y)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b.data, rtol=1e-4, atol=1e-5)
+
+
+RNG = np.random.default_rng(5)

@@ -73,23 +73,31 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 # each (tensorgraph/ops/recurrent.py); the products stay matmuls. An LSTM's
 # state travels as hc = [h, c] (B, 2H), the fused op's output.
 
-def _rnn_step(xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
+def _zeros(n: int, like: Tensor) -> Tensor:
+    return Tensor(np.zeros(n, like.dtype))
+
+
+def _rnn_step(xp: Tensor, h: Optional[Tensor], whh_t: Tensor, b_hh: Optional[Tensor],
               nonlinearity: str) -> Tensor:
-    a = xp + h @ whh_t
+    # h None: the zero initial state, whose product with W_hh is skipped
+    a = xp if h is None else xp + h @ whh_t
     if b_hh is not None:
         a = a + b_hh
     return ops.tanh(a) if nonlinearity == "tanh" else ops.relu(a)
 
 
-def _lstm_step(xp: Tensor, hc: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
+def _lstm_step(xp: Tensor, hc: Optional[Tensor], whh_t: Tensor, b_hh: Optional[Tensor],
                H: int) -> Tensor:
-    a = xp + hc[..., :H] @ whh_t
+    a = xp if hc is None else xp + hc[..., :H] @ whh_t
     if b_hh is not None:
         a = a + b_hh
-    return ops.lstm_cell(a, hc)
+    return ops.lstm_cell(a, _zeros(2 * H, xp) if hc is None else hc)
 
 
-def _gru_step(xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor], H: int) -> Tensor:
+def _gru_step(xp: Tensor, h: Optional[Tensor], whh_t: Tensor, b_hh: Optional[Tensor],
+              H: int) -> Tensor:
+    if h is None:
+        return ops.gru_cell(xp, _zeros(3 * H, xp) if b_hh is None else b_hh, _zeros(H, xp))
     hp = h @ whh_t
     if b_hh is not None:
         hp = hp + b_hh
@@ -134,6 +142,8 @@ def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...],
 
 class _CellBase(Module):
     mode = "RNN_TANH"
+    bias_ih: Optional[Parameter]
+    bias_hh: Optional[Parameter]
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  seed: Seed = None, name: Optional[str] = None,
@@ -163,16 +173,21 @@ class _CellBase(Module):
                              f"(input_size = {self.input_size}), got shape {x.shape}")
         return x, x.ndim == 1
 
-    def _state(self, h: Optional[ArrayLike], x: Tensor, arg: str) -> Tensor:
-        shape = x.shape[:-1] + (self.hidden_size,)
+    def _state(self, h: Optional[ArrayLike], x: Tensor, arg: str) -> Optional[Tensor]:
+        """The given state, checked; None (the zero state) when not given."""
         if h is None:
-            # (H,) broadcasts against any batch (and a placeholder's batch stays free)
-            return Tensor(np.zeros(self.hidden_size, self.weight_ih.dtype))
+            return None
+        shape = x.shape[:-1] + (self.hidden_size,)
         h = _as_input(h, self.weight_ih.dtype)
         if h.shape != shape:
             raise ValueError(f"{type(self).__name__} {self.scope_name!r}: {arg} must have shape "
                              f"{shape} for an input of shape {x.shape}, got {h.shape}")
         return h
+
+    def _check(self, h: ArrayLike, x: Tensor, arg: str) -> Tensor:
+        checked = self._state(h, x, arg)
+        assert checked is not None
+        return checked
 
     def _project(self, x: Tensor) -> Tensor:
         xp = x @ self.weight_ih.T
@@ -227,14 +242,13 @@ class LSTMCell(_CellBase):
                 hx: Optional[tuple[ArrayLike, ArrayLike]] = None) -> tuple[Tensor, Tensor]:
         x, _ = self._input(input)
         H = self.hidden_size
-        if hx is None:
-            hc = Tensor(np.zeros(2 * H, self.weight_ih.dtype))
-        else:
+        hc: Optional[Tensor] = None
+        if hx is not None:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"LSTMCell {self.scope_name!r}: hx must be a pair (h, c), got "
                                 f"{type(hx).__name__}")
-            hc = ops.concat([self._state(hx[0], x, "hx[0] (h)"),
-                             self._state(hx[1], x, "hx[1] (c)")], axis=-1)
+            hc = ops.concat([self._check(hx[0], x, "hx[0] (h)"),
+                             self._check(hx[1], x, "hx[1] (c)")], axis=-1)
         hc = _lstm_step(self._project(x), hc, self.weight_hh.T, self.bias_hh, H)
         return hc[..., :H], hc[..., H:]
 
@@ -295,6 +309,10 @@ class _RNNBase(Module):
                     setattr(self, "bias_hh" + sfx, _uniform(rng, k, (GH,), dt))
 
     @property
+    def _dtype(self) -> np.dtype:
+        return self._parameters["weight_ih_l0"].dtype
+
+    @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
@@ -310,7 +328,7 @@ class _RNNBase(Module):
 
     # -- checks ---------------------------------------------------------------
     def _input(self, x: ArrayLike) -> tuple[Tensor, bool]:
-        x = _as_input(x, self.weight_ih_l0.dtype)
+        x = _as_input(x, self._dtype)
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             layout = "(batch, seq, feature)" if self.batch_first else "(seq, batch, feature)"
             raise ValueError(f"{self._where()}: expected a 3-D input {layout} or an unbatched "
@@ -318,15 +336,14 @@ class _RNNBase(Module):
                              f"{self.input_size}, got shape {x.shape}")
         return x, x.ndim == 2
 
-    def _initial(self, h: Optional[ArrayLike], batch: Optional[int], arg: str) -> list[Tensor]:
+    def _initial(self, h: Optional[ArrayLike], batch: Optional[int],
+                 arg: str) -> list[Optional[Tensor]]:
         """The initial state as one (B, H) tensor per (layer, direction)."""
         LD = self.num_layers * self.num_directions
         shape = (LD, self.hidden_size) if batch is None else (LD, batch, self.hidden_size)
         if h is None:
-            # (H,) broadcasts against any batch (and a placeholder's batch stays free)
-            z = Tensor(np.zeros(self.hidden_size, self.weight_ih_l0.dtype))
-            return [z] * LD
-        h = _as_input(h, self.weight_ih_l0.dtype)
+            return [None] * LD           # the zero state: its products are skipped
+        h = _as_input(h, self._dtype)
         if h.shape != shape:
             what = "an unbatched input" if batch is None else f"a batch of {batch}"
             raise ValueError(f"{self._where()}: {arg} must have shape {shape} (num_layers · "
@@ -355,7 +372,7 @@ class _RNNBase(Module):
         return arr.astype(np.int64)
 
     # -- running --------------------------------------------------------------
-    def _direction(self, xp: Tensor, h: Tensor, whh_t: Tensor, b_hh: Optional[Tensor],
+    def _direction(self, xp: Tensor, h: Optional[Tensor], whh_t: Tensor, b_hh: Optional[Tensor],
                    lengths: Optional[np.ndarray], reverse: bool,
                    scope: str) -> tuple[Tensor, Tensor]:
         """Run one direction over the projected inputs xp (T, B, G·H) from the
@@ -378,15 +395,17 @@ class _RNNBase(Module):
                     # padded rows keep the state and give zeros, so they get no gradient
                     live = (lengths > t)[:, None]
                     outs[t] = ops.where(live, new, 0.0)
-                    h = ops.where(live, new, h)
+                    h = ops.where(live, new, 0.0 if h is None else h)
                 else:
                     outs[t] = h = new
             finally:
                 restore_scope(prev)
-        return ops.stack(outs, axis=0), h
+        assert h is not None
+        return ops.stack([o for o in outs if o is not None], axis=0), h
 
-    def _run(self, x: Tensor, hx: Any, lengths: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-        x, unbatched = self._input(x)
+    def _run(self, input: ArrayLike, hx: Any,  # noqa: A002
+             lengths: Any) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        x, unbatched = self._input(input)
         given = x.shape
         if unbatched:
             if lengths is not None:
@@ -412,8 +431,8 @@ class _RNNBase(Module):
         else:
             h0, c0 = self._initial(hx, batch, "h_0"), []
         if unbatched and hx is not None:
-            h0 = [h[None] for h in h0]
-            c0 = [c[None] for c in c0]
+            h0 = [None if h is None else h[None] for h in h0]
+            c0 = [None if c is None else c[None] for c in c0]
         H, D = self.hidden_size, self.num_directions
         hs: list[Tensor] = []
         cs: list[Tensor] = []
@@ -439,7 +458,7 @@ class _RNNBase(Module):
                 finally:
                     restore_scope(prev)
                 if self.mode == "LSTM":
-                    state = self._hc(h0[k], c0[k], hx is None)
+                    state = self._hc(h0[k], c0[k])
                 else:
                     state = h0[k]
                 out, state = self._direction(xp, state, whh_t, b_hh, lens, bool(d), scope)
@@ -461,10 +480,10 @@ class _RNNBase(Module):
             x = x.swapaxes(0, 1)
         return x, h_n, c_n
 
-    def _hc(self, h: Tensor, c: Tensor, zero: bool) -> Tensor:
-        """An LSTM's initial state as [h, c]."""
-        if zero:
-            return Tensor(np.zeros(2 * self.hidden_size, h.dtype))
+    def _hc(self, h: Optional[Tensor], c: Optional[Tensor]) -> Optional[Tensor]:
+        """An LSTM's initial state as [h, c] (None: zero)."""
+        if h is None or c is None:
+            return None
         return ops.concat([h, c], axis=-1)
 
     def extra_repr(self) -> str:

@@ -7,21 +7,21 @@ ONNX's own LSTM/GRU ops are not used: they take whole sequences, while a
 captured graph holds the steps one by one (with their own scopes and, for
 padded batches, their `where` masks).
 
-The cells' gradients (`lstm_cell_vjp0/1`, `gru_cell_vjp0/1/2`, in a captured
-training step) are refused by name for now.
+The cells' gradients (`lstm_cell_vjp0/1`, `gru_cell_vjp0/1/2`, what a captured
+`tg.grad` of a recurrent network records) are written the same way, with the
+formulas of the VJPs in tensorgraph/ops/recurrent.py; σ and tanh are recomputed
+from the op's inputs (and tanh c' from its output), as the VJPs do on Tensors.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .rules import REFUSED, Context, rule
+import numpy as np
+
+from .rules import Context, rule
+from .rules_grad import _Grad, _vjp
 
 __all__: list[str] = []
-
-REFUSED.update(dict.fromkeys(
-    ("lstm_cell_vjp0", "lstm_cell_vjp1", "gru_cell_vjp0", "gru_cell_vjp1", "gru_cell_vjp2"),
-    "no export rule is written yet for a fused recurrent cell's gradient (a captured "
-    "training step of an LSTM or GRU); export the forward pass"))
 
 
 def _cast(ctx: Context, node: Any, xs: list[str]) -> list[str]:
@@ -55,3 +55,84 @@ def _gru_cell(ctx: Context, node: Any, xs: list[str]) -> str:
     n = ctx.op("Tanh", ctx.op("Add", _part(ctx, xp, 2 * H, 3 * H),
                               ctx.op("Mul", r, _part(ctx, hp, 2 * H, 3 * H))))
     return ctx.op("Add", n, ctx.op("Mul", z, ctx.op("Sub", h, n)))    # (1 - z) n + z h
+
+
+# ---------------------------------------------------------------------------
+# Gradients
+
+def _slice(d: _Grad, x: str, lo: int, hi: int) -> str:
+    return _part(d.ctx, x, lo, hi)
+
+
+def _dsigmoid(d: _Grad, s: str, one: str) -> str:
+    return d.op("Mul", s, d.op("Sub", one, s))
+
+
+def _lstm_dc(d: _Grad) -> tuple[int, dict[str, str]]:
+    """H and the named pieces: σ's of i, f, o, tanh g, tanh c', G_h, ∂c'."""
+    H = d.vals[0].shape[-1] // 4
+    a = d.x(0)
+    one = d.c(1, "one")
+    s = d.op("Sigmoid", a)
+    p = {"one": one, "i": _slice(d, s, 0, H), "f": _slice(d, s, H, 2 * H),
+         "o": _slice(d, s, 3 * H, 4 * H), "g": d.op("Tanh", _slice(d, a, 2 * H, 3 * H)),
+         "tc": d.op("Tanh", _slice(d, d.out, H, 2 * H)), "gh": _slice(d, d.g, 0, H)}
+    decay = d.op("Sub", one, d.op("Mul", p["tc"], p["tc"]))
+    p["dc"] = d.op("Add", _slice(d, d.g, H, 2 * H),
+                   d.op("Mul", d.op("Mul", p["gh"], p["o"]), decay))
+    return H, p
+
+
+@_vjp("lstm_cell", 0)
+def _lstm_cell_gates(d: _Grad) -> str:
+    H, p = _lstm_dc(d)
+    dc, one = p["dc"], p["one"]
+    c_prev = _slice(d, d.x(1), H, 2 * H)
+    di = d.op("Mul", d.op("Mul", dc, p["g"]), _dsigmoid(d, p["i"], one))
+    df = d.op("Mul", d.op("Mul", dc, c_prev), _dsigmoid(d, p["f"], one))
+    dg = d.op("Mul", d.op("Mul", dc, p["i"]), d.op("Sub", one, d.op("Mul", p["g"], p["g"])))
+    do = d.op("Mul", d.op("Mul", p["gh"], p["tc"]), _dsigmoid(d, p["o"], one))
+    return d.op("Concat", di, df, dg, do, axis=-1)
+
+
+@_vjp("lstm_cell", 1)
+def _lstm_cell_state(d: _Grad) -> str:
+    _, p = _lstm_dc(d)
+    dc = d.op("Mul", p["dc"], p["f"])
+    zero = d.ctx.onnx.numpy_helper.from_array(np.zeros(1, d.dt))
+    return d.op("Concat", d.op("ConstantOfShape", d.op("Shape", dc), value=zero), dc, axis=-1)
+
+
+def _gru_parts(d: _Grad) -> dict[str, str]:
+    H = d.vals[0].shape[-1] // 3
+    xp, hp = d.x(0), d.x(1)
+    one = d.c(1, "one")
+    rz = d.op("Sigmoid", d.op("Add", _slice(d, xp, 0, 2 * H), _slice(d, hp, 0, 2 * H)))
+    r, z = _slice(d, rz, 0, H), _slice(d, rz, H, 2 * H)
+    hpn = _slice(d, hp, 2 * H, 3 * H)
+    n = d.op("Tanh", d.op("Add", _slice(d, xp, 2 * H, 3 * H), d.op("Mul", r, hpn)))
+    dn = d.op("Mul", d.op("Mul", d.g, d.op("Sub", one, z)),
+              d.op("Sub", one, d.op("Mul", n, n)))
+    drz = d.op("Concat", d.op("Mul", d.op("Mul", dn, hpn), _dsigmoid(d, r, one)),
+               d.op("Mul", d.op("Mul", d.g, d.op("Sub", d.x(2), n)), _dsigmoid(d, z, one)),
+               axis=-1)
+    return {"r": r, "z": z, "dn": dn, "drz": drz}
+
+
+@_vjp("gru_cell", 0)
+def _gru_cell_xp(d: _Grad) -> str:
+    p = _gru_parts(d)
+    return d.op("Concat", p["drz"], p["dn"], axis=-1)
+
+
+@_vjp("gru_cell", 1)
+def _gru_cell_hp(d: _Grad) -> str:
+    p = _gru_parts(d)
+    return d.op("Concat", p["drz"], d.op("Mul", p["dn"], p["r"]), axis=-1)
+
+
+@_vjp("gru_cell", 2)
+def _gru_cell_h(d: _Grad) -> str:
+    H = d.vals[0].shape[-1] // 3
+    z = d.op("Sigmoid", d.op("Add", _slice(d, d.x(0), H, 2 * H), _slice(d, d.x(1), H, 2 * H)))
+    return d.op("Mul", d.g, z)
