@@ -112,6 +112,9 @@ def _build(spec: dict[str, Any], torch: Any) -> dict[str, Any]:
     if bench == "embedding":
         import bench_embedding
         out["fn"], out["check"] = bench_embedding.make(impl, torch, spec["seed"])
+    if bench == "rnn":
+        import bench_rnn
+        out["fn"], out["check"] = bench_rnn.make(impl, torch, spec["seed"])
         return out
     if bench == "chain":
         make = {"tg": bench_chain.tensorgraph_chain, "numpy": bench_chain.numpy_chain,

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                  # everything (2-3 minutes on an idle machine)
     python benchmarks/run.py --quick          # a smoke run (under a minute)
-    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool
+    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn
     python benchmarks/run.py --repeats 21 --json results.json
 
 Benchmarks (see benchmarks/README.md):
@@ -12,7 +12,10 @@ Benchmarks (see benchmarks/README.md):
   replay_chain  the chain's forward replayed from a captured graph (tg.capture), us/op
   replay_mlp    the MLP's forward (to the logits) replayed from a captured graph, ms
   conv   conv2d forward + backward on the book's two conv layers, batch 64, 5x5 'same', ms
-  embedding, pool  embedding lookup forward + backward, 10,000 x 256 table, 32 x 35 ids, ms
+  embedding  embedding lookup forward + backward, 10,000 x 256 table, 32 x 35 ids, ms
+  pool   max_pool2d 2x2 and batch_norm (training) forward + backward, batch 64,
+         32x28x28 and 64x14x14 (the book's conv net), float32, ms
+  rnn    one LSTM training step: 10,000 x 256 embedding, LSTM(256, 256), batch 32, 35 steps, ms
 
 Each is run for tensorgraph, hand-written numpy (the floor for a numpy engine) and
 PyTorch CPU eager (when installed), each in its own worker process, round robin,
@@ -39,7 +42,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _REMOVED_MARK = "TG_BENCH_REMOVED_OPENBLAS_ENV"
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
-BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv", "embedding", "pool")
+BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv", "embedding", "pool", "rnn")
 
 NUMPY, TORCH = "numpy (by hand)", "pytorch eager"
 TG, TG_NN = "tensorgraph (core ops)", "tensorgraph (nn/optim)"
@@ -57,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[1:]))
     ap.add_argument("--only", action="append", default=None,
-                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool "
+                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn "
                          "(repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None,
@@ -201,6 +204,7 @@ def main(argv: list[str]) -> int:
     import bench_conv
     import bench_embedding
     import bench_mlp
+    import bench_rnn
     import bench_mnist
     import bench_pool
     import bench_replay
@@ -417,6 +421,21 @@ def main(argv: list[str]) -> int:
                                       done, TG, TORCH, 1.25)
                 run(bench, {n: spec(bench, n) for n in names}, pool_body)
                 print()
+    # -- recurrent (issue 11) ----------------------------------------------
+    if "rnn" in args.only:
+        names = [TG, NUMPY] + ([TORCH] if have_torch else [])
+        print(f"rnn: one LSTM training step, embedding {bench_rnn.VOCAB} x {bench_rnn.EMBED}, "
+              f"LSTM({bench_rnn.EMBED}, {bench_rnn.HIDDEN}), batch {bench_rnn.BATCH}, "
+              f"{bench_rnn.STEPS} steps, Linear to {bench_rnn.CLASSES} classes, cross-entropy, "
+              "SGD, float32", flush=True)
+
+        def rnn_body(workers: list[Worker]) -> None:
+            bench_rnn.check_agree({w.name: w.ask("check") for w in workers})
+            round_robin(workers, args.repeats, settle=args.settle, progress=progress)
+            done = report.add("rnn_lstm_step", "ms/step", 1e3, workers)
+            report.target("rnn: LSTM training step <= 1.5 x PyTorch eager", done, TG, TORCH, 1.5)
+        run("rnn", {n: spec("rnn", n) for n in names}, rnn_body)
+        print()
 
     report.print()
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -645,7 +645,8 @@ def test_every_rule_is_tested() -> None:
     from test_onnx_conv import TESTED_CONV
     from test_onnx_text import TESTED_TEXT
     from test_onnx_pool import POOL_TESTED      # pooling and batch norm
-    tested = TESTED | TESTED_CONV | TESTED_TEXT | POOL_TESTED
+    from test_onnx_recurrent import TESTED_RECURRENT
+    tested = TESTED | TESTED_CONV | TESTED_TEXT | POOL_TESTED | TESTED_RECURRENT
     assert forward - tested == set()
     assert tested - forward == set()
 

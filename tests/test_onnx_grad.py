@@ -233,6 +233,8 @@ def test_every_vjp_rule_has_a_case() -> None:
     tested |= TESTED_TEXT_VJPS
     from test_onnx_pool import POOL_VJP_TESTED      # pooling and batch norm: test_onnx_pool.py
     tested |= POOL_VJP_TESTED
+    from test_onnx_recurrent import TESTED_RECURRENT_VJPS    # rules_recurrent.py's, tested there
+    tested |= TESTED_RECURRENT_VJPS
     assert vjp_rules - tested == set()
 
 

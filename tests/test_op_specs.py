@@ -497,6 +497,13 @@ for _name, _build in POOL_SPECS.items():
     spec(_name)(lambda data, build=_build: Case(*build(data)))
 
 
+# the fused recurrent cells (tensorgraph/ops/recurrent.py): tests/op_specs_recurrent.py
+from op_specs_recurrent import RECURRENT_SPECS  # noqa: E402
+
+for _name, _build in RECURRENT_SPECS.items():
+    spec(_name)(lambda data, build=_build: Case(*build(data)))
+
+
 # Ops that exist outside every table (none: nn and losses keep their own tables).
 UNLISTED: set[str] = set()
 

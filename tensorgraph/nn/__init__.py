@@ -15,6 +15,8 @@ The files read in the order of the book:
 - `decoding` (chapter 7): `greedy_decode`, `beam_search`.
 - `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
 - `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
+- `recurrent` (chapter 7): `RNNCell`, `LSTMCell`, `GRUCell`, `RNN`, `LSTM`, `GRU`;
+- `utils`: `clip_grad_norm_`, `clip_grad_value_`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -40,6 +42,8 @@ from .decoding import Decoded, beam_search, greedy_decode, length_penalty
 from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
 from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from . import utils
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -51,4 +55,5 @@ __all__ = [
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
     "Decoded", "beam_search", "greedy_decode", "length_penalty",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
 ]

@@ -301,7 +301,10 @@ def _reshape(ctx: Context, node: Any, xs: list[str]) -> str:
         return ctx.op("Reshape", xs[0], ctx.ints(shape, "shape"), allowzero=1)
     # A leading size equal to the input's is the batch carried through
     # (x.reshape(x.shape[0], -1)): ONNX's 0 copies it, so the batch stays open.
-    if shape and x.shape and shape[0] != -1 and (shape[0] == x.shape[0] or x.shape[0] is None):
+    # An open input axis is copied only when the output's is open too: a fixed
+    # leading size (x.reshape(T, -1, n) of T·B rows) is kept as it is.
+    if shape and x.shape and shape[0] != -1 and (
+            shape[0] == x.shape[0] or x.shape[0] is None and node.output.shape[0] is None):
         shape[0] = 0
     return ctx.op("Reshape", xs[0], ctx.ints(shape, "shape"))
 
@@ -772,3 +775,4 @@ from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.
 from . import rules_conv  # noqa: E402,F401  (the convolution ops' rules and converters)
 from . import rules_text  # noqa: E402,F401  (the embedding ops' rules)
 from . import rules_pool  # noqa: E402,F401  (MaxPool, AveragePool, BatchNormalization)
+from . import rules_recurrent  # noqa: E402,F401  (the fused recurrent cells)

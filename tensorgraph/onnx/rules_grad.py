@@ -148,11 +148,19 @@ def _grad_shape(d: _Grad) -> Optional[tuple[int, ...]]:
     return tuple(np.shape(gi.data if hasattr(gi, "_data") else gi))
 
 
+#: ops whose VJP reshapes g to the input's shape: nothing to unbroadcast. Their
+#: example run in _grad_shape fails when open sizes were merged or split
+#: (x.reshape(T, -1, n) of T·B rows: the example's 2s do not multiply back).
+_RESHAPES = frozenset({"reshape", "expand_dims", "squeeze", "flatten"})
+
+
 def _unbroadcast(d: _Grad, gi: str) -> str:
     """Sum the gradient over the axes its input was broadcast along (as
     autograd.unbroadcast does): the leading extra axes and the 1s."""
     want = d.node.output.shape
     have = _grad_shape(d)
+    if have is None and d.of.name in _RESHAPES:
+        return gi                # already the input's shape (Reshape to Shape(input))
     if have is None:
         have = tuple(2 if s is None else s for s in d.node.inputs[1].shape)
     lead = len(have) - len(want)

@@ -28,6 +28,7 @@ from .conv import *  # noqa: F401,F403,E402
 from .embedding import *  # noqa: F401,F403,E402
 from .pooling import *  # noqa: F401,F403,E402
 from .normalization import *  # noqa: F401,F403,E402
+from .recurrent import *  # noqa: F401,F403,E402
 # <<<
 # ---------------------------------------------------------------------------
 
