@@ -304,29 +304,36 @@ def max_norm_(params_or_layer: Params, c: float) -> int:
     recording, after each update. Biases are not part of the vector.
 
     Given a Module, applies to every `Layer` (each column of its (n_in, n_out)
-    weight) and `Neuron` (its weight vector) inside it. Given tensors, a 2-D
-    tensor is treated as a layer weight (one neuron per column) and a 1-D
-    tensor as one neuron's weights. Returns how many vectors were rescaled."""
+    weight), `Neuron` (its weight vector) and convolution (`Conv1d`, `Conv2d`:
+    each output filter, the norm taken over all its other axes, as
+    `torch.renorm(w, 2, 0, c)`) inside it. Given tensors, a 1-D tensor is one
+    neuron's weights, a 2-D one a layer weight (one neuron per column), and a
+    tensor of 3 or more axes a convolution kernel (out, in, k...) (one filter
+    per index of axis 0). Returns how many vectors were rescaled."""
     if not c > 0:
         raise ValueError(f"max_norm_: c must be positive, got {c!r}")
-    from .nn import Layer, Module, Neuron
+    from .nn import Conv1d, Conv2d, Layer, Module, Neuron
     if isinstance(params_or_layer, Module):
-        weights = [m.weight for _, m in params_or_layer.named_modules()
-                   if isinstance(m, (Layer, Neuron))]
+        weights: list[Tensor] = [m.weight for _, m in params_or_layer.named_modules()
+                   if isinstance(m, (Layer, Neuron, Conv1d, Conv2d))]
     else:
         weights = _param_list(params_or_layer, "max_norm_")
     clipped = 0
     with no_grad():
         for w in weights:
             a = w.data
-            if a.ndim not in (1, 2):
-                raise ValueError(f"max_norm_: weights must be 1-D (a neuron) or 2-D (n_in, n_out), "
-                                 f"got shape {a.shape}")
-            norms = np.sqrt((a.astype(np.float64) ** 2).sum(axis=0))
+            if a.ndim == 0:
+                raise ValueError(f"max_norm_: weights must be 1-D (a neuron), 2-D (n_in, n_out) "
+                                 f"or a convolution kernel (out, in, k...), got shape {a.shape}")
+            # the axes that make up one neuron's (one filter's) incoming weights
+            axes = 0 if a.ndim <= 2 else tuple(range(1, a.ndim))
+            keep = (1,) * (a.ndim - 1) if a.ndim > 2 else ()
+            norms = np.sqrt((a.astype(np.float64) ** 2).sum(axis=axes))
             over = norms > c
             if not over.any():
                 continue
             scale = np.where(over, c / np.where(over, norms, 1.0), 1.0).astype(a.dtype)
+            scale = scale.reshape(scale.shape + keep)
             if a.flags.writeable:
                 a *= scale
             else:

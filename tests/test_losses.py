@@ -314,8 +314,10 @@ def test_max_norm_constraint():
     assert v.grad is None and v.node is None
     with pytest.raises(ValueError, match="max_norm_: c must be positive, got 0"):
         losses.max_norm_(layer, 0)
-    with pytest.raises(ValueError, match=r"weights must be 1-D \(a neuron\) or 2-D"):
-        losses.max_norm_([t64(np.ones((2, 2, 2)))], 1.0)
+    # (3-D and larger: convolution kernels, one filter per index of axis 0: tests/test_conv.py)
+    with pytest.raises(ValueError, match=r"weights must be 1-D \(a neuron\), 2-D .* or a "
+                                         r"convolution kernel .* got shape \(\)"):
+        losses.max_norm_([t64(2.0)], 1.0)
 
 
 def test_cross_entropy_saves_its_softmax_for_backward_and_frees_it():

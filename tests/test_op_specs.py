@@ -354,6 +354,12 @@ from op_specs_numpy import NUMPY_SPECS  # noqa: E402
 for _name, _build in NUMPY_SPECS.items():
     spec(_name)(lambda data, build=_build: Case(*build(data)))
 
+# convolutions and flatten (tensorgraph/ops/conv.py): tests/op_specs_conv.py
+from op_specs_conv import CONV_SPECS  # noqa: E402
+
+for _name, _build in CONV_SPECS.items():
+    spec(_name)(lambda data, build=_build: Case(*build(data)))
+
 
 # Ops that exist outside every table (none: nn and losses keep their own tables).
 UNLISTED: set[str] = set()

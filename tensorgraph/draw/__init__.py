@@ -1,15 +1,18 @@
 """Draw it: the recorded graph, the modules and the learning curves.
 
 `tg.draw(target, view=...)` returns a `Drawing` (DOT text, laid out by
-Graphviz on demand); `tg.draw_history(history)` draws learning curves with
-matplotlib. Read the package in this order:
+Graphviz on demand); `tg.draw_history(history)` draws learning curves,
+`tg.draw_filters(conv)` and `tg.draw_feature_maps(net, image)` what a
+convolutional network learned, with matplotlib. Read the package in this order:
 
 - `api`: `draw()` and `Drawing`, the entry point and its options;
 - `graph`: the op-level views "ops", "modules" and "backward";
 - `captured`: the same "ops" and "modules" views of a captured `tg.Graph`;
 - `network`: the book's pictures of neurons and networks ("network");
+- `conv`: the same view of a convolutional network: stacks of feature maps;
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);
+- `filters`: a convolution's filters and a network's feature maps (matplotlib);
 - `backends`: DOT -> SVG/PNG with the system `dot` or Graphviz in WebAssembly,
   each layout within a time limit.
 
@@ -28,9 +31,10 @@ from . import backends
 from ._optional import MissingPackageError
 from .api import VIEWS, Drawing, DrawWarning, draw
 from .backends import BackendError, LayoutTimeout, backend_info
+from .filters import draw_feature_maps, draw_filters
 from .history import Chart, draw_history
 
-__all__ = ["draw", "draw_history", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
+__all__ = ["draw", "draw_history", "draw_filters", "draw_feature_maps", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
            "LayoutTimeout", "MissingPackageError", "backend_info", "backends"]
 
 

@@ -37,6 +37,8 @@ import types
 import warnings
 from typing import Any, Optional, Sequence, Union
 
+import numpy as np
+
 from ..graph import Graph
 from ..tensor import Tensor
 from . import backends
@@ -179,7 +181,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
          rankdir: Optional[str] = None, direction: Optional[str] = None,
          title: Optional[str] = None, max_nodes: Optional[int] = MAX_NODES,
          depth: Optional[int] = None, repeat: bool = True, module: Any = None,
-         input: Any = None, cap: int = 10, weights: Optional[bool] = None,
+         input: Any = None, input_shape: Optional[Sequence[int]] = None, cap: int = 10,
+         weights: Optional[bool] = None,
          backend: Optional[str] = None, engine: str = "dot",
          timeout: Optional[float] = None) -> Drawing:
     """Draw a tensor's recorded graph or a module.
@@ -207,7 +210,15 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     repeat     draw a chain of identical collapsed blocks once with "×N".
     module     name parameters (and place them in their module's box) from this
                module's ``named_parameters()``.
-    input      an example input for tracing a Module in the op views.
+    input      an example input for tracing a Module in the op views; in the
+               network view of a convolutional network, an example batch
+               whose shape gives the sizes (as `input_shape`).
+    input_shape  network view of a convolutional network: the shape of one
+               example without the batch dimension, e.g. (1, 28, 28) for
+               MNIST, (C, L) for 1-D convolutions. Each stack of feature
+               maps is then labelled height×width×depth, from the modules'
+               own `output_shape`; without it (and without `input`) the
+               stacks show their depth only and the heading says so.
     cap        network view: layers wider than this show their first and last
                few neurons and "N more".
     weights    network view: write each weight on its edge (default: only
@@ -266,9 +277,14 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
             raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
+        if input_shape is None and input is not None:
+            input_shape = tuple(np.shape(input.data if isinstance(input, Tensor) else input))[1:]
+            if not input_shape:
+                raise ValueError("draw(view='network'): input= must be an example batch "
+                                 "(batch, ...); for one example's shape use input_shape=")
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
                                       title=title, cap=cap, weights=weights,
-                                      max_nodes=max_nodes)
+                                      max_nodes=max_nodes, input_shape=input_shape)
         _warn(notes)
         return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view,
                        timeout=timeout)

@@ -43,13 +43,16 @@ class Chart:
     """An SVG picture with the interface of `Drawing`: `.svg()`, `.save(path)`
     (.svg, or .png/.pdf drawn by matplotlib) and notebook display. `.metrics`
     names the panels in order (the SVG groups "panel-0", "panel-1", ...;
-    curves "train-k", "val-k")."""
+    curves "train-k", "val-k"); `.figure` is the matplotlib Figure, for
+    reading back what was drawn."""
 
     def __init__(self, svg: str, metrics: Sequence[str] = (),
-                 render: Optional[Callable[[str], bytes]] = None) -> None:
+                 render: Optional[Callable[[str], bytes]] = None, figure: Any = None) -> None:
         self._svg = svg
         self.metrics: tuple[str, ...] = tuple(metrics)
         self._render = render     # format -> bytes, for the formats other than SVG
+        self.figure = figure      # the matplotlib Figure it was drawn from (not pyplot's)
+        self.images: list[Any] = []   # what draw_filters / draw_feature_maps drew
 
     def svg(self, backend: Optional[str] = None) -> str:
         """The SVG text (`backend` is accepted for symmetry with Drawing and ignored)."""
@@ -185,7 +188,6 @@ def draw_history(history: Any, title: Optional[str] = None,
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    out = io.BytesIO()
     with _style(mpl):
         fig = Figure(figsize=(PANEL_W * len(panels), PANEL_H + (0.35 if title else 0.0)),
                      layout="constrained")
@@ -220,7 +222,15 @@ def draw_history(history: Any, title: Optional[str] = None,
             if n == 1:
                 ax.set_xlim(xs[0] - 1, xs[0] + 1)
             ax.legend(loc="best", fontsize=9, frameon=False)
-        # No date: the same history gives the same bytes.
+    return chart(mpl, fig, [name for name, _, _ in panels])
+
+
+def chart(mpl: Any, fig: Any, metrics: Sequence[str]) -> Chart:
+    """A `Chart` of a matplotlib Figure drawn under `_style`: its SVG now,
+    other formats when asked. No date in the metadata: the same figure gives
+    the same bytes."""
+    out = io.BytesIO()
+    with _style(mpl):
         fig.savefig(out, format="svg", metadata={"Date": None})
 
     def render(format: str) -> bytes:
@@ -230,7 +240,7 @@ def draw_history(history: Any, title: Optional[str] = None,
             fig.savefig(buf, format=format, metadata=meta)
         return buf.getvalue()
 
-    return Chart(out.getvalue().decode("utf-8"), [name for name, _, _ in panels], render)
+    return Chart(out.getvalue().decode("utf-8"), metrics, render, figure=fig)
 
 
 def _style(mpl: Any) -> Any:

@@ -18,11 +18,12 @@ a subclass draws as its base class does and an unknown module is one box.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
-from ..nn import Activation, Box, Regularizer, Units   # what Module.diagram() returns
+# What Module.diagram() returns.
+from ..nn import Activation, Box, FeatureMaps, Regularizer, Units
 from ._optional import require
 from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
@@ -54,23 +55,26 @@ class _Column:
         self.activation = activation
         self.output: Optional[str] = None   # "softmax"/"sigmoid"/... applied after the layer
         self.dropout: Optional[float] = None
+        self.norm: Optional[str] = None     # "batch norm" applied after the layer
 
 
 def _arr(p: Any) -> np.ndarray:
     return np.asarray(p.data if hasattr(p, "data") else p, dtype=np.float64)
 
 
-def _columns(module: Any) -> tuple[list[_Column], Optional[float]]:
-    """The layers of a network, in order, from what it says of itself:
-    `module.diagram()` (see `tg.nn.Module.diagram`). Units give columns; an
+def _columns(parts: list[Any]) -> tuple[list[_Column], Optional[float]]:
+    """The layers of a network, in order, from what it says of itself: the
+    parts of `module.diagram()` (see `tg.nn.Module.diagram`). Units give columns; an
     Activation applies to the column before it: named after a container of
     that column (FeedForward's `output`) it is the column's output function,
     otherwise (an activation module) it is the column's activation if it had
     none; a dropout Regularizer annotates the column before it (or the
-    inputs). Returns the columns and the dropout rate on the inputs (or None)."""
+    inputs), and so does a normalisation (`FeatureMaps` of kind "norm", e.g.
+    BatchNorm1d after a layer). Returns the columns and the dropout rate on
+    the inputs (or None)."""
     cols: list[_Column] = []
     input_dropout: Optional[float] = None
-    for part in module.diagram():
+    for part in parts:
         if isinstance(part, Units):
             bias = None if part.bias is None else _arr(part.bias).reshape(-1)
             cols.append(_Column(part.name, _arr(part.weight), bias, part.activation))
@@ -96,6 +100,8 @@ def _columns(module: Any) -> tuple[list[_Column], Optional[float]]:
                     last.activation = part.function
             else:
                 last.output = part.function
+        elif isinstance(part, FeatureMaps) and part.kind == "norm" and cols:
+            cols[-1].norm = part.operation
         else:
             raise TypeError(f"draw(view='network'): cannot draw {part!r} as a column")
     for a, b in zip(cols, cols[1:]):
@@ -161,9 +167,14 @@ def _heading(g: graphviz.Digraph, title: Optional[str], lines: list[str]) -> Non
 
 def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = None,
                    cap: int = 10, weights: Optional[bool] = None,
-                   max_nodes: Optional[int] = None) -> tuple[graphviz.Digraph, list[str]]:
+                   max_nodes: Optional[int] = None,
+                   input_shape: Optional[Sequence[int]] = None
+                   ) -> tuple[graphviz.Digraph, list[str]]:
     """The Digraph of the network view of `module` and its notes (a note that
-    is not a `Remark` says what the node budget `max_nodes` left out)."""
+    is not a `Remark` says what the node budget `max_nodes` left out).
+    A network with feature maps (chapter 5) is drawn by
+    `tensorgraph.draw.conv`, with sizes when `input_shape` (one example's
+    shape) is given."""
     if not isinstance(cap, int) or cap < 3:
         raise ValueError(f"draw(view='network'): cap must be an int >= 3, got {cap!r}")
     parts = module.diagram()
@@ -172,7 +183,11 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
         return _unit(parts[0], rankdir, title, cap, weights), []
     if any(isinstance(p, Box) for p in parts):
         return _boxes(parts, rankdir, title), []
-    cols, input_dropout = _columns(module)
+    if any(isinstance(p, FeatureMaps) for p in parts):
+        from .conv import conv_source
+        return conv_source(parts, input_shape=input_shape, title=title, cap=cap,
+                           weights=weights)
+    cols, input_dropout = _columns(parts)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
     return _network(cols, rankdir, title, cap, weights, max_nodes, input_dropout)
@@ -197,6 +212,9 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
                      p.activation or "linear"]
         elif isinstance(p, Activation):
             lines = [f"{p.name}: {p.function}"]
+        elif isinstance(p, FeatureMaps):
+            from .conv import describe
+            lines = [f"{p.name}: " + ", ".join(describe(p))]
         else:
             lines = [f"{p.name}: {p.kind} p={fmt_number(p.p)}"]
         g.node(f"b{k}", label=label(*lines), shape="box", style="rounded,filled",
@@ -204,6 +222,19 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
         if k:
             g.edge(f"b{k - 1}", f"b{k}", color="#374151")
     return g
+
+
+def _describe(col: _Column, head: str) -> str:
+    """A column's header: its name and size, its activation (and the output
+    function after it), then batch norm and dropout when it has them."""
+    desc = f"{head}\n{col.activation or 'linear'}"
+    if col.output is not None:
+        desc += f" → {col.output}"
+    if col.norm is not None:
+        desc += f"\n{col.norm}"
+    if col.dropout is not None:
+        desc += f"\ndropout p={fmt_number(col.dropout)}"
+    return desc
 
 
 def _written(weights: Optional[bool], w: np.ndarray) -> bool:
@@ -309,12 +340,7 @@ def _network(cols: list[_Column], rankdir: str, title: Optional[str], cap: int,
         last = k == len(cols)
         act = col.activation
         out = col.output
-        name = "output" if last else f"hidden {k}"
-        desc = f"{name} ({sizes[k]})\n{act or 'linear'}"
-        if out is not None:
-            desc += f" → {out}"
-        if col.dropout is not None:
-            desc += f"\ndropout p={fmt_number(col.dropout)}"
+        desc = _describe(col, f"{'output' if last else f'hidden {k}'} ({sizes[k]})")
         marked = out == "softmax"
         units = []
         for j in idx:

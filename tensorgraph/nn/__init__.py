@@ -8,7 +8,8 @@ The files read in the order of the book:
 - `init`: weight initialisers;
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
-- `regularization` (chapter 2): `Dropout`.
+- `regularization` (chapter 2): `Dropout`;
+- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -22,17 +23,19 @@ x (batch, n_in) maps to x @ W + b (batch, n_out).
 """
 from . import init
 from .init import Init, Seed
-from .module import (Activation, Box, DiagramPart, DType, IncompatibleKeys, Module, ModuleList,
-                     Parameter, Regularizer, Sequential, Units)
+from .module import (Activation, Box, DiagramPart, DType, FeatureMaps, IncompatibleKeys, Module,
+                     ModuleList, Parameter, Regularizer, Sequential, Units)
 from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid,
                       Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
+from .conv import Conv1d, Conv2d, Flatten
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
     "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
-    "DiagramPart",
+    "FeatureMaps",
+    "DiagramPart", "Conv1d", "Conv2d", "Flatten",
 ]

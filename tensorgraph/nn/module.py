@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tensor import ArrayLike, Tensor, current_scope, push_scope, restore_scope
 
 __all__ = ["Parameter", "Module", "ModuleList", "Sequential", "IncompatibleKeys",
-           "Units", "Activation", "Regularizer", "Box", "DiagramPart"]
+           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "DiagramPart",
+           "RemovableHandle"]
 
 DType = Any
 
@@ -96,7 +97,39 @@ class Box:
     parameters: tuple[tuple[str, tuple[int, ...]], ...]   # (local name, shape), in order
 
 
-DiagramPart = Union[Units, Activation, Regularizer, Box]
+@dataclass(frozen=True)
+class FeatureMaps:
+    """A stage of a convolutional network (chapter 5): it takes a stack of
+    feature maps, (C, H, W) or (C, L) per example, and gives another.
+
+    `kind` says what the stage does to the stack: "conv" (a kernel slides
+    over the maps and gives `channels` new ones), "pool" (a window slides over
+    each map; the depth is kept), "norm" (each channel normalised; the shape
+    is kept) or "flatten" (the maps become one vector, for the dense layers
+    after them). `operation` is how the picture names it ("conv", "max pool",
+    "avg pool", "batch norm", "flatten"). The window's arguments are tuples
+    with one entry per spatial dimension (() when there is no window);
+    `padding` may also be "same" or "valid".
+
+    `output_shape` is the module's own shape arithmetic, input shape ->
+    output shape, both with the batch dimension (the module's
+    `output_shape` method): the picture computes each stage's size with it
+    rather than repeating the formula."""
+    name: str
+    kind: str                           # "conv", "pool", "norm" or "flatten"
+    operation: str                      # "conv", "max pool", "avg pool", "batch norm", ...
+    channels: Optional[int] = None      # the output depth; None: the input's depth
+    in_channels: Optional[int] = None   # the input depth it needs, if it needs one
+    kernel_size: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: Union[tuple[int, ...], str] = ()
+    dilation: tuple[int, ...] = ()
+    groups: int = 1
+    output_shape: Optional[Callable[[tuple[int, ...]], tuple[int, ...]]] = field(
+        default=None, compare=False, repr=False)
+
+
+DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps]
 
 
 def _join(prefix: str, name: str) -> str:
@@ -183,6 +216,8 @@ class Module:
     _non_persistent: set[str]
     _scope_name: str
     _paths: Any
+    _forward_pre_hooks: "OrderedDict[int, Callable[..., Any]]"
+    _forward_hooks: "OrderedDict[int, Callable[..., Any]]"
 
     def __init__(self, name: Optional[str] = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
@@ -197,6 +232,8 @@ class Module:
         d["name"] = name
         d["_scope_name"] = name or type(self).__name__.lower()
         d["_paths"] = None
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
 
     # -- registration -------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -338,10 +375,41 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         prev = self._enter_scope()
         try:
-            return self.forward(*args, **kwargs)
+            for hook in list(self._forward_pre_hooks.values()):
+                new = hook(self, args)
+                if new is not None:
+                    args = new if isinstance(new, tuple) else (new,)
+            out = self.forward(*args, **kwargs)
+            for hook in list(self._forward_hooks.values()):
+                new = hook(self, args, out)
+                if new is not None:
+                    out = new
+            return out
         finally:
             _running.pop()
             restore_scope(prev)
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> "RemovableHandle":
+        """Call `hook(module, args, output)` after each forward of this module
+        (inside its name scope), as PyTorch does: `args` is the tuple of
+        positional inputs; a hook that returns something other than None
+        replaces the output. Hooks run in the order registered; the returned
+        handle's `.remove()` unregisters this one. E.g. collect activations:
+
+            acts = {}
+            h = net.layers[0].register_forward_hook(
+                lambda m, args, out: acts.__setitem__("conv1", out))
+            net(x); h.remove()
+        """
+        return RemovableHandle(self._forward_hooks, _check_hook(hook, "register_forward_hook"))
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> "RemovableHandle":
+        """Call `hook(module, args)` before each forward of this module; a
+        hook that returns something other than None replaces the positional
+        inputs (a tuple, or a single value for one input). Returns a handle
+        whose `.remove()` unregisters it (PyTorch's `register_forward_pre_hook`)."""
+        return RemovableHandle(self._forward_pre_hooks,
+                               _check_hook(hook, "register_forward_pre_hook"))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module define forward()")
@@ -581,8 +649,9 @@ class Module:
         """How this module appears in the book's diagrams (`tg.draw(m,
         view="network")` asks it): a list of parts, in order: `Units` (a
         column of neurons fed by a dense weight (n_in, n_out)), `Activation`
-        and `Regularizer` (applied to the Units before them), or `Box` (any
-        other module, drawn as one labelled box). `name` is this module's
+        and `Regularizer` (applied to the Units before them), `FeatureMaps`
+        (a convolution, pooling, normalisation or flatten stage of chapter
+        5's networks), or `Box` (any other module, drawn as one labelled box). `name` is this module's
         dotted path inside the drawn root ("" for the root itself).
 
         The default is one Box with the type name and the parameter shapes: a
@@ -701,6 +770,36 @@ class Sequential(Module):
     def diagram(self, name: str = "") -> list[DiagramPart]:
         """The children's diagrams in order, named "layers.0", "layers.1", ..."""
         return self.layers.diagram(_join(name, "layers"))
+
+
+class RemovableHandle:
+    """What `register_forward_hook` returns: `.remove()` unregisters the hook
+    (a second call does nothing); usable as a context manager that removes
+    it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: "OrderedDict[int, Callable[..., Any]]",
+                 hook: Callable[..., Any]) -> None:
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _check_hook(hook: Any, what: str) -> Callable[..., Any]:
+    if not callable(hook):
+        raise TypeError(f"Module.{what}: the hook must be callable, got {type(hook).__name__}")
+    return hook
 
 
 def _as_input(x: Any, dtype: Optional[np.dtype]) -> Tensor:

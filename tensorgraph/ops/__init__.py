@@ -24,6 +24,7 @@ from .arrays import *  # noqa: F401,F403,E402
 from .algebra import *  # noqa: F401,F403,E402
 from .creation import *  # noqa: F401,F403,E402
 from .random import *  # noqa: F401,F403,E402
+from .conv import *  # noqa: F401,F403,E402
 # <<<
 # ---------------------------------------------------------------------------
 

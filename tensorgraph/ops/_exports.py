@@ -10,6 +10,7 @@ from .arrays import repeat, tile, roll, diagonal, diag, sort, argsort  # noqa: F
 from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import manual_seed, zeros, ones, full, eye, arange, linspace, rand, randn, zeros_like, ones_like, full_like  # noqa: F401
 from .random import Generator, dropout  # noqa: F401
+from .conv import conv2d, conv1d, conv_transpose2d, conv_transpose1d, flatten  # noqa: F401
 
 __all__ = [
     'add', 'subtract', 'multiply', 'divide', 'power', 'negative', 'abs', 'exp', 'log', 'sqrt',
@@ -25,5 +26,6 @@ __all__ = [
     'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'repeat', 'tile', 'roll', 'diagonal',
     'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm',
     'manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
-    'zeros_like', 'ones_like', 'full_like', 'Generator', 'dropout',
+    'zeros_like', 'ones_like', 'full_like', 'Generator', 'dropout', 'conv2d', 'conv1d',
+    'conv_transpose2d', 'conv_transpose1d', 'flatten',
 ]
