@@ -360,6 +360,12 @@ from op_specs_conv import CONV_SPECS  # noqa: E402
 for _name, _build in CONV_SPECS.items():
     spec(_name)(lambda data, build=_build: Case(*build(data)))
 
+# pooling and batch norm (tensorgraph/ops/pooling.py, normalization.py): tests/op_specs_pool.py
+from op_specs_pool import POOL_SPECS  # noqa: E402
+
+for _name, _build in POOL_SPECS.items():
+    spec(_name)(lambda data, build=_build: Case(*build(data)))
+
 
 # Ops that exist outside every table (none: nn and losses keep their own tables).
 UNLISTED: set[str] = set()

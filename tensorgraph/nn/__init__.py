@@ -9,7 +9,9 @@ The files read in the order of the book:
 - `neurons` (chapter 1): activations, `Neuron`, `LinearPerceptron`;
 - `dense` (chapters 1-3): `Layer`, PyTorch's `Linear`, `FeedForward`;
 - `regularization` (chapter 2): `Dropout`;
-- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`.
+- `conv` (chapter 5): `Conv2d`, `Conv1d`, `Flatten`;
+- `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
+- `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
 *scope name* with `tg.name_scope`, so every op it records carries the path
@@ -30,6 +32,8 @@ from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReL
 from .dense import FeedForward, Layer, Linear, NeuronView
 from .regularization import Dropout
 from .conv import Conv1d, Conv2d, Flatten
+from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "Parameter", "Module", "ModuleList", "Sequential", "Neuron", "LinearPerceptron", "Layer",
@@ -38,4 +42,5 @@ __all__ = [
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
     "FeatureMaps",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten",
+    "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
 ]

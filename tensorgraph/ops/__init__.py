@@ -25,6 +25,8 @@ from .algebra import *  # noqa: F401,F403,E402
 from .creation import *  # noqa: F401,F403,E402
 from .random import *  # noqa: F401,F403,E402
 from .conv import *  # noqa: F401,F403,E402
+from .pooling import *  # noqa: F401,F403,E402
+from .normalization import *  # noqa: F401,F403,E402
 # <<<
 # ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import manual_seed, zeros, ones, full, eye, arange, linspace, rand, randn, zeros_like, ones_like, full_like  # noqa: F401
 from .random import Generator, dropout  # noqa: F401
 from .conv import conv2d, conv1d, conv_transpose2d, conv_transpose1d, flatten  # noqa: F401
+from .pooling import max_pool2d, max_pool1d, avg_pool2d, avg_pool1d  # noqa: F401
+from .normalization import batch_norm  # noqa: F401
 
 __all__ = [
     'add', 'subtract', 'multiply', 'divide', 'power', 'negative', 'abs', 'exp', 'log', 'sqrt',
@@ -27,5 +29,6 @@ __all__ = [
     'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm',
     'manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
     'zeros_like', 'ones_like', 'full_like', 'Generator', 'dropout', 'conv2d', 'conv1d',
-    'conv_transpose2d', 'conv_transpose1d', 'flatten',
+    'conv_transpose2d', 'conv_transpose1d', 'flatten', 'max_pool2d', 'max_pool1d', 'avg_pool2d',
+    'avg_pool1d', 'batch_norm',
 ]
