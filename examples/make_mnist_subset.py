@@ -134,20 +134,17 @@ def source_md(files: dict[str, bytes], source: Path) -> str:
 
 
 def digits_figure(X: np.ndarray, y: np.ndarray, title: str) -> str:
-    """Ten examples of each digit, a row per digit."""
+    """Ten examples of each digit, a row per digit, tiled into one image."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(10, 10, figsize=(5.5, 5.8))
-    for c in range(10):
-        for k, i in enumerate(np.flatnonzero(y == c)[:10]):
-            ax = axes[c, k]
-            ax.imshow(X[i].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1,
-                      interpolation="nearest")
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title, fontsize=10)
+    rows = [np.hstack([X[i].reshape(28, 28) for i in np.flatnonzero(y == c)[:10]])
+            for c in range(10)]
+    fig, ax = plt.subplots(figsize=(5.2, 5.5))
+    ax.imshow(np.vstack(rows), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks(np.arange(10) * 28 + 14, [str(c) for c in range(10)])
+    ax.set_title(title, fontsize=10)
     text = svg_text(fig)
     plt.close(fig)
     return text
