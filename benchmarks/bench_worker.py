@@ -102,6 +102,10 @@ def _build(spec: dict[str, Any], torch: Any) -> dict[str, Any]:
                                       seed=spec["seed"] + 1)
         out["fn"], out["check"] = fwd.step, fwd.check
         return out
+    if bench == "conv":
+        import bench_conv
+        out["fn"], out["check"] = bench_conv.make(impl, spec["layer"], torch, spec["seed"])
+        return out
     if bench == "chain":
         make = {"tg": bench_chain.tensorgraph_chain, "numpy": bench_chain.numpy_chain,
                 "torch": lambda: bench_chain.torch_chain(torch)}[impl]

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                  # everything (2-3 minutes on an idle machine)
     python benchmarks/run.py --quick          # a smoke run (under a minute)
-    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp
+    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv
     python benchmarks/run.py --repeats 21 --json results.json
 
 Benchmarks (see benchmarks/README.md):
@@ -11,6 +11,7 @@ Benchmarks (see benchmarks/README.md):
   mnist  one epoch of that network over MNIST's 60,000 training images (--data DIR)
   replay_chain  the chain's forward replayed from a captured graph (tg.capture), us/op
   replay_mlp    the MLP's forward (to the logits) replayed from a captured graph, ms
+  conv   conv2d forward + backward on the book's two conv layers, batch 64, 5x5 'same', ms
 
 Each is run for tensorgraph, hand-written numpy (the floor for a numpy engine) and
 PyTorch CPU eager (when installed), each in its own worker process, round robin,
@@ -37,7 +38,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _REMOVED_MARK = "TG_BENCH_REMOVED_OPENBLAS_ENV"
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
-BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp")
+BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv")
 
 NUMPY, TORCH = "numpy (by hand)", "pytorch eager"
 TG, TG_NN = "tensorgraph (core ops)", "tensorgraph (nn/optim)"
@@ -55,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[1:]))
     ap.add_argument("--only", action="append", default=None,
-                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp "
+                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv "
                          "(repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None,
@@ -196,6 +197,7 @@ def main(argv: list[str]) -> int:
     import numpy as np
 
     import bench_chain
+    import bench_conv
     import bench_mlp
     import bench_mnist
     import bench_replay
@@ -358,6 +360,24 @@ def main(argv: list[str]) -> int:
                           done, TG_REPLAY, NUMPY, 1.05)
         run("replay_mlp", {n: spec("replay_mlp", n) for n in names}, replay_mlp_body)
         print()
+
+    # -- convolution (issue 10) --------------------------------------------
+    if "conv" in args.only:
+        names = [TG, NUMPY] + ([TORCH] if have_torch else [])
+        for layer, (cin, cout, side, input_grad) in bench_conv.LAYERS.items():
+            print(f"conv ({layer}): conv2d forward + backward, batch {bench_conv.BATCH}, "
+                  f"{cin} -> {cout} channels, {side}x{side}, {bench_conv.K}x{bench_conv.K} "
+                  f"'same', float32" + (", input gradient too" if input_grad else ""), flush=True)
+
+            def conv_body(workers: list[Worker], layer: str = layer) -> None:
+                bench_conv.check_agree({w.name: w.ask("check") for w in workers})
+                round_robin(workers, args.repeats, settle=args.settle, progress=progress)
+                done = report.add(f"conv_{layer}", "ms/step", 1e3, workers)
+                report.target(f"conv ({layer}): <= 1.5 x hand-written numpy im2col", done, TG,
+                              NUMPY, 1.5)
+                report.target(f"conv ({layer}): <= 1.25 x PyTorch eager", done, TG, TORCH, 1.25)
+            run(f"conv_{layer}", {n: spec("conv", n, layer=layer) for n in names}, conv_body)
+            print()
 
     report.print()
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

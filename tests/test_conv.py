@@ -331,6 +331,41 @@ def test_flatten() -> None:
         assert tg.flatten(x, s, e).shape == tuple(torch.flatten(torch.tensor(x.data), s, e).shape)
 
 
+def test_saved_im2col_matrix_serves_the_weight_gradient_and_is_freed() -> None:
+    import gc
+    import weakref
+    x = t64(RNG.standard_normal((2, 3, 6, 5)))
+    w, b = t64(RNG.standard_normal((4, 3, 3, 2))), t64(RNG.standard_normal(4))
+    y = tg.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2))
+    saved = y.node.saved
+    assert saved.shape == (1, 3 * 3 * 2, 2 * 3 * 5)          # (groups, Cg·kH·kW, N·OH·OW)
+    gy = RNG.standard_normal(y.shape)
+    y.backward(gy, retain_graph=True)
+    first = w.grad.data.copy()
+    np.testing.assert_allclose(first, conv2d_weight(x.data, w.shape, gy, stride=(2, 1),
+                                                    padding=1, dilation=(1, 2)).data, rtol=1e-12)
+    w.grad = None
+    y.backward(gy)                                            # the retained graph: the same
+    np.testing.assert_array_equal(w.grad.data, first)
+    ref = weakref.ref(saved)
+    del saved
+    gc.collect()
+    assert ref() is None                                      # freed with the graph
+    with tg.no_grad():
+        assert tg.conv2d(x, w).node is None
+
+
+def test_dtypes_promote_as_numpy() -> None:
+    x = RNG.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    w = RNG.standard_normal((3, 2, 2, 2)).astype(np.float32)
+    b = RNG.standard_normal(3)                                # float64
+    y = tg.conv2d(x, w, b)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, conv_ref(x.astype(np.float64), w.astype(np.float64), b,
+                                                (1, 1), [(0, 0)] * 2, (1, 1), 1), rtol=1e-5, atol=1e-5)
+    assert tg.conv2d(x, w, b.astype(np.float32)).dtype == np.float32
+
+
 def test_float32_stays_float32() -> None:
     x = tg.tensor(RNG.standard_normal((2, 3, 6, 6)).astype(np.float32), requires_grad=True)
     conv = nn.Conv2d(3, 4, 3, padding="same", seed=0)

@@ -681,3 +681,6 @@ def _sort(ctx: Context, node: Any, xs: list[str]) -> str:
     ctx.nodes.append(ctx.onnx.helper.make_node("TopK", [x, ctx.ints([n], "k")], [values, indices],
                                                name=values, axis=int(axis), largest=0, sorted=1))
     return values
+
+
+from . import rules_conv  # noqa: E402,F401  (the convolution ops' rules and converters)

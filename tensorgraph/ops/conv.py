@@ -106,12 +106,13 @@ def _by_group(g: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _conv2d(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: Pads,
-            dilation: tuple[int, int], groups: int) -> np.ndarray:
+            dilation: tuple[int, int], groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """The convolution and its im2col matrix (which the weight gradient reuses)."""
     N = x.shape[0]
     O, Cg, kH, kW = w.shape
     cols, OH, OW = _im2col(x, (kH, kW), stride, padding, dilation, groups)
     out = np.matmul(w.reshape(groups, O // groups, Cg * kH * kW), cols)   # (G, Og, N·P)
-    return np.ascontiguousarray(out.reshape(O, N, OH, OW).transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(out.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)), cols
 
 
 def _conv2d_weight(x: np.ndarray, g: np.ndarray, kernel_size: tuple[int, int],
@@ -154,16 +155,24 @@ def _conv_transpose2d(g: np.ndarray, w: np.ndarray, stride: tuple[int, int], pad
 
 
 def _with_bias(nd: int, out: np.ndarray, b: Optional[np.ndarray]) -> np.ndarray:
+    """The kernel's fresh output, the bias added in place (one pass and one
+    large array fewer) unless numpy would promote the sum to a wider dtype."""
     out = out if nd == 2 else out[..., 0, :]
-    return out if b is None else out + b.reshape((1, -1) + (1,) * nd)
+    if b is None:
+        return out
+    b = b.reshape((1, -1) + (1,) * nd)
+    if np.result_type(out, b) != out.dtype:
+        return out + b
+    out += b
+    return out
 
 
 def _conv_fwd(nd: int) -> Any:
     def forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None, *, stride: Any,
-                padding: Pads, dilation: Any, groups: int) -> np.ndarray:
-        out = _conv2d(_as2d(x, nd), _as2d(w, nd), _lift(nd, stride, 1),
-                      _lift(nd, padding, (0, 0)), _lift(nd, dilation, 1), groups)
-        return _with_bias(nd, out, b)
+                padding: Pads, dilation: Any, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        out, cols = _conv2d(_as2d(x, nd), _as2d(w, nd), _lift(nd, stride, 1),
+                            _lift(nd, padding, (0, 0)), _lift(nd, dilation, 1), groups)
+        return _with_bias(nd, out, b), cols
     return forward
 
 
@@ -188,12 +197,16 @@ def _output_padding(x_shape: Sequence[int], g_shape: Sequence[int], ksize: Seque
 
 def _conv_vjp(nd: int) -> Any:
     def vjp(i: int, g: Any, out: Any, x: Any, w: Any, b: Any = None, *, stride: Any,
-            padding: Pads, dilation: Any, groups: int) -> Any:
+            padding: Pads, dilation: Any, groups: int, saved: Optional[np.ndarray] = None) -> Any:
         if i == 0:
             op = _output_padding(x.shape, g.shape, w.shape[2:], stride, padding, dilation)
             return CONV_TRANSPOSE[nd](g, w, stride=stride, padding=padding, output_padding=op,
                                       dilation=dilation, groups=groups)
         if i == 1:
+            if saved is not None:
+                # conv_weight's forward on the im2col matrix the forward made (saved)
+                dw = np.matmul(_by_group(_as2d(g, nd), groups), saved.transpose(0, 2, 1))
+                return dw.reshape(w.shape)
             return CONV_WEIGHT[nd](x, g, kernel_size=tuple(w.shape[2:]), stride=stride,
                                    padding=padding, dilation=dilation, groups=groups)
         return g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
@@ -238,8 +251,10 @@ def _conv_weight_vjp(nd: int) -> Any:
     return vjp
 
 
-CONV1D = defop("conv1d", _conv_fwd(1), _conv_vjp(1), variadic=True)
-CONV2D = defop("conv2d", _conv_fwd(2), _conv_vjp(2), variadic=True)
+# They save their im2col matrix for the weight gradient (one copy of the input's
+# windows fewer per backward; on Tensors, under create_graph, conv_weight recomputes it).
+CONV1D = defop("conv1d", _conv_fwd(1), _conv_vjp(1), variadic=True, saves=True)
+CONV2D = defop("conv2d", _conv_fwd(2), _conv_vjp(2), variadic=True, saves=True)
 CONV_TRANSPOSE1D = defop("conv_transpose1d", _conv_transpose_fwd(1), _conv_transpose_vjp(1),
                          variadic=True)
 CONV_TRANSPOSE2D = defop("conv_transpose2d", _conv_transpose_fwd(2), _conv_transpose_vjp(2),
