@@ -14,6 +14,7 @@ import pytest
 import tensorgraph as tg
 from conftest import require
 from tensorgraph import nn
+from test_draw_conv import book_net
 
 try:
     import graphviz
@@ -105,6 +106,10 @@ CASES = {
     "neuron_wide_capped": (lambda: nn.Neuron(20, activation="tanh", seed=2), {"cap": 6}),
     "neuron_no_weights": (lambda: nn.Neuron(2, activation="relu", seed=2), {"weights": False}),
     "perceptron": (_perceptron, {"title": "The trained linear perceptron"}),
+    # chapter 5: the book's MNIST convolutional network, stacks of feature maps to scale
+    "mnist_cnn_book": (book_net, {"input_shape": (1, 28, 28),
+                                  "title": "The book's convolutional network for MNIST"}),
+    "mnist_cnn_no_input_shape": (book_net, {}),
 }
 
 

@@ -17,7 +17,8 @@ One recorded graph, four zoom levels:
   ``depth=k`` collapses every scope deeper than k into one node with its input
   and output shapes, and a chain of identical blocks is drawn once with "×N".
 - ``view="network"``: the book's picture of a network, neuron or perceptron
-  (see `tensorgraph.draw.network`).
+  (see `tensorgraph.draw.network`); a convolutional network as stacks of
+  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
@@ -36,8 +37,6 @@ import sys
 import types
 import warnings
 from typing import Any, Optional, Sequence, Union
-
-import numpy as np
 
 from ..graph import Graph
 from ..tensor import Tensor
@@ -277,11 +276,13 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
             raise TypeError(f"draw(view='network') needs a Module (Neuron, LinearPerceptron, "
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
-        if input_shape is None and input is not None:
-            input_shape = tuple(np.shape(input.data if isinstance(input, Tensor) else input))[1:]
-            if not input_shape:
-                raise ValueError("draw(view='network'): input= must be an example batch "
-                                 "(batch, ...); for one example's shape use input_shape=")
+        batch = getattr(input, "shape", None)
+        if input_shape is None and batch is not None:
+            if len(batch) < 2:
+                raise ValueError(f"draw(view='network'): input= must be an example batch "
+                                 f"(batch, ...), got shape {tuple(batch)}; for one example's "
+                                 "shape use input_shape=")
+            input_shape = tuple(batch)[1:]
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
                                       title=title, cap=cap, weights=weights,
                                       max_nodes=max_nodes, input_shape=input_shape)

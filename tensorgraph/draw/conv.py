@@ -39,7 +39,7 @@ from ._optional import require
 from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
 from .labels import heading as heading_label
-from .network import SYMBOL, _colour, _Column, _columns, _describe, _gap, _shown, _width
+from .network import SYMBOL, ZERO, _colour, _Column, _columns, _describe, _gap, _shown, _width
 
 if TYPE_CHECKING:
     import graphviz
@@ -54,7 +54,10 @@ MAP_UNKNOWN = 48.0    # a map whose size is not known
 BAR = 12.0            # the height of a 1-D map (a sequence)
 OFFSET = 5.0          # between the maps of a stack
 MAX_MAPS = 7          # maps drawn per stack at most (past it: three dots and the last map)
-GAP = 74.0            # between stacks: room for the operation's text
+GAP = 74.0           # between stacks: room for the operation's text
+DOTS = 2.4           # offsets between a wide stack's last two maps (the dots)
+ELIDED = 110.0       # the node standing for stages left out
+MAX_WIDTH = 1000.0   # points: past it a deep network leaves out middle stages
 LINE = 11.0           # height of a line of 9-point text
 UNIT = 28.0           # a neuron's circle
 UNIT_STEP = 34.0
@@ -79,7 +82,9 @@ class _Stack:
 
     def size_text(self) -> str:
         if self.spatial is None:
-            return f"{self.channels} maps" if self.channels is not None else "maps"
+            if self.channels is None:
+                return "maps"
+            return f"{self.channels} map{'s' if self.channels != 1 else ''}"
         return "×".join(str(n) for n in self.spatial) + f"×{self.channels}"
 
 
@@ -178,8 +183,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
         if isinstance(part, FeatureMaps) and part.kind in ("conv", "pool", "norm"):
             if part.in_channels is not None and cur.channels is not None \
                     and part.in_channels != cur.channels:
+                plural = "s" if part.in_channels != 1 else ""
                 raise ValueError(f"draw(view='network'): {part.name} ({part.operation}) takes "
-                                 f"{part.in_channels} channels but {where} gives "
+                                 f"{part.in_channels} channel{plural} but {where} gives "
                                  f"{cur.channels} ({cur.size_text()})")
             if shape is not None:
                 shape = _apply(part, shape)
@@ -244,10 +250,12 @@ def _apply(part: FeatureMaps, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(n) for n in part.output_shape(tuple(shape)))
 
 
-def stage_shapes(module: Any, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+def stage_shapes(module: Any, input_shape: Sequence[int]
+                 ) -> list[tuple[str, tuple[Optional[int], ...]]]:
     """(name, shape of one example) after each stage that the network view
     draws: the input, each conv and pool stack, the flattened vector and each
-    dense layer, computed from the modules' own `output_shape`."""
+    dense layer, computed from the modules' own `output_shape` (None for a
+    depth that is not known)."""
     plan = _plan(module.diagram(), _check_shape(input_shape))
     out = [(s.name, (s.channels,) + tuple(s.spatial or ())) for s in plan.stacks]
     if plan.flat_size is not None:
@@ -327,20 +335,22 @@ def _map_size(stack: _Stack, scale: Optional[float]) -> tuple[float, float]:
 def _draw_stack(c: _Canvas, stack: _Stack, left: float, scale: Optional[float]) -> _Placed:
     n, dots = _maps_drawn(stack.channels)
     w, h = _map_size(stack, scale)
-    depth = (n - 1 + (2 if dots else 0)) * OFFSET
+    depth = (n - 1 + (DOTS if dots else 0)) * OFFSET
     fx, fy = left + w / 2, -depth / 2
     fill, border = COLOURS.get(stack.kind, ("#f3f4f6", "#6b7280"))
     shifts = [k * OFFSET for k in range(n)]
     if dots:
-        shifts[-1] += 2 * OFFSET
+        shifts[-1] += DOTS * OFFSET
     for k in reversed(range(n)):   # back to front: the front map is drawn last, on top
         d = shifts[k]
         c.box(fx + d, fy + d, w, h, fill, border, penwidth="1.2" if k == 0 else "0.8",
               tooltip=f"{stack.name}: {stack.size_text()}")
         if dots and k == n - 1:
-            for j in (0.75, 1.25, 1.75):   # the channels not drawn, between the last two
+            # The channels not drawn: dots off the lower right corners, between
+            # the last two maps, where neither covers them.
+            for j in (0.8, 1.5, 2.2):
                 c.point(fx + w / 2 + shifts[-2] + j * OFFSET,
-                        fy + h / 2 + shifts[-2] + j * OFFSET, visible=True,
+                        fy - h / 2 + shifts[-2] + j * OFFSET, visible=True,
                         colour=border, size=0.03)
     top = fy + h / 2 + depth
     bottom = fy - h / 2
@@ -377,10 +387,13 @@ def _mark_window(c: _Canvas, before: _Placed, after: _Placed, window: tuple[int,
 
 
 def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None,
-                title: Optional[str] = None, cap: int = 10,
-                weights: Optional[bool] = None) -> tuple[graphviz.Digraph, list[str]]:
+                title: Optional[str] = None, cap: int = 10, weights: Optional[bool] = None,
+                max_nodes: Optional[int] = None) -> tuple[graphviz.Digraph, list[str]]:
     """The Digraph of the network view of a network with feature maps (some
-    of the `parts` of its diagram are `FeatureMaps`), and its notes."""
+    of the `parts` of its diagram are `FeatureMaps`), and its notes. A
+    network too deep to draw within `MAX_WIDTH` points keeps its first and
+    last stages and draws the ones between as one node (a note says so),
+    unless `max_nodes` is None."""
     plan = _plan(parts, _check_shape(input_shape))
     g = graphviz.Digraph("network")
     g.attr("graph", layout="neato", splines="line", outputorder="edgesfirst", fontname=FONT,
@@ -397,19 +410,46 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     chain += [str(col.weight.shape[1]) for col in plan.cols]
     if len(chain) > 14:
         chain = chain[:7] + [f"… ({len(chain)} stages) …"] + chain[-5:]
+    legend = []
+    if plan.stacks:
+        dims = "length×channels" if plan.stacks[0].rank == 1 else "height×width×channels"
+        legend = [f"stacks of feature maps: {dims}; squares: kernels and pooling windows"]
     g.attr("graph", label=heading_label(*([title] if title else []), " → ".join(chain),
-                                        *[str(n) for n in plan.notes], width=110))
+                                        *legend, *[str(n) for n in plan.notes], width=110))
 
+    notes = list(plan.notes)
+    dense = GAP + UNIT + COLUMN_GAP * len(plan.cols) + 60 if plan.cols else 0.0
+    head, tail = _kept_stacks([_stack_width(s, scale) for s in plan.stacks], dense,
+                              None if max_nodes is None else MAX_WIDTH)
+    n = len(plan.stacks)
+    if head < n:
+        left_out = plan.stacks[head:n - tail]
+        notes.append(f"{n - 1} stages are too many for a readable picture ({MAX_WIDTH:g} "
+                     f"points wide): the first {head - 1} and the last {tail} are drawn, the "
+                     f"{len(left_out)} between as one node (max_nodes=None draws them all)")
     x = 0.0
     placed: list[_Placed] = []
     for k, stack in enumerate(plan.stacks):
+        if head <= k < n - tail:
+            continue
         if k:
             x += GAP
+        if k == n - tail and head < n:
+            # The stages left out, as one node: their names and sizes stay in the heading.
+            names = f"{plan.stacks[head].name} … {plan.stacks[n - tail - 1].name}"
+            mid = x + ELIDED / 2
+            _arrow(c, placed[-1].right + 4, x, [])
+            c.text(mid, 0.0, [f"⋯ {n - tail - head} more stages", names],
+                   fontcolor="#6b7280", style="rounded,dashed", shape="box", color=ZERO,
+                   margin="0.08,0.05", tooltip=names)
+            x += ELIDED + GAP
+            placed.append(_Placed(x - GAP, 0.0, 0.0, 0.0, x - GAP - 4, x - GAP - 4, 0.0, 0.0))
         p = _draw_stack(c, stack, x, scale)
         if k:
             prev = placed[-1]
             _arrow(c, prev.right + 4, p.left - 4, stack.into)
-            _mark_window(c, prev, p, stack.window, scale, COLOURS[stack.kind][1])
+            if k != n - tail or head == n:
+                _mark_window(c, prev, p, stack.window, scale, COLOURS[stack.kind][1])
         placed.append(p)
         x = p.right
     if plan.stacks and plan.stacks[0].into:   # dropout or normalisation of the input itself
@@ -419,7 +459,37 @@ def conv_source(parts: list[Any], *, input_shape: Optional[Sequence[int]] = None
     if plan.cols:
         _dense(c, plan, x + (GAP if placed else 0.0), placed[-1] if placed else None, cap,
                weights)
-    return g, plan.notes
+    return g, notes
+
+
+def _stack_width(stack: _Stack, scale: Optional[float]) -> float:
+    n, dots = _maps_drawn(stack.channels)
+    return _map_size(stack, scale)[0] + (n - 1 + (DOTS if dots else 0)) * OFFSET
+
+
+def _kept_stacks(widths: list[float], dense: float,
+                 max_width: Optional[float]) -> tuple[int, int]:
+    """(head, tail): draw stacks 0..head-1 and the last `tail`, the ones
+    between as one node, so that the picture keeps to `max_width` points
+    (the input, the first stage and the last are always drawn). (n, 0)
+    when all fit."""
+    n = len(widths)
+    if max_width is None or n <= 4 or sum(widths) + GAP * (n - 1) + dense <= max_width:
+        return n, 0
+    head, tail = 2, 1
+    used = widths[0] + widths[1] + widths[-1] + GAP * 3 + ELIDED + dense
+    while head + tail < n - 1:
+        # Alternate ends; when one end's next stack is too wide, try the other.
+        ends = [head, n - tail - 1] if head <= tail + 1 else [n - tail - 1, head]
+        fits = [k for k in ends if used + widths[k] + GAP <= max_width]
+        if not fits:
+            break
+        used += widths[fits[0]] + GAP
+        if fits[0] == head:
+            head += 1
+        else:
+            tail += 1
+    return head, tail
 
 
 def _arrow(c: _Canvas, x0: float, x1: float, lines: Sequence[str]) -> None:

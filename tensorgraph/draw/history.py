@@ -32,7 +32,8 @@ _INVALID_XML = re.compile(f"[{XML_FORBIDDEN}]")
 # What makes the SVG bytes reproducible and its text searchable.
 _RC = {"svg.hashsalt": "tensorgraph", "svg.fonttype": "none", "svg.image_inline": True,
        "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.grid": True,
-       "grid.color": "#e5e7eb", "axes.axisbelow": True}
+       "grid.color": "#e5e7eb", "axes.axisbelow": True,
+       "image.composite_image": False}    # each image its own SVG element (with its gid)
 
 
 #: What `Chart.save` writes, by extension (matplotlib renders them all).
@@ -44,15 +45,26 @@ class Chart:
     (.svg, or .png/.pdf drawn by matplotlib) and notebook display. `.metrics`
     names the panels in order (the SVG groups "panel-0", "panel-1", ...;
     curves "train-k", "val-k"); `.figure` is the matplotlib Figure, for
-    reading back what was drawn."""
+    reading back what was drawn. `svg` may be None when `render` can make
+    it: it is then made on first use (a figure saved only as PNG is never
+    drawn as SVG)."""
 
-    def __init__(self, svg: str, metrics: Sequence[str] = (),
+    def __init__(self, svg: Optional[str], metrics: Sequence[str] = (),
                  render: Optional[Callable[[str], bytes]] = None, figure: Any = None) -> None:
-        self._svg = svg
+        if svg is None and render is None:
+            raise ValueError("Chart: give the SVG text or a render function that makes it")
+        self._text = svg
         self.metrics: tuple[str, ...] = tuple(metrics)
         self._render = render     # format -> bytes, for the formats other than SVG
         self.figure = figure      # the matplotlib Figure it was drawn from (not pyplot's)
         self.images: list[Any] = []   # what draw_filters / draw_feature_maps drew
+
+    @property
+    def _svg(self) -> str:
+        if self._text is None:
+            assert self._render is not None
+            self._text = self._render("svg").decode("utf-8")
+        return self._text
 
     def svg(self, backend: Optional[str] = None) -> str:
         """The SVG text (`backend` is accepted for symmetry with Drawing and ignored)."""
@@ -225,22 +237,21 @@ def draw_history(history: Any, title: Optional[str] = None,
     return chart(mpl, fig, [name for name, _, _ in panels])
 
 
-def chart(mpl: Any, fig: Any, metrics: Sequence[str]) -> Chart:
+def chart(mpl: Any, fig: Any, metrics: Sequence[str], lazy: bool = False) -> Chart:
     """A `Chart` of a matplotlib Figure drawn under `_style`: its SVG now,
     other formats when asked. No date in the metadata: the same figure gives
-    the same bytes."""
-    out = io.BytesIO()
-    with _style(mpl):
-        fig.savefig(out, format="svg", metadata={"Date": None})
+    the same bytes. With `lazy`, the SVG is made when first asked for."""
 
     def render(format: str) -> bytes:
         buf = io.BytesIO()
         with _style(mpl):
-            meta = {"CreationDate": None} if format == "pdf" else {}
+            meta = {"Date": None} if format == "svg" else \
+                {"CreationDate": None} if format == "pdf" else {}
             fig.savefig(buf, format=format, metadata=meta)
         return buf.getvalue()
 
-    return Chart(out.getvalue().decode("utf-8"), metrics, render, figure=fig)
+    svg = None if lazy else render("svg").decode("utf-8")
+    return Chart(svg, metrics, render, figure=fig)
 
 
 def _style(mpl: Any) -> Any:

@@ -12,6 +12,10 @@
 - A `LinearPerceptron`: the same with the step function
   h(x, θ) = -1 if x·θ + θ₀ < 0, else 1.
 
+A network with feature maps (a `FeatureMaps` part: Conv2d, pooling, batch
+norm, Flatten) is drawn by `tensorgraph.draw.conv`: stacks of maps, then
+these columns.
+
 The view asks, it does not guess: it reads only what `Module.diagram()`
 returns (Units, Activation, Regularizer, Box; see `tg.nn.Module.diagram`), so
 a subclass draws as its base class does and an unknown module is one box.
@@ -56,6 +60,7 @@ class _Column:
         self.output: Optional[str] = None   # "softmax"/"sigmoid"/... applied after the layer
         self.dropout: Optional[float] = None
         self.norm: Optional[str] = None     # "batch norm" applied after the layer
+        self.norm_first = False             # ... and before its activation
 
 
 def _arr(p: Any) -> np.ndarray:
@@ -102,6 +107,8 @@ def _columns(parts: list[Any]) -> tuple[list[_Column], Optional[float]]:
                 last.output = part.function
         elif isinstance(part, FeatureMaps) and part.kind == "norm" and cols:
             cols[-1].norm = part.operation
+            # before the activation module that follows it (Linear, BatchNorm1d, ReLU)
+            cols[-1].norm_first = cols[-1].activation is None
         else:
             raise TypeError(f"draw(view='network'): cannot draw {part!r} as a column")
     for a, b in zip(cols, cols[1:]):
@@ -186,7 +193,7 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     if any(isinstance(p, FeatureMaps) for p in parts):
         from .conv import conv_source
         return conv_source(parts, input_shape=input_shape, title=title, cap=cap,
-                           weights=weights)
+                           weights=weights, max_nodes=max_nodes)
     cols, input_dropout = _columns(parts)
     if not cols:
         raise TypeError(f"draw(view='network'): {type(module).__name__} has no layers to draw")
@@ -226,11 +233,13 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
 
 def _describe(col: _Column, head: str) -> str:
     """A column's header: its name and size, its activation (and the output
-    function after it), then batch norm and dropout when it has them."""
-    desc = f"{head}\n{col.activation or 'linear'}"
+    function after it), batch norm (before or after the activation, as
+    applied) and dropout when it has them."""
+    desc = f"{head}\n{col.norm}" if col.norm is not None and col.norm_first else head
+    desc += f"\n{col.activation or 'linear'}"
     if col.output is not None:
         desc += f" → {col.output}"
-    if col.norm is not None:
+    if col.norm is not None and not col.norm_first:
         desc += f"\n{col.norm}"
     if col.dropout is not None:
         desc += f"\ndropout p={fmt_number(col.dropout)}"

@@ -201,6 +201,11 @@ class Module:
     in `state_dict` after the module's parameters (unless
     `persistent=False`), converted by `to` and copied with the module.
 
+    Hooks (PyTorch's): `register_forward_hook(hook)` calls hook(module,
+    args, output) after each call, `register_forward_pre_hook` before it;
+    each returns a handle whose `.remove()` unregisters it (the feature-map
+    pictures of chapter 5 collect activations this way).
+
     `training` is True by default; `train()` and `eval()` set it for the whole
     tree (Dropout reads it). Registered values are also ordinary instance
     attributes and Module has no `__getattr__`, so a misspelt attribute

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import ops
 from ..tensor import ArrayLike, Tensor, no_grad
-from .module import DType, Module, Parameter, _as_input, _float_dtype
+from .module import DiagramPart, DType, FeatureMaps, Module, Parameter, _as_input, _float_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -96,6 +96,23 @@ class _BatchNorm(Module):
             # after batch_norm, which refuses an update a captured graph would lose
             nbt.add_(1)
         return y
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of `self(x)`: the input's, once it has the channels on axis 1."""
+        shape = tuple(int(n) for n in input_shape)
+        cls = type(self).__name__
+        if len(shape) not in self._ranks:
+            raise ValueError(f"{cls} {self.scope_name!r}: expected a {self._layout} input, got "
+                             f"shape {shape}")
+        if shape[1] != self.num_features:
+            raise ValueError(f"{cls} {self.scope_name!r}: expected {self.num_features} channels "
+                             f"(num_features) on axis 1, got input shape {shape}")
+        return shape
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """Each channel normalised: annotates the stage (or layer) before it."""
+        return [FeatureMaps(name or self.scope_name, "norm", "batch norm",
+                            in_channels=self.num_features, output_shape=self.output_shape)]
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

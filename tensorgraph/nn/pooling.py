@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence, Union
 
 from .. import ops
+from ..ops.pooling import _geometry, _ints, _out_size
 from ..tensor import ArrayLike, Tensor
-from .module import Module, _as_input
+from .module import DiagramPart, FeatureMaps, Module, _as_input
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"]
 
@@ -30,6 +31,44 @@ class _Pool(Module):
             raise ValueError(f"{type(self).__name__} {self.scope_name!r}: expected a "
                              f"{nd + 1}-D or {nd + 2}-D input {layout}, got shape {t.shape}")
         return t
+
+    # How the picture names the pooling ("max pool", "avg pool").
+    _operation = "max pool"
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    ceil_mode: bool
+
+    def _window(self) -> dict[str, tuple[int, ...]]:
+        what = f"{type(self).__name__} {self.scope_name!r}"
+        nd = self._dims
+        k = _ints(self.kernel_size, nd, what, "kernel_size")
+        return {"kernel_size": k,
+                "stride": k if self.stride is None else _ints(self.stride, nd, what, "stride"),
+                "padding": _ints(self.padding, nd, what, "padding"),
+                "dilation": _ints(getattr(self, "dilation", 1), nd, what, "dilation")}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of `self(x)` for an x of shape `input_shape` ((N,) C, H, W),
+        by the op's own arithmetic: ⌊(H + 2p - d·(k-1) - 1)/s⌋ + 1 per
+        spatial axis (rounded up with ceil_mode); the channels are kept."""
+        shape = tuple(int(n) for n in input_shape)
+        w = self._window()
+        geometry = _geometry(f"{type(self).__name__} {self.scope_name!r}", shape, self._dims,
+                             w["kernel_size"], w["stride"], w["padding"], w["dilation"],
+                             self.ceil_mode)
+        sizes = tuple(_out_size(n, k, s, p, d, self.ceil_mode) for n, k, s, p, d in zip(
+            shape[-self._dims:], *(geometry[a] for a in ("kernel_size", "stride", "padding",
+                                                         "dilation"))))
+        return shape[:-self._dims] + sizes
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """A stage of feature maps: a window slides over each map, the depth is kept."""
+        w = self._window()
+        return [FeatureMaps(name or self.scope_name, "pool", self._operation,
+                            kernel_size=w["kernel_size"], stride=w["stride"],
+                            padding=w["padding"], dilation=w["dilation"],
+                            output_shape=self.output_shape)]
 
 
 class MaxPool2d(_Pool):
@@ -67,6 +106,7 @@ class MaxPool1d(MaxPool2d):
 
 class AvgPool2d(_Pool):
     """y = the mean of each kH x kW window, as torch.nn.AvgPool2d; see `tg.avg_pool2d`."""
+    _operation = "avg pool"
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
@@ -88,6 +128,7 @@ class AvgPool2d(_Pool):
 class AvgPool1d(_Pool):
     """y = the mean of each window of k along the last axis, as torch.nn.AvgPool1d."""
     _dims = 1
+    _operation = "avg pool"
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
