@@ -21,10 +21,13 @@ directory (the gallery), or with --quick and no MNIST, both narrower
 networks train on the shipped subset (tg.data.load_mnist_subset) towards a
 lower target (93%; 30% with --quick), a demonstration in seconds.
 
-Writes curves.svg (validation accuracy against epochs and against seconds,
+--budget-minutes M gives each network half of M minutes (it stops before an
+epoch that would end later; the target may then be missed, which results.json
+says). Writes curves.svg (validation accuracy against epochs and against seconds,
 training loss against epochs, both networks) and results.json.
 
     python examples/batch_norm.py [--data DIR] [--out DIR] [--quick] [--epochs N]
+                                  [--budget-minutes M]
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from typing import Any, Optional
 import numpy as np
 
 import tensorgraph as tg
-from _common import Example, epochs_main, svg_text
+from _common import Example, parser, svg_text
 from mnist_cnn import (BOOK, DECAY, SEED, SMALL, SUBSET_EPOCHS, TINY, book_cnn, load_split,
                        machine, recipe, test_accuracy, train)
 
@@ -91,20 +94,21 @@ def curves_figure(runs: dict[str, dict[str, Any]], target: float) -> str:
 
 
 def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = None,
-        epochs: Optional[int] = None) -> dict[str, Any]:
+        epochs: Optional[int] = None, budget_minutes: Optional[float] = None) -> dict[str, Any]:
     ex = Example(NAME, REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=data))
     split, embedded = load_split(ex, data)
     widths = (TINY if quick else SMALL) if embedded else BOOK
     target = SUBSET_TARGET[quick] if embedded else TARGET
     epochs = epochs or (SUBSET_EPOCHS[quick] if embedded else (QUICK_EPOCHS if quick else EPOCHS))
     lr, batch = recipe(ex, embedded)
+    budget = budget_minutes * 60 / 2 if budget_minutes else None   # half for each network
     runs: dict[str, dict[str, Any]] = {}
     for key, bn in (("without", False), ("with", True)):
         model = book_cnn(widths, batch_norm=bn, seed=SEED)
         print(f"\n--- {key} batch normalisation: {model.num_parameters():,} parameters ---",
               flush=True)
         history, facts = train(model, split, epochs, lr=lr, batch=batch, target_val=target,
-                               evals_per_epoch=EVALS_PER_EPOCH,
+                               evals_per_epoch=EVALS_PER_EPOCH, budget=budget,
                                checkpoint=ex.out / f"model_{key}_bn.npz",
                                progress_every=0 if (quick or embedded) else 200)
         test = test_accuracy(model, split)
@@ -120,7 +124,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
             "test_accuracy": test["accuracy"], "parameters": model.num_parameters()}
     ex.results.update(target_val_accuracy=target, widths=list(widths),
                       optimizer=f"Adam(lr={lr}), ExponentialLR(gamma={DECAY})", batch_size=batch,
-                      max_epochs=epochs, evals_per_epoch=EVALS_PER_EPOCH, seed=SEED,
+                      max_epochs=epochs, budget_minutes_each=budget / 60 if budget else None,
+                      evals_per_epoch=EVALS_PER_EPOCH, seed=SEED,
                       embedded_data=embedded, machine=machine())
     a, b = runs["without"]["reached"], runs["with"]["reached"]
     if a and b:
@@ -137,7 +142,15 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
 
 
 def main() -> None:
-    epochs_main(__doc__, run, EPOCHS, QUICK_EPOCHS, what="at most this many epochs per network")
+    p = parser(__doc__)
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"at most this many epochs per network (default {EPOCHS}, "
+                        f"{QUICK_EPOCHS} with --quick)")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="in all: each network stops before an epoch that would end after "
+                        "half of it")
+    args = p.parse_args()
+    run(args.out, args.quick, args.data, args.epochs, args.budget_minutes)
 
 
 if __name__ == "__main__":
