@@ -37,10 +37,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-import tensorgraph as tg
 from _common import Example, parser, svg_text
-from mnist_cnn import (BOOK, DECAY, SEED, SMALL, SUBSET_EPOCHS, TINY, book_cnn, load_split,
-                       machine, recipe, test_accuracy, train)
+from mnist_cnn import (DECAY, SEED, SUBSET_EPOCHS, book_cnn, load_split, machine, recipe,
+                       test_accuracy, train)
 
 NAME = "batch_norm"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 5: batch normalisation accelerates training "
@@ -96,8 +95,7 @@ def curves_figure(runs: dict[str, dict[str, Any]], target: float) -> str:
 def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = None,
         epochs: Optional[int] = None, budget_minutes: Optional[float] = None) -> dict[str, Any]:
     ex = Example(NAME, REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=data))
-    split, embedded = load_split(ex, data)
-    widths = (TINY if quick else SMALL) if embedded else BOOK
+    split, embedded, widths = load_split(ex, data)
     target = SUBSET_TARGET[quick] if embedded else TARGET
     epochs = epochs or (SUBSET_EPOCHS[quick] if embedded else (QUICK_EPOCHS if quick else EPOCHS))
     lr, batch = recipe(ex, embedded)

@@ -38,8 +38,8 @@ import numpy as np
 
 import tensorgraph as tg
 from _common import Example, parser, svg_text
-from mnist_cnn import (BOOK, SEED, SMALL, SUBSET_EPOCHS, TINY, book_cnn, load_split, pipeline,
-                       recipe, test_accuracy, train)
+from mnist_cnn import (SEED, SUBSET_EPOCHS, book_cnn, load_split, pipeline, recipe,
+                       test_accuracy, train)
 
 NAME = "cnn_visualized"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 5: visualizing learning in convolutional "
@@ -121,8 +121,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     from sklearn.manifold import TSNE
 
     ex = Example(NAME, REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=data))
-    split, embedded = load_split(ex, data)
-    widths = (TINY if quick else SMALL) if embedded else BOOK
+    split, embedded, widths = load_split(ex, data)
     model = book_cnn(widths, seed=SEED)
     conv1 = model.layers[0]
     ex.figure(tg.draw_filters(conv1, title="First-layer filters before training"),

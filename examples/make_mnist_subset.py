@@ -116,7 +116,8 @@ def source_md(files: dict[str, bytes], source: Path) -> str:
         f"- test: the first {PER_CLASS['t10k']} images of each digit in "
         "`t10k-images-idx3-ubyte`, in file order: 500 images.",
         "",
-        "In numpy: `np.sort(np.concatenate([np.flatnonzero(labels == c)[:k] for c in range(10)]))`.",
+        "In numpy: `np.sort(np.concatenate([np.flatnonzero(labels == c)[:k] "
+        "for c in range(10)]))`.",
         "",
         "## Files",
         "",

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -90,14 +89,15 @@ def subset_split(ex: Example, quick: bool) -> Split:
     return Split(train, val, test, ex.data_source)
 
 
-def load_split(ex: Example, data: Optional[Path]) -> tuple[Split, bool]:
-    """(split, embedded): the full MNIST from `data` (chapter 3's split), or
-    the shipped subset when no directory is given (the gallery) or --quick
-    finds none."""
+def load_split(ex: Example, data: Optional[Path]) -> tuple[Split, bool, tuple[int, int, int]]:
+    """(split, embedded, widths): the full MNIST from `data` (chapter 3's
+    split) for the book's network, or the shipped subset, when no directory
+    is given (the gallery) or --quick finds none, for a narrower one."""
     if data is None or (ex.quick and not Path(data).is_dir()):
-        return subset_split(ex, ex.quick), True
+        return subset_split(ex, ex.quick), True, (TINY if ex.quick else SMALL)
     s = ex.mnist()
-    return Split(*((images(X), y) for X, y in (s.train, s.val, s.test)), s.source), False
+    train, val, test = ((images(X), y) for X, y in (s.train, s.val, s.test))
+    return Split(train, val, test, s.source), False, BOOK
 
 
 def recipe(ex: Example, embedded: bool, lr: float = LR) -> tuple[float, int]:
@@ -307,7 +307,7 @@ def augmented_figure(x: np.ndarray, label: int, seed: int = SEED) -> str:
 def draw_network(model: tg.nn.Module, title: str) -> Any:
     """The network as the book draws it: feature-map stacks for the conv
     layers (with the input's shape), then the dense layers."""
-    return tg.draw(model, view="network", input_shape=(1, 1, 28, 28), title=title)
+    return tg.draw(model, view="network", input_shape=(1, 28, 28), title=title)
 
 
 # ---------------------------------------------------------------------------
@@ -317,8 +317,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         lr: float = LR, augment: bool = True) -> dict[str, Any]:
     """Train, evaluate and draw; returns {"figures", "results", "reproduces"}."""
     ex = Example(NAME, REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=data))
-    split, embedded = load_split(ex, data)
-    widths = (TINY if quick else SMALL) if embedded else BOOK
+    split, embedded, widths = load_split(ex, data)
     epochs = epochs or (SUBSET_EPOCHS[quick] if embedded else (1 if quick else EPOCHS))
     model = book_cnn(widths, seed=SEED)
     lr, batch = recipe(ex, embedded, lr)
@@ -388,4 +387,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -157,7 +157,7 @@ class DataLoader:
             yield xb, yb
 
     def _transformed(self, xb: np.ndarray) -> np.ndarray:
-        t = self.transform
+        t: Any = self.transform
         return t(xb, self.transform_rng) if isinstance(t, Transform) else t(xb)
 
 

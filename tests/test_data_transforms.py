@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tensorgraph as tg
 from tensorgraph import data
 
 ROOT = Path(__file__).resolve().parents[1]

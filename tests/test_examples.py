@@ -152,8 +152,8 @@ def test_cnn_examples_fall_back_to_the_shipped_subset(tmp_path: Path) -> None:
     missing = tmp_path / "no-mnist-here"
     ex = common.Example("t", "a test", args=argparse.Namespace(out=tmp_path / "q", quick=True,
                                                                data=missing))
-    split, embedded = cnn.load_split(ex, missing)
-    assert embedded and "shipped in the package" in split.source
+    split, embedded, widths = cnn.load_split(ex, missing)
+    assert embedded and "shipped in the package" in split.source and widths == cnn.TINY
     n_train, n_val, n_test = cnn.SUBSET_SIZES[True]
     assert split.train[0].shape == (n_train, 1, 28, 28) and split.test[1].shape == (n_test,)
     assert split.val[0].shape[0] == n_val
