@@ -17,7 +17,9 @@ rng = np.random.default_rng(0)
 
 @pytest.mark.parametrize("ids", [
     np.array([3, 1, 3, 3, 0, 1]),                       # a few levels
-    np.array([2] * (3 * _MAX_LEVELS)),                  # one id repeated: np.add.at fallback
+    np.array([2] * (3 * _MAX_LEVELS)),                  # one id repeated: segment-sum path
+    np.concatenate([np.array([5] * (2 * _MAX_LEVELS) + [1] * 3), np.arange(7)])[
+        rng.permutation(2 * _MAX_LEVELS + 10)],         # many levels among distinct ids
     np.arange(7)[::-1],                                 # all distinct: one assignment
     np.zeros((0,), np.int64),                           # nothing
     rng.integers(0, 7, (4, 5)),                         # 2-D ids

@@ -23,7 +23,9 @@ each occurrence gets its rank among the equal ids, and the rows are written
 level by level: rank 0 by one fancy assignment (distinct ids), then each
 further rank by one fancy `+=` (distinct again within a rank). Realistic
 batches repeat an id a few times, so that is a handful of vectorised
-writes; a batch repeating one id very often falls back to `np.add.at`.
+writes; a batch repeating one id very often (word2vec's noise words: "the"
+drawn hundreds of times) sums the sorted rows by segments with
+`np.add.reduceat` instead.
 benchmarks/bench_embedding.py measures it.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .registry import OPS, as_tensor
 
 defop, public = OPS.defop, OPS.public
 
-# More rank levels than this: np.add.at is quicker than that many passes.
+# More rank levels than this: one np.add.reduceat is quicker than that many passes.
 _MAX_LEVELS = 16
 
 
@@ -83,7 +85,8 @@ def scatter_rows(g: np.ndarray, ids: np.ndarray, num: int,
     rank = np.arange(s.size) - np.repeat(starts, np.diff(np.append(starts, s.size)))
     levels = int(rank.max())
     if levels >= _MAX_LEVELS:
-        np.add.at(z, flat, rows)
+        # one segment sum over the sorted rows (np.add.at is ~10x slower here)
+        z[s[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         return z
     first = rank == 0
     z[s[first]] = rows[order[first]]
