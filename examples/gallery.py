@@ -82,6 +82,8 @@ EXAMPLES: list[tuple[int, str]] = [
     (2, "fast_food"), (2, "backprop"), (2, "gradient_descent"), (2, "overfitting"),
     (3, "graphs_and_sessions"),
     (5, "mnist_cnn"), (5, "batch_norm"), (5, "cnn_visualized"),
+    # chapter 6 on the shipped MNIST subset and the shipped slice of the polarity corpus
+    (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
 ]
 REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3 and 5: neurons, perceptrons, "
               "feed-forward networks, how they are trained, the graph as a program, and "
@@ -89,7 +91,9 @@ REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3 and 5: neurons, pe
               "as a gallery of figures")
 CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-forward networks",
             3: "Chapter 3: the graph as a program (placeholders, variables, sessions)",
-            5: "Chapter 5: convolutional networks (filters, pooling, batch normalisation)"}
+            5: "Chapter 5: convolutional networks (filters, pooling, batch normalisation)",
+            6: "Chapter 6: embedding and representation learning (PCA, autoencoders, "
+               "word2vec)"}
 
 
 class ConventionError(Exception):

@@ -455,3 +455,63 @@ def test_chapter_5_visualisation_uses_the_trained_net(gallery: dict[str, Any]) -
     assert r["tsne_5nn_accuracy"] > 0.4   # digits of a class sit together (chance: 0.1)
     assert {"filters_before.svg", "filters_after.svg", "feature_maps.svg", "tsne.svg"} <= \
         set(info["figures"])
+
+
+# ---------------------------------------------------------------------------
+# Chapter 6: autoencoders on the shipped MNIST subset, word2vec on the shipped
+# slice of the polarity corpus, checked from the build
+
+CHAPTER_6 = ("pca_autoencoder", "denoising_sparse", "word2vec")
+
+
+def test_chapter_6_uses_the_shipped_data_only(gallery: dict[str, Any]) -> None:
+    page = parse(gallery["html"])
+    assert "Chapter 6: embedding and representation learning" in "".join(page.text)
+    for name in CHAPTER_6:
+        assert name in page.ids, f"no section for {name}"
+        info = _results(gallery, name)
+        assert "shipped in the package" in info["data"] and "shared" not in info["data"]
+        assert info["results"]["embedded_data"] is True
+
+
+def test_chapter_6_pca_error_matches_an_independent_pca(gallery: dict[str, Any]) -> None:
+    """The reported PCA test error equals one computed here from the same
+    subset by the covariance's eigenvectors (not the example's SVD), and two
+    components beat the mean image."""
+    import tensorgraph as tg
+    r = _results(gallery, "pca_autoencoder")["results"]
+    n_tr, n_va, n_te = _load("pca_autoencoder").SUBSET_SIZES[True]
+    Xtr, _, Xte, _ = tg.data.load_mnist_subset()
+    Xtr, Xte = Xtr[n_va:n_va + n_tr].astype(np.float64), Xte[:n_te].astype(np.float64)
+    assert (r["n_train"], r["n_test"]) == (n_tr, n_te)
+    m = Xtr.mean(axis=0)
+    _, V = np.linalg.eigh(np.cov(Xtr, rowvar=False, bias=True))
+    P = V[:, -2:]
+    rec = (Xte - m) @ P @ P.T + m
+    assert r["pca"]["test_mse_per_pixel"] == pytest.approx(np.mean((rec - Xte) ** 2), rel=1e-6)
+    assert r["pca"]["test_mse_per_pixel"] < r["baseline_mean_image_test_mse_per_pixel"]
+    assert np.isfinite(r["autoencoder"]["test_mse_per_pixel"])
+    assert len(r["autoencoder"]["loss_per_epoch"]) == r["autoencoder"]["epochs"]
+
+
+def test_chapter_6_sparsity_penalty_sparsifies(gallery: dict[str, Any]) -> None:
+    info = _results(gallery, "denoising_sparse")
+    s = info["results"]["sparse"]
+    off, on = s["without_penalty"], s["with_kl_penalty"]
+    assert off["beta"] == 0 and on["beta"] > 0
+    assert on["mean_activation"] < off["mean_activation"]
+    assert on["fraction_below_0.05"] > off["fraction_below_0.05"]
+    d = info["results"]["denoising"]
+    assert d["test_mse_corrupted_input_vs_clean"] > 0
+    assert {"denoising.svg", "sparsity.svg", "sparse_features.svg"} <= set(info["figures"])
+
+
+def test_chapter_6_word2vec_learns_and_reports_neighbours(gallery: dict[str, Any]) -> None:
+    r = _results(gallery, "word2vec")["results"]
+    # every score starts at zero (u = 0): loss 6 log 2 per pair; one epoch goes below it
+    assert r["loss_per_epoch"][0] < 6 * np.log(2)
+    assert r["words_per_second"] > 0 and r["vocabulary"] > 100
+    assert set(r["neighbours"]) | set(r["queries_missing"]) == set(_load("word2vec").QUERIES)
+    for ns in r["neighbours"].values():
+        assert len(ns) == 8
+    assert r["map_words"] == min(300, r["vocabulary"])
