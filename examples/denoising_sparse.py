@@ -189,10 +189,11 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                             f"Test digits with half their pixels masked (p = {MASK_P})"),
               "denoising.svg",
               f"Masking noise zeroes each pixel with probability {MASK_P}. The denoising "
-              f"autoencoder (test MSE against the clean digits "
-              f"{d['test_mse_denoising_ae_vs_clean']:.4f}) fills the strokes back in; the same "
-              f"network trained on clean digits only ({d['test_mse_plain_ae_on_corrupted_vs_clean']:.4f}) "
-              f"copies much of the damage. The corrupted input itself is at "
+              f"autoencoder, trained to undo it, rebuilds the digits (test MSE per pixel "
+              f"against the clean digits {d['test_mse_denoising_ae_vs_clean']:.4f}); the same "
+              f"network trained on clean digits only gets "
+              f"{d['test_mse_plain_ae_on_corrupted_vs_clean']:.4f} from the same corrupted "
+              f"inputs, and the corrupted input itself is at "
               f"{d['test_mse_corrupted_input_vs_clean']:.4f}.")
     w, s = sparse_results["without_penalty"], sparse_results["with_kl_penalty"]
     ex.figure(histogram_figure([(f"β = 0: {w['fraction_below_0.05']:.0%} below {NEAR_ZERO}",
@@ -205,13 +206,15 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               "How often each code activation value occurs (log scale), without the sparsity "
               f"penalty (grey) and with the KL penalty pulling each unit's mean activation "
               f"towards ρ = {RHO} (blue). The dotted line marks {NEAR_ZERO}, the reported "
-              "near-zero threshold: with the penalty most units are off for any given digit.")
+              f"near-zero threshold: {w['fraction_below_0.05']:.1%} of the activations are "
+              f"below it without the penalty, {s['fraction_below_0.05']:.1%} with it (mean "
+              f"activation {w['mean_activation']:.3f} and {s['mean_activation']:.3f}).")
     W = np.asarray(models["with_kl_penalty"].decoder.layers[0].weight.data)
     ex.figure(features_figure(W, "What 32 code units of the sparse autoencoder draw (decoder "
                                  "weights; red +, blue -)"), "sparse_features.svg",
               "Each code unit's outgoing weights in the sparse autoencoder's decoder, as a 28x28 "
-              "image: what the unit adds to the reconstruction when it switches on. With few "
-              "units on at a time, each learns a stroke-like part of a digit.")
+              "image: what the unit adds to the reconstruction when it switches on (the first "
+              "32 of the 256 units).")
     return ex.finish()
 
 

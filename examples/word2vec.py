@@ -230,8 +230,10 @@ def word_map(E: np.ndarray, words: list[str]) -> tuple[np.ndarray, str]:
         U = U - U.mean(axis=0)
         _, _, vt = np.linalg.svd(U, full_matrices=False)
         return U @ vt[:2].T, "PCA (scikit-learn is not installed, so no t-SNE)"
-    P = TSNE(n_components=2, perplexity=min(30.0, (len(U) - 1) / 3), init="pca",
-             metric="cosine", random_state=SEED).fit_transform(U.astype(np.float64))
+    from cnn_visualized import one_openmp_thread
+    with one_openmp_thread():   # spinning OpenMP threads: 60 s instead of 3 on a busy machine
+        P = TSNE(n_components=2, perplexity=min(30.0, (len(U) - 1) / 3), init="pca",
+                 metric="cosine", random_state=SEED).fit_transform(U.astype(np.float64))
     return P, "t-SNE (scikit-learn, cosine distance, perplexity 30)"
 
 
@@ -309,9 +311,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     ex.figure(map_figure(P, itos[:n_map], f"The {n_map} most frequent words: {method}"),
               "map.svg",
               f"The input vectors of the {n_map} most frequent words of the corpus laid out "
-              f"in two dimensions by {method.split(' (')[0]}: words used in similar contexts "
-              "land near each other (function words, punctuation, names of genres, "
-              "evaluative adjectives).")
+              f"in two dimensions by {method.split(' (')[0]}, each labelled: words whose "
+              "vectors point the same way (used in similar contexts) are placed near each "
+              "other.")
     return ex.finish()
 
 
