@@ -317,7 +317,8 @@ class _Codegen:
     def __init__(self, g: Graph) -> None:
         self.g = g
         self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "T": _new,
-                                   "check": _check_input, "gname": g.name, "U": _unflatten}
+                                   "check": _check_input, "gname": g.name, "U": _unflatten,
+                                   "getrefcount": sys.getrefcount}
         self.bound: dict[int, str] = {}
 
     def bind(self, obj: Any, prefix: str) -> str:
@@ -345,6 +346,15 @@ class _Codegen:
         for i, v in param_slots:       # by reference at each call: updates take effect
             body.append(f"{var[i]} = {self.bind(v.tensor, 'p')}._data")
         vjp_index = _vjp_index()
+        # Values read only by plain ufunc calls, and not returned, stay as the ufunc
+        # gave them: a numpy scalar from 0-d operands computes the same in the next
+        # ufunc (NEP 50), and wrapping each one in an array would double a
+        # scalar chain's time.
+        outputs = {id(v) for v in g.outputs}
+        wrap = {id(n.output) for n in g.nodes if id(n.output) in outputs}
+        for n in g.nodes:
+            if not _plain_ufunc(n):
+                wrap.update(id(v) for v in n.inputs)
         for k, n in enumerate(g.nodes):
             args = [var[slot[id(v)]] for v in n.inputs]
             out = var[slot[id(n.output)]]
@@ -355,13 +365,14 @@ class _Codegen:
             else:
                 call = f"{self.bind(n.op.forward, 'f')}({', '.join(args + self.kwargs(n.attrs))})"
                 if not n.op.saves:
-                    body.append(f"{out} = {call}")
+                    body += self.in_place(n, args, out, call, {var[i] for i in frees[k]})
                 elif id(n) in saved_slot:
                     body.append(f"_r = {call}; {out} = _r[0]; {var[saved_slot[id(n)]]} = _r[1]")
                 else:
                     body.append(f"{out} = {call}[0]")
-            # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
-            body.append(f"if type({out}) is not ndarray: {out} = asarray({out})")
+            if key is not None or id(n.output) in wrap:
+                # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
+                body.append(f"if type({out}) is not ndarray: {out} = asarray({out})")
             if frees[k]:
                 body.append("del " + ", ".join(var[i] for i in frees[k]))
         body.append("return " + self.structure(g.structure, [
@@ -376,6 +387,26 @@ class _Codegen:
         run: Callable[..., Any] = self.ns["replay"]
         run.source = src  # type: ignore[attr-defined]   # for debugging: print(g._plan.source)
         return run
+
+    def in_place(self, n: GraphNode, args: list[str], out: str, call: str,
+                 freed: set[str]) -> list[str]:
+        """`out = call`, or, for a plain ufunc, the ufunc written into an operand
+        at its last use with the result's shape and dtype (`out=`), when at run
+        time nothing else refers to that array: two references (the local and
+        getrefcount's argument) and no base, so it is no view and nothing is a
+        view of it (a view holds its base). A shape the operand cannot take
+        after all (open sizes broadcast otherwise) raises before any write."""
+        if not _plain_ufunc(n) or not n.output.shape:
+            return [f"{out} = {call}"]
+        for a, v in zip(args, n.inputs):
+            if a in freed and v.kind == "op" and args.count(a) == 1 and \
+                    v.shape == n.output.shape and v.dtype == n.output.dtype:
+                f = self.bind(n.op.forward, "f")
+                return [f"if type({a}) is ndarray and getrefcount({a}) == 2 and {a}.base is None:",
+                        f"    try: {out} = {f}({', '.join(args)}, out={a})",
+                        f"    except ValueError: {out} = {call}",
+                        f"else: {out} = {call}"]
+        return [f"{out} = {call}"]
 
     def input_check(self, name: str, v: Value) -> str:
         """Accept an ndarray of the placeholder's dtype and fixed sizes at once;
@@ -411,6 +442,13 @@ class _Codegen:
         if isinstance(spec, (tuple, list, dict)):     # namedtuple, dict and subclasses
             return f"U({self.bind(spec, 's')}, [{', '.join(outs)}])"
         return self.bind(spec, "k")
+
+
+def _plain_ufunc(n: GraphNode) -> bool:
+    """The node's forward is a numpy ufunc called on its inputs alone (np.add)."""
+    f = n.op.forward
+    return type(f) is np.ufunc and not n.attrs and not n.op.saves and f.nout == 1 and \
+        f.nin == len(n.inputs)
 
 
 def _vjp_index() -> dict[int, tuple[Any, int]]:
