@@ -359,5 +359,6 @@ def _roots(target: Any, view: str) -> list[Tensor]:
                 seen.add(id(t))
                 out.append(t)
         return out
-    raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list (or nested "
-                    f"tuple) of Tensors, a Graph or a Module, got {type(target).__name__}")
+    raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list of Tensors, a "
+                    f"Graph or a Module, got {type(target).__name__} (a nested tuple of "
+                    f"Tensors, as a module returns, works too)")
