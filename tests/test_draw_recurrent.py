@@ -78,6 +78,7 @@ def test_unroll_k_draws_k_steps_and_the_rest_as_one_block():
     assert op_count(d.source, "lstm_cell") == 3
     blocks = [lab for lab in labels(d.source).values() if lab.startswith("… 32 more steps")]
     assert blocks == [blocks[0]] and "(t3 … t34)" in blocks[0]
+    assert blocks[0].endswith("each step: 4 ops")    # h slice, h product, add, lstm_cell
     assert loop_labels(d.source) == []
     # the block takes the third step's state and gives the stacked outputs
     nodes, edges = parse(d.source)

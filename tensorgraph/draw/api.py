@@ -15,10 +15,13 @@ One recorded graph, four zoom levels:
   2.0 of ``x * 2.0``) differ at a glance; the output has a thick border.
 - ``view="modules"``: the same DAG boxed by name scope, as TensorBoard does;
   ``depth=k`` collapses every scope deeper than k into one node with its input
-  and output shapes, and a chain of identical blocks is drawn once with "×N".
+  and output shapes, and a chain of identical blocks is drawn once with "×N";
+  a recurrent network's time steps are folded into one step with a loop edge
+  "×T" (``unroll=k`` draws the first k; `tensorgraph.draw.steps`).
 - ``view="network"``: the book's picture of a network, neuron or perceptron
   (see `tensorgraph.draw.network`); a convolutional network as stacks of
-  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`).
+  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`);
+  an RNN, LSTM or GRU as the book's cell diagram (`tensorgraph.draw.recurrent`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 

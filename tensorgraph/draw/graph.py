@@ -31,7 +31,7 @@ guard.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -792,7 +792,7 @@ def analysis_source(a: _Analysis, view: str, notes: list[str], *, values: bool =
                     grads: bool = False, depth: Optional[int] = None,
                     max_nodes: Optional[int] = 400, rankdir: str = "TB",
                     title: Optional[str] = None, repeat: bool = True,
-                    builder: Optional[type["_Builder"]] = None
+                    builder: Optional[Callable[..., "_Builder"]] = None
                     ) -> tuple[graphviz.Digraph, list[str]]:
     """The Digraph of an analysed graph: a recorded one (`graph_source`) or a
     captured `tg.Graph` (`tensorgraph.draw.captured`, with its own builder)."""

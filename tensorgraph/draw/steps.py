@@ -77,13 +77,13 @@ def _match(a: _Analysis, step: list[int], rep: list[int], same: bool) -> dict[in
     ops = [m for m in rep if a.kind[m] == "op"]
     by_name: dict[Any, list[int]] = {}
     for m in ops:
-        by_name.setdefault(a.order[m].node.op.name, []).append(m)
+        by_name.setdefault(_op_name(a, m), []).append(m)
     seen: Counter = Counter()
     out: dict[int, int] = {}
     for m in step:
         if a.kind[m] != "op":
             continue          # a constant of that step: not drawn
-        name = a.order[m].node.op.name
+        name = _op_name(a, m)
         same_name = by_name.get(name, [])
         if same_name:
             out[m] = same_name[min(seen[name], len(same_name) - 1)]
@@ -91,6 +91,12 @@ def _match(a: _Analysis, step: list[int], rep: list[int], same: bool) -> dict[in
         elif ops:
             out[m] = ops[-1]  # the step's output stands for what it has no match for
     return out
+
+
+def _op_name(a: _Analysis, m: int) -> str:
+    node = a.order[m].node
+    assert node is not None     # an op
+    return str(node.op.name)
 
 
 def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
@@ -152,7 +158,6 @@ def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
             notes.append(Remark(f"{where}: {run.count} time steps ({run.span()}) drawn as one, "
                                 f"the state carried to the next step as a loop ×{run.count} "
                                 f"(unroll=k draws the first k)"))
-        if not unroll:
             counts[r] = run.count
     if not drawn_as:
         return a, None
@@ -230,7 +235,9 @@ def _restrict(a: _Analysis, drawn_as: dict[int, Optional[int]],
         else:
             setattr(f, key, value)
     f.index = {id(t): k for k, t in enumerate(f.order)}
-    f.roots = list(dict.fromkeys(new[_drawn(r, drawn_as)] for r in a.roots))
+    # an output inside a step not drawn is drawn as the drawn step's value
+    f.roots = list(dict.fromkeys(new[q] for q in (_drawn(r, drawn_as) for r in a.roots)
+                                 if q is not None))
     f.param_names = {new[i] for i in a.param_names if i in new}
     f.parents = []
     f.consumers = [[] for _ in keep]
@@ -261,7 +268,7 @@ class _StepBuilder(_Builder):
     def __init__(self, remainders: list[tuple[str, ...]], a: _Folded, *args: Any) -> None:
         self.remainders = remainders
         super().__init__(a, *args)
-        self.extra_edges = []
+        self.extra_edges: list[tuple[str, str, dict[str, str]]] = []
         for src, dst, text in a.loops:
             attrs = {"color": "#2563eb", "fontcolor": "#2563eb", "penwidth": "1.6",
                      "constraint": "false", "style": "bold",
@@ -286,7 +293,8 @@ class _StepBuilder(_Builder):
             block_members = sorted({m for i in ids for m in self.items[i].members})
             block = _Item(f"g{block_members[0]}", "group", [], scope[:-1], block_members)
             lines = self._group_lines(scope, block_members)
-            block.lines = [scope[-1]] + lines[1:]
+            # "… 32 more steps": the shapes of one step, its op count per step
+            block.lines = [scope[-1]] + lines[1:-1] + ["each step: " + lines[-1]]
             block.attrs = {"style": "rounded,filled,dashed"}
             for i in ids:
                 del self.items[i]
