@@ -204,6 +204,15 @@ def test_depth_collapsing_the_layer_keeps_the_old_picture():
     assert ops_in_block > node_count(folded.source) // 2   # all 7 steps counted
 
 
+def test_a_loop_the_node_budget_collapses_says_its_steps_are_folded():
+    lstm = nn.LSTM(3, 5, name="encoder", seed=0)
+    with pytest.warns(tg.draw.DrawWarning, match="node budget"):
+        d = tg.draw(lstm, view="modules", input=seq(30), max_nodes=6)
+    blocks = [lab for lab in labels(d.source).values() if "time steps folded" in lab]
+    assert len(blocks) == 1 and blocks[0].endswith("time steps folded to one (×30)")
+    assert not any("30 time steps" in n for n in d.notes)   # no step is drawn
+
+
 # ---------------------------------------------------------------------------
 # Modules that return a tuple
 

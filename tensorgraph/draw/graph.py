@@ -782,7 +782,7 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
     builder = None
     if view == "modules":
         from .steps import fold_steps
-        a, builder = fold_steps(a, unroll, notes, depth)
+        a, builder = fold_steps(a, unroll, notes, depth, max_nodes)
     return analysis_source(a, view, notes, values=values, grads=grads, depth=depth,
                            max_nodes=max_nodes, rankdir=rankdir, title=title, repeat=repeat,
                            builder=builder)

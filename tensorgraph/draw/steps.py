@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from typing import Any, Optional, Union
 
-from .graph import Remark, _Analysis, _Builder, _Item, _signature
+from .graph import Remark, _Analysis, _Builder, _choose_depth, _Item, _signature
 
 __all__ = ["fold_steps", "step_runs"]
 
@@ -100,12 +100,27 @@ def _op_name(a: _Analysis, m: int) -> str:
 
 
 def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
-               depth: Optional[int] = None) -> tuple[_Analysis, Any]:
+               depth: Optional[int] = None,
+               max_nodes: Optional[int] = None) -> tuple[_Analysis, Any]:
     """The analysis restricted to the values drawn, and the builder that draws
     it (loop edges, the "… more steps" block). `unroll` None/False folds each
     loop to one step; k >= 1 draws the first k steps; True draws every step.
-    A loop inside a scope that `depth` collapses is left as it is: its block
-    counts all its ops."""
+    A loop inside a scope that `depth` collapses is left as it is, so that its
+    block counts all its ops; so is one that the node budget `max_nodes`
+    would collapse even folded."""
+    said: list[str] = []
+    folded, builder = _fold(a, unroll, said, depth)
+    if max_nodes is not None and builder is not None:
+        chosen = _choose_depth(folded, depth, max_nodes, [])
+        if chosen != depth:      # the budget collapses scopes: fold only what stays open
+            said = []
+            folded, builder = _fold(a, unroll, said, depth, open_to=chosen)
+    notes.extend(said)
+    return folded, builder
+
+
+def _fold(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
+          depth: Optional[int], open_to: Optional[int] = None) -> tuple[_Analysis, Any]:
     if unroll is True:
         return a, None
     runs = step_runs(a)
@@ -115,12 +130,14 @@ def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
     relabel: dict[tuple[str, ...], str] = {}      # step scope -> the cluster's new name
     remainders: list[tuple[str, ...]] = []        # unroll: the "… more steps" scopes
     counts: dict[int, int] = {}                   # folded run -> its number of steps
+    folded_steps: dict[str, int] = {}             # the drawn step's scope name -> steps
     step_of: dict[int, tuple[int, int]] = {}      # tensor -> (run number, step number)
     for r, run in enumerate(runs):
         if any(m in drawn_as for ms in run.steps.values() for m in ms[:1]):
             continue     # a loop inside a step not drawn
         if depth is not None and depth < len(run.parent):
             continue     # inside a collapsed block
+        collapsed = open_to is not None and open_to < len(run.parent)
         for k, ms in run.steps.items():
             for m in ms:
                 step_of[m] = (r, k)
@@ -134,6 +151,7 @@ def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
             rep_k = rest[0]
             relabel[run.parent + (f"t{rep_k}",)] = f"… {len(rest)} more steps ({run.span(rest)})"
             remainders.append(run.parent + (f"t{rep_k}",))
+            folded_steps[relabel[run.parent + (f"t{rep_k}",)]] = len(rest)
             for k in kept:
                 relabel[run.parent + (f"t{k}",)] = f"t{k} (step {numbers.index(k) + 1} " \
                                                    f"of {run.count})"
@@ -144,13 +162,16 @@ def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
             relabel[run.parent + (f"t{rep_k}",)] = \
                 f"one time step of {run.count} ({run.span()}), drawn once"
             hidden = [k for k in numbers if k != rep_k]
+            folded_steps[relabel[run.parent + (f"t{rep_k}",)]] = run.count
         rep = run.steps[rep_k]
         for k in hidden:
             match = _match(a, run.steps[k], rep, sigs[k] == sigs[rep_k])
             for m in run.steps[k]:
                 drawn_as[m] = match.get(m)
         where = "/".join(run.parent) or "the graph"
-        if unroll:
+        if collapsed:
+            pass         # inside a block the budget collapses: its lines say it
+        elif unroll:
             notes.append(Remark(f"{where}: {run.count} time steps, the first "
                                 f"{len(numbers) - len(rest)} drawn and the other {len(rest)} "
                                 f"as one block"))
@@ -174,6 +195,7 @@ def fold_steps(a: _Analysis, unroll: Union[None, bool, int], notes: list[str],
             targets = {drawn_as[c] for c, _ in users}
             drawn_as[i] = next(iter(targets)) if targets <= block else None
     folded = _restrict(a, drawn_as, relabel)
+    folded.folded_steps = folded_steps
     # The edges that carried the state from one step to the next: each drawn
     # once as a loop into the drawn step, the first of a loop labelled ×T.
     labelled: set[int] = set()
@@ -216,6 +238,7 @@ class _Folded(_Analysis):
 
     new: dict[int, int]
     loops: list[tuple[int, int, str]]
+    folded_steps: dict[str, int]
 
     def __init__(self) -> None:   # made by _restrict only
         pass
@@ -278,6 +301,18 @@ class _StepBuilder(_Builder):
             pair = (self.drawn[src], self.drawn[dst])
             if all(pair != (s, d) for s, d, _ in self.extra_edges):
                 self.extra_edges.append((*pair, attrs))
+
+    def _group_lines(self, key: tuple[str, ...], members: list[int]) -> list[str]:
+        """A block that holds a folded loop (collapsed by depth= or the node
+        budget) counts the ops of the one step drawn: it says so."""
+        lines = super()._group_lines(key, members)
+        folded = getattr(self.a, "folded_steps", {})
+        loops = {self.a.scope[m][:j + 1]: folded[x] for m in members
+                 for j, x in enumerate(self.a.scope[m]) if x in folded and j >= len(key)}
+        if loops:
+            counts = ", ".join(f"×{n}" for n in loops.values())
+            lines.append(f"time steps folded to one ({counts})")
+        return lines
 
     def _make_items(self) -> None:
         super()._make_items()
