@@ -141,3 +141,23 @@ def test_synthetic_mnist_is_mnist_shaped_and_learnable() -> None:
     Xt, yt = synthetic_mnist(300, seed=4)
     pred = np.argmin(((Xt[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
     assert (pred == yt).mean() > 0.5
+
+
+def test_cnn_examples_fall_back_to_the_shipped_subset(tmp_path: Path) -> None:
+    """With --quick and no MNIST at --data, the chapter-5 examples train on the
+    subset shipped in the package (not the synthetic blobs); without --quick
+    a missing directory still ends the run with a message naming it."""
+    import argparse
+    common, cnn = load_example("_common"), load_example("mnist_cnn")
+    missing = tmp_path / "no-mnist-here"
+    ex = common.Example("t", "a test", args=argparse.Namespace(out=tmp_path / "q", quick=True,
+                                                               data=missing))
+    split, embedded, widths = cnn.load_split(ex, missing)
+    assert embedded and "shipped in the package" in split.source and widths == cnn.TINY
+    n_train, n_val, n_test = cnn.SUBSET_SIZES[True]
+    assert split.train[0].shape == (n_train, 1, 28, 28) and split.test[1].shape == (n_test,)
+    assert split.val[0].shape[0] == n_val
+    full = common.Example("t", "a test", args=argparse.Namespace(out=tmp_path / "f", quick=False,
+                                                                 data=missing))
+    with pytest.raises(SystemExit, match=str(missing)):
+        cnn.load_split(full, missing)

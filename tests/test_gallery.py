@@ -404,3 +404,54 @@ def test_chapter_3_graph_passes_onnx_and_tensorboard(gallery: dict[str, Any]) ->
     assert {"W", "b"} <= set(tags["histograms"]) and tags["graph"]
     w_last = acc.Histograms("W")[-1].histogram_value
     assert w_last.num == W.size and w_last.min == pytest.approx(float(W.min()))
+
+
+# ---------------------------------------------------------------------------
+# Chapter 5: conv nets trained on the shipped MNIST subset, checked from the build
+
+CHAPTER_5 = ("mnist_cnn", "batch_norm", "cnn_visualized")
+
+
+def _results(gallery: dict[str, Any], name: str) -> dict[str, Any]:
+    return json.loads((gallery["out"] / name / "results.json").read_text(encoding="utf-8"))
+
+
+def test_chapter_5_trains_on_the_shipped_subset_only(gallery: dict[str, Any]) -> None:
+    page = parse(gallery["html"])
+    assert "Chapter 5: convolutional networks" in "".join(page.text)
+    for name in CHAPTER_5:
+        assert name in page.ids, f"no section for {name}"
+        info = _results(gallery, name)
+        assert "shipped in the package" in info["data"] and "shared" not in info["data"]
+        assert info["results"]["embedded_data"] is True
+    n_train, n_val, n_test = _load("mnist_cnn").SUBSET_SIZES[True]
+    r = _results(gallery, "mnist_cnn")["results"]
+    assert (r["n_train"], r["n_val"], r["n_test"]) == (n_train, n_val, n_test)
+    assert r["test_accuracy"] > 0.15            # learned something: chance is 0.1
+    assert r["epochs_run"] == 1 and len(r["val_accuracy_per_epoch"]) == 1
+
+
+def test_chapter_5_batch_norm_compares_two_runs(gallery: dict[str, Any]) -> None:
+    r = _results(gallery, "batch_norm")["results"]
+    without, with_bn = r["without_batch_norm"], r["with_batch_norm"]
+    assert with_bn["parameters"] > without["parameters"]   # γ and β (and no conv biases)
+    for run in (without, with_bn):
+        assert 0.0 <= run["best_val_accuracy"] <= 1.0 and run["epochs_run"] >= 1
+        if run["epochs_to_target"] is not None:
+            assert run["best_val_accuracy"] >= r["target_val_accuracy"]
+
+
+def test_chapter_5_visualisation_uses_the_trained_net(gallery: dict[str, Any]) -> None:
+    """cnn_visualized loads the weights mnist_cnn wrote beside it: its filters
+    changed from before to after, and the t-SNE covers the quick test digits."""
+    info = _results(gallery, "cnn_visualized")
+    r = info["results"]
+    assert r["weights_from"].endswith("mnist_cnn/model.npz")
+    assert r["test_accuracy"] == pytest.approx(_results(gallery, "mnist_cnn")["results"]
+                                               ["test_accuracy"])
+    out = gallery["out"] / "cnn_visualized"
+    assert (out / "filters_before.svg").read_bytes() != (out / "filters_after.svg").read_bytes()
+    assert r["tsne_points"] == _load("mnist_cnn").SUBSET_SIZES[True][2]
+    assert r["tsne_5nn_accuracy"] > 0.4   # digits of a class sit together (chance: 0.1)
+    assert {"filters_before.svg", "filters_after.svg", "feature_maps.svg", "tsne.svg"} <= \
+        set(info["figures"])
