@@ -16,11 +16,14 @@ word vectors):
   feed a linear layer.
 
 Both are trained with Adam on the cross-entropy, in batches of sentences of
-similar length (less padding), for a fixed number of epochs chosen before the
-run; the reported test accuracy is that of the last epoch (no model selection
-on the test set). The split is a fixed, seeded 90/10 split
-(`tg.text.train_test_split(test=0.1, seed=0)`); the vocabulary is built from
-the training sentences only (words seen at least twice; the rest are <unk>).
+similar length (less padding), for a fixed number of epochs; the weights kept
+are those of the epoch with the best validation accuracy, and the reported
+test accuracy is theirs (the test set never chooses anything; its accuracy
+after every epoch is drawn for the curves only). The split is a fixed,
+seeded 90/10 split (`tg.text.train_test_split(test=0.1, seed=0)`); 10% of the
+training part is held out again for validation (seed=1), as Kim did. The
+vocabulary is built from the training sentences only (words seen at least
+twice; the rest are <unk>).
 
 Published results on this dataset (the "MR" benchmark; 10-fold cross-
 validation, not this split): Kim's CNN-rand 76.1%, CNN with word2vec
@@ -151,12 +154,20 @@ def accuracy(model: tg.nn.Module, data: list[tuple[np.ndarray, np.ndarray, np.nd
     return right / total
 
 
+Batches = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
 def train(name: str, model: tg.nn.Module, train_ids: list[list[int]], y_train: np.ndarray,
-          test: list[tuple[np.ndarray, np.ndarray, np.ndarray]], epochs: int, lr: float
-          ) -> dict[str, Any]:
+          val: Batches, test: Batches, epochs: int, lr: float) -> dict[str, Any]:
+    """Train for `epochs` epochs; keep the weights of the epoch with the best
+    validation accuracy (the first of equals) and report the test accuracy
+    of those. The test accuracy of every epoch is recorded for the curves,
+    never used to choose."""
     opt = tg.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(SEED)
-    hist: dict[str, list[float]] = {"loss": [], "train_accuracy": [], "test_accuracy": []}
+    hist: dict[str, list[float]] = {"loss": [], "train_accuracy": [], "val_accuracy": [],
+                                    "test_accuracy": []}
+    best, best_state = -1.0, None
     t0 = time.perf_counter()
     for epoch in range(epochs):
         total = right = 0
@@ -173,16 +184,29 @@ def train(name: str, model: tg.nn.Module, train_ids: list[list[int]], y_train: n
             total += len(y)
         hist["loss"].append(loss_sum / total)
         hist["train_accuracy"].append(right / total)
+        hist["val_accuracy"].append(accuracy(model, val))
         hist["test_accuracy"].append(accuracy(model, test))
+        if hist["val_accuracy"][-1] > best:
+            best = hist["val_accuracy"][-1]
+            best_state = {k: v.copy() for k, v in model.state_dict().items()}
         print(f"{name} epoch {epoch + 1}: loss {hist['loss'][-1]:.4f}  train accuracy "
-              f"{hist['train_accuracy'][-1]:.4f}  test accuracy {hist['test_accuracy'][-1]:.4f}"
+              f"{hist['train_accuracy'][-1]:.4f}  validation accuracy "
+              f"{hist['val_accuracy'][-1]:.4f}  test accuracy {hist['test_accuracy'][-1]:.4f}"
               f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
     seconds = time.perf_counter() - t0
-    return {"test_accuracy": hist["test_accuracy"][-1], "epochs": epochs,
+    chosen = int(np.argmax(hist["val_accuracy"]))
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    test_accuracy = accuracy(model, test)
+    print(f"{name}: epoch {chosen + 1} chosen by validation accuracy ({best:.4f}); its test "
+          f"accuracy {test_accuracy:.4f}", flush=True)
+    return {"test_accuracy": test_accuracy, "epoch_chosen": chosen + 1,
+            "val_accuracy": best, "epochs": epochs,
             "parameters": model.num_parameters(), "train_seconds": round(seconds, 2),
             "seconds_per_epoch": round(seconds / max(epochs, 1), 2),
             "loss_per_epoch": [round(v, 4) for v in hist["loss"]],
             "train_accuracy_per_epoch": [round(v, 4) for v in hist["train_accuracy"]],
+            "val_accuracy_per_epoch": [round(v, 4) for v in hist["val_accuracy"]],
             "test_accuracy_per_epoch": [round(v, 4) for v in hist["test_accuracy"]]}
 
 
@@ -199,14 +223,21 @@ def curves(results: dict[str, dict[str, Any]], title: str) -> str:
         ax_loss.plot(epochs, r["loss_per_epoch"], "o-", color=colour, label=label)
         ax_acc.plot(epochs, r["train_accuracy_per_epoch"], "o--", color=colour, alpha=0.6,
                     label=f"{label}, training")
+        ax_acc.plot(epochs, r["val_accuracy_per_epoch"], "s:", color=colour,
+                    label=f"{label}, validation")
         ax_acc.plot(epochs, r["test_accuracy_per_epoch"], "o-", color=colour,
                     label=f"{label}, test")
+        ax_acc.plot([r["epoch_chosen"]], [r["test_accuracy"]], "*", ms=14, color=colour)
     ax_loss.set(xlabel="epoch", ylabel="training cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=8)
+    ax_loss.legend(fontsize=8)
+    lo = min(min(r["train_accuracy_per_epoch"] + r["test_accuracy_per_epoch"])
+             for r in results.values())
+    ax_acc.set_ylim(min(lo, 0.75) - 0.22, 1.01)      # room below the curves for the legend
+    ax_acc.legend(fontsize=7, ncol=2, loc="lower right")
     fig.suptitle(title, fontsize=11)
     return svg_text(fig)
 
@@ -230,28 +261,36 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         source = f"rt-polarity from {data}"
     (tr_s, y_tr), (te_s, y_te) = tg.text.train_test_split(sentences, labels,
                                                           test=TEST_FRACTION, seed=SEED)
+    (tr_s, y_tr), (va_s, y_va) = tg.text.train_test_split(tr_s, y_tr, test=TEST_FRACTION,
+                                                          seed=SEED + 1)
     if cfg["limit"]:
-        tr_s, y_tr = tr_s[:cfg["limit"]], y_tr[:cfg["limit"]]
-        te_s, y_te = te_s[:cfg["limit"] // 4], y_te[:cfg["limit"] // 4]
+        n = cfg["limit"]
+        tr_s, y_tr, va_s, y_va = tr_s[:n], y_tr[:n], va_s[:n // 4], y_va[:n // 4]
+        te_s, y_te = te_s[:n // 4], y_te[:n // 4]
     vocab = tg.text.Vocab.build([tg.text.tokenize(s) for s in tr_s], min_freq=MIN_FREQ)
-    tr_ids, te_ids = encode(tr_s, vocab), encode(te_s, vocab)
+    tr_ids = encode(tr_s, vocab)
     ex.data_source = (f"{source}: {len(sentences)} sentences, seeded 90/10 split "
-                      f"(train_test_split(test=0.1, seed=0)) -> {len(tr_s)} train / "
-                      f"{len(te_s)} test; vocabulary {len(vocab)} (train words seen >= "
-                      f"{MIN_FREQ} times)")
+                      f"(train_test_split(test=0.1, seed=0)), its 90% split again 90/10 "
+                      f"(seed=1) into training and validation -> {len(tr_s)} train / "
+                      f"{len(va_s)} validation / {len(te_s)} test; vocabulary {len(vocab)} "
+                      f"(training words seen >= {MIN_FREQ} times)")
     print(f"data: {ex.data_source}", flush=True)
-    test = batches(te_ids, y_te, None)
+    val = batches(encode(va_s, vocab), y_va, None)
+    test = batches(encode(te_s, vocab), y_te, None)
 
     models = {"LSTM": LSTMClassifier(len(vocab), cfg["embed"], cfg["hidden"]),
               "CNN (widths 3, 4, 5)": ConvClassifier(len(vocab), cfg["embed"], cfg["filters"])}
     results: dict[str, dict[str, Any]] = {}
     for label, model in models.items():
         print(f"model {label}: {model.num_parameters():,} parameters", flush=True)
-        results[label] = train(label, model, tr_ids, y_tr, test, epochs, cfg["lr"])
+        results[label] = train(label, model, tr_ids, y_tr, val, test, epochs, cfg["lr"])
     lstm, cnn = results["LSTM"], results["CNN (widths 3, 4, 5)"]
     ex.results.update(
         lstm_test_accuracy=lstm["test_accuracy"], cnn_test_accuracy=cnn["test_accuracy"],
-        split="train_test_split(test=0.1, seed=0)", n_train=len(tr_s), n_test=len(te_s),
+        lstm_epoch_chosen=lstm["epoch_chosen"], cnn_epoch_chosen=cnn["epoch_chosen"],
+        split="train_test_split(test=0.1, seed=0)",
+        validation_split="train_test_split(train, test=0.1, seed=1)", n_train=len(tr_s),
+        n_val=len(va_s), n_test=len(te_s),
         vocab_size=len(vocab), embedding_dim=cfg["embed"], lstm_hidden=cfg["hidden"],
         cnn_filters_per_width=cfg["filters"], cnn_widths=list(WIDTHS), batch_size=BATCH,
         optimizer=f"Adam(lr={cfg['lr']}), clip_grad_norm_(5.0), dropout 0.5", epochs=epochs,
@@ -264,7 +303,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               "curves.svg",
               "Learning curves of the two sentiment classifiers: the training loss per epoch "
               "(left) and the accuracy on the training sentences (dashed, measured with dropout "
-              "during the epoch) and on the held-out 10% (solid) after each epoch (right).")
+              "during the epoch), on the validation sentences (dotted) and on the held-out test "
+              "10% (solid) after each epoch (right). The star marks the epoch chosen by "
+              "validation accuracy and the test accuracy reported.")
     return ex.finish()
 
 

@@ -153,8 +153,8 @@ def heatmap(model: Seq2Seq, src: list[int]) -> tuple[Any, list[int]]:
     tg.draw_attention (rows: the output tokens, </s> included), and the output."""
     weights: list[np.ndarray] = []
     out = decode(model, [src], 1, len(src) + 2, record=weights)[0]
-    shown = out + [EOS]
-    w = np.concatenate(weights, axis=0)[:len(shown)]            # (T_out, S)
+    w = np.concatenate(weights, axis=0)                         # (T_out, S): one row a step
+    shown = out + [EOS] if len(w) > len(out) else out           # </s> unless cut at max_len
     right = "right" if out == src[::-1] else "WRONG"
     title = f"{''.join(TOKENS[i] for i in src)} -> {''.join(TOKENS[i] for i in out)} ({right})"
     return tg.draw_attention(w, [TOKENS[i] for i in src], [TOKENS[i] for i in shown],
