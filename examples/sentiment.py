@@ -63,10 +63,12 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/rt-polarity"
 SEED, TEST_FRACTION, MIN_FREQ, BATCH = 0, 0.1, 2, 50
 WIDTHS = (3, 4, 5)
 
-# (embedding size, LSTM hidden size, filters per width, epochs, sentences used or None: all)
-CONFIGS = {"full": dict(embed=128, hidden=128, filters=100, epochs=6, limit=None, lr=2e-3),
-           "embedded": dict(embed=64, hidden=64, filters=50, epochs=4, limit=None, lr=3e-3),
-           "quick": dict(embed=16, hidden=16, filters=8, epochs=1, limit=400, lr=3e-3)}
+# embedding size, LSTM hidden size, CNN filters per width, epochs, training sentences
+# used (None: all), Adam's learning rate
+CONFIGS: dict[str, dict[str, Any]] = {
+    "full": dict(embed=128, hidden=128, filters=100, epochs=6, limit=None, lr=2e-3),
+    "embedded": dict(embed=64, hidden=64, filters=50, epochs=4, limit=None, lr=3e-3),
+    "quick": dict(embed=16, hidden=16, filters=8, epochs=1, limit=400, lr=3e-3)}
 
 
 class LSTMClassifier(tg.nn.Module):
@@ -253,7 +255,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         sentences, labels = tg.text.load_polarity()
         source = "the 2,000-sentence slice of rt-polarity shipped in the package"
     else:
-        if not Path(data).is_dir():
+        if data is None or not Path(data).is_dir():
             raise SystemExit(f"{NAME}: corpus not found: {data} does not exist. Pass --data DIR "
                              "(the directory holding rt-polarity.pos and rt-polarity.neg), or "
                              "--quick to use the slice shipped in the package.")
@@ -278,8 +280,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     val = batches(encode(va_s, vocab), y_va, None)
     test = batches(encode(te_s, vocab), y_te, None)
 
-    models = {"LSTM": LSTMClassifier(len(vocab), cfg["embed"], cfg["hidden"]),
-              "CNN (widths 3, 4, 5)": ConvClassifier(len(vocab), cfg["embed"], cfg["filters"])}
+    models: dict[str, tg.nn.Module] = {
+        "LSTM": LSTMClassifier(len(vocab), cfg["embed"], cfg["hidden"]),
+        "CNN (widths 3, 4, 5)": ConvClassifier(len(vocab), cfg["embed"], cfg["filters"])}
     results: dict[str, dict[str, Any]] = {}
     for label, model in models.items():
         print(f"model {label}: {model.num_parameters():,} parameters", flush=True)

@@ -6,8 +6,8 @@ An encoder-decoder learns to reverse strings of digits ("3 1 4 1 5" ->
 "5 1 4 1 3"), a synthetic task made in this example: the source strings are
 4 to 10 random digits (3 to 7 in the gallery), the target is the reversed
 string and an end-of-sequence token. Training and held-out strings are drawn
-independently (seeded); a held-out string that also occurs in the training
-draws is counted and reported.
+independently (seeded), except that a training draw that equals a held-out
+string is redrawn: no held-out string is ever trained on.
 
 The model (Bahdanau, Cho and Bengio 2015, the book's attention):
 
@@ -62,9 +62,16 @@ CONFIGS = {"full": dict(lo=4, hi=10, embed=32, hidden=64, steps=1500, n_test=100
            "quick": dict(lo=3, hi=4, embed=8, hidden=12, steps=8, n_test=20)}
 
 
-def strings(n: int, lo: int, hi: int, rng: np.random.Generator) -> list[list[int]]:
-    """n random digit strings (as token ids) of lengths lo..hi."""
-    return [(rng.integers(0, 10, rng.integers(lo, hi + 1)) + 3).tolist() for _ in range(n)]
+def strings(n: int, lo: int, hi: int, rng: np.random.Generator,
+            exclude: frozenset[tuple[int, ...]] = frozenset()) -> list[list[int]]:
+    """n random digit strings (as token ids) of lengths lo..hi, none of them
+    in `exclude` (redrawn if so: training never sees a held-out string)."""
+    out: list[list[int]] = []
+    while len(out) < n:
+        s = (rng.integers(0, 10, rng.integers(lo, hi + 1)) + 3).tolist()
+        if tuple(s) not in exclude:
+            out.append(s)
+    return out
 
 
 def target(src: list[int]) -> list[int]:
@@ -162,7 +169,7 @@ def heatmap(model: Seq2Seq, src: list[int]) -> tuple[Any, list[int]]:
 
 
 def curves(history: dict[str, list[float]], title: str) -> str:
-    """Training loss per step and held-out greedy exact match at checkpoints."""
+    """Training loss per step and held-out exact match (greedy and beam) at checkpoints."""
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
@@ -173,8 +180,11 @@ def curves(history: dict[str, list[float]], title: str) -> str:
                      lw=0.8)
     ax_loss.set(xlabel="training step", ylabel="cross-entropy per token", title="training loss")
     ax_em.plot(history["checkpoint_steps"], history["checkpoint_exact_match"], "o-",
-               color="#dc2626")
-    ax_em.set(xlabel="training step", ylabel="exact match (greedy)", ylim=(-0.02, 1.02),
+               color="#dc2626", label="greedy")
+    ax_em.plot(history["checkpoint_steps"], history["checkpoint_beam"], "s--",
+               color="#2563eb", label=f"beam search (width {BEAM})")
+    ax_em.legend(fontsize=8, loc="lower right")
+    ax_em.set(xlabel="training step", ylabel="exact match", ylim=(-0.02, 1.02),
               title="held-out exact match")
     for ax in (ax_loss, ax_em):
         ax.grid(alpha=0.3, which="both")
@@ -192,6 +202,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     n_steps = cfg["steps"] if steps is None else steps
     lo, hi = cfg["lo"], cfg["hi"]
     test = strings(cfg["n_test"], lo, hi, np.random.default_rng(SEED + 100))
+    held_out = frozenset(tuple(s) for s in test)
     seen: set[tuple[int, ...]] = set()
     ex.data_source = (f"synthetic: random digit strings of {lo} to {hi} digits and their "
                       f"reversals, made in the example; {BATCH} fresh strings per training step "
@@ -203,11 +214,11 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
           "strings", flush=True)
     rng = np.random.default_rng(SEED + 1)
     history: dict[str, list[float]] = {"loss": [], "checkpoint_steps": [],
-                                       "checkpoint_exact_match": []}
+                                       "checkpoint_exact_match": [], "checkpoint_beam": []}
     every = max(n_steps // 10, 1)
     t0 = time.perf_counter()
     for k in range(1, n_steps + 1):
-        srcs = strings(BATCH, lo, hi, rng)
+        srcs = strings(BATCH, lo, hi, rng, held_out)
         seen.update(tuple(s) for s in srcs)
         loss = model.loss(*batch(srcs))
         opt.zero_grad()
@@ -217,11 +228,13 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         history["loss"].append(float(loss.data))
         if k % every == 0 or k == n_steps:
             em = exact_match(model, test[:200], 1, hi)
+            em_beam = exact_match(model, test[:200], BEAM, hi)
             history["checkpoint_steps"].append(k)
             history["checkpoint_exact_match"].append(em)
-            print(f"step {k}: loss {np.mean(history['loss'][-every:]):.4f}  greedy exact match "
-                  f"(first 200 held out) {em:.3f}  ({time.perf_counter() - t0:.1f} s)",
-                  flush=True)
+            history["checkpoint_beam"].append(em_beam)
+            print(f"step {k}: loss {np.mean(history['loss'][-every:]):.4f}  exact match (first "
+                  f"200 held out) greedy {em:.3f}, beam {em_beam:.3f}  "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     greedy = exact_match(model, test, 1, hi)
@@ -245,6 +258,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                       beam_seconds=round(beam_seconds, 2),
                       checkpoint_steps=history["checkpoint_steps"],
                       checkpoint_greedy_exact_match=history["checkpoint_exact_match"],
+                      checkpoint_beam_exact_match=history["checkpoint_beam"],
                       blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
                       cpus=os.cpu_count())
     # a short, a middle and a long held-out string (--quick: the long one)
@@ -259,8 +273,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                   "reads the source from its end: the weight sits on the anti-diagonal.")
     ex.figure(curves(history, f"Reversing digit strings: greedy {greedy:.1%}, beam "
                      f"{beam:.1%} exact match on {len(test)} held-out strings"), "curves.svg",
-              "Training loss per step (teacher forcing, log scale) and the greedy exact match "
-              "on the first 200 held-out strings at ten checkpoints during training.")
+              "Training loss per step (teacher forcing, log scale) and the exact match of "
+              "greedy decoding and of beam search on the first 200 held-out strings at ten "
+              "checkpoints during training.")
     return ex.finish()
 
 

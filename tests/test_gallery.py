@@ -520,6 +520,8 @@ def test_chapter_7_seq2seq_decodes_and_draws(gallery: dict[str, Any]) -> None:
     r = info["results"]
     assert 0.0 <= r["greedy_exact_match"] <= 1.0 and 0.0 <= r["beam_exact_match"] <= 1.0
     assert r["beam_width"] == 4 and r["n_test"] > 0
+    assert r["test_strings_also_in_training"] == 0          # redrawn: never trained on
+    assert len(r["checkpoint_beam_exact_match"]) == len(r["checkpoint_steps"]) >= 1
     assert "attention_1.svg" in info["figures"] and "curves.svg" in info["figures"]
     svg = (gallery["out"] / "seq2seq_attention" / "attention_1.svg").read_text(encoding="utf-8")
     assert 'id="attention"' in svg and 'id="weights"' in svg
@@ -532,6 +534,9 @@ def test_chapter_7_seq2seq_pieces() -> None:
     import tensorgraph as tg
     s2s = _load("seq2seq_attention")
     assert s2s.target([3, 4, 5]) == [5, 4, 3, s2s.EOS]
+    banned = frozenset((d,) for d in range(3, 13))            # every 1-digit string
+    got = s2s.strings(50, 1, 2, np.random.default_rng(1), banned)
+    assert len(got) == 50 and all(len(g) == 2 for g in got)
     model = s2s.Seq2Seq(8, 12)
     rng = np.random.default_rng(0)
     short = s2s.strings(5, 3, 3, rng)
