@@ -1,9 +1,13 @@
-"""The gallery: chapters 1 to 3 of Fundamentals of Deep Learning, trained and drawn.
+"""The gallery: chapters 1 to 3, 5 and 7 of Fundamentals of Deep Learning, trained and drawn.
 
 `make demo` runs this file. On embedded data only (the toy problems of
 `tg.data` and small seeded sets made in the examples: no download, no data
-path), it runs every chapter-1 and chapter-2 example and the chapter-3
-graph example (on its synthetic MNIST-shaped stand-in), writes their SVG
+path), it runs every chapter-1 and chapter-2 example, the chapter-3
+graph example (on its synthetic MNIST-shaped stand-in) and the chapter-5
+conv-net examples (narrower networks trained on the MNIST subset shipped in
+the package, `tg.data.load_mnist_subset()`) and the chapter-7 recurrent
+examples (sentiment on the 2,000-sentence slice of rt-polarity shipped in the
+package, the others on sequences they make), writes their SVG
 figures, and writes `index.html`, a page with one section per example: its
 figures, each with a one-paragraph caption, and its key numbers. It prints
 which Graphviz backend laid out the drawings (the system `dot` or the
@@ -36,7 +40,8 @@ The convention every example module follows (so that this file can run it):
 
 `file` is relative to `out`; `quick` shrinks the run to seconds; `data` is a
 data directory, which the gallery never passes (chapters 1 and 2 need none;
-chapter 3's graphs_and_sessions then uses a synthetic MNIST-shaped stand-in).
+chapter 3's graphs_and_sessions then uses a synthetic MNIST-shaped stand-in,
+chapter 5's examples the shipped subset).
 
 The gallery imports each example in EXAMPLES by file path and calls its `run`
 with quick as given and data=None, into `<out>/<name>/`. A file that does not
@@ -78,12 +83,18 @@ EXAMPLES: list[tuple[int, str]] = [
     (1, "softmax_output"),
     (2, "fast_food"), (2, "backprop"), (2, "gradient_descent"), (2, "overfitting"),
     (3, "graphs_and_sessions"),
+    (5, "mnist_cnn"), (5, "batch_norm"), (5, "cnn_visualized"),
+    (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
 ]
-REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3: neurons, perceptrons, "
-              "feed-forward networks, how they are trained, and the graph as a program, "
+REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3, 5 and 7: neurons, perceptrons, "
+              "feed-forward networks, how they are trained, the graph as a program, "
+              "convolutional networks and recurrent networks, "
               "as a gallery of figures")
 CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-forward networks",
-            3: "Chapter 3: the graph as a program (placeholders, variables, sessions)"}
+            3: "Chapter 3: the graph as a program (placeholders, variables, sessions)",
+            5: "Chapter 5: convolutional networks (filters, pooling, batch normalisation)",
+            7: "Chapter 7: recurrent networks (sentiment, vanishing gradients, seq2seq with "
+               "attention)"}
 
 
 class ConventionError(Exception):
@@ -251,12 +262,15 @@ def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
     mode = (" in --quick mode (a smoke test: fewer steps, not the results)" if quick else "")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e('tensorgraph gallery: Fundamentals of Deep Learning, chapters 1-3')}"
+           f"<title>{e('tensorgraph gallery: Fundamentals of Deep Learning, chapters 1-3, 5 and 7')}"
            "</title>", f"<style>{STYLE}</style>", "</head>", "<body>", "<header>",
            f"<h1>{e('tensorgraph: the book, runnable')}</h1>",
-           "<p>" + e("The ideas of chapters 1 to 3 of Fundamentals of Deep Learning (Buduma, "
-                     "2017), trained and drawn by tensorgraph on embedded data (chapter 3 on "
-                     "a synthetic MNIST-shaped stand-in, no download). Every op "
+           "<p>" + e("The ideas of chapters 1 to 3, 5 and 7 of Fundamentals of Deep Learning "
+                     "(Buduma, 2017), trained and drawn by tensorgraph on embedded data "
+                     "(chapter 3 on a synthetic MNIST-shaped stand-in, chapter 5 on the 2,500 "
+                     "MNIST digits shipped in the package, chapter 7 on the 2,000 movie-review "
+                     "sentences shipped in the package and on sequences made by the examples; "
+                     "no download). Every op "
                      "graph below is what tensorgraph recorded while the example ran; every "
                      "number was computed by the run that wrote this page.") + "</p>",
            "<p class=\"meta\">" + e(f"Written by examples/gallery.py{mode}: "

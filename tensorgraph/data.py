@@ -24,7 +24,8 @@ import numpy as np
 from .tensor import Tensor
 
 __all__ = ["split", "batches", "DataLoader", "one_hot", "exam_data", "fast_food", "xor",
-           "read_idx", "load_mnist"]
+           "read_idx", "load_mnist", "load_mnist_subset", "Transform", "RandomCrop",
+           "RandomShift", "RandomHorizontalFlip", "Standardize", "Compose"]
 
 Seed = Union[None, int, np.random.Generator]
 
@@ -108,17 +109,32 @@ class DataLoader:
     changes, and two loaders with the same seed give the same sequence of
     epochs. The last batch is smaller when `batch_size` does not divide the
     data, unless `drop_last=True` drops it.
+
+    `transform` (e.g. `Compose([RandomShift(2), Standardize()])`) is applied
+    to each batch of X as it is handed out, so every epoch sees new random
+    versions of the images (data augmentation) while X itself is never
+    changed. Its randomness comes from a second generator spawned from the
+    loader's (`Generator.spawn`), so the same `seed` gives the same batches
+    bit for bit, and adding a transform does not change the shuffling.
     """
 
     def __init__(self, X: Any, y: Any, batch_size: int = 32, shuffle: bool = True,
-                 seed: Seed = None, drop_last: bool = False) -> None:
+                 seed: Seed = None, drop_last: bool = False,
+                 transform: Optional[Any] = None) -> None:
         self.X, self.y = _pair(X, y, "DataLoader")
         if not _whole(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable (a tg.data transform), got "
+                            f"{type(transform).__name__}")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.rng = _rng(seed) if shuffle else None
+        self.transform = transform
+        rng = _rng(seed) if shuffle or transform is not None else None
+        self.rng = rng if shuffle else None
+        self.transform_rng = rng.spawn(1)[0] if transform is not None and rng is not None \
+            else None
 
     def __len__(self) -> int:
         """The number of batches in an epoch."""
@@ -132,16 +148,25 @@ class DataLoader:
         for start in range(0, min(stop, n), self.batch_size):
             if order is None:
                 sl = slice(start, start + self.batch_size)
-                yield self.X[sl], self.y[sl]
+                xb, yb = self.X[sl], self.y[sl]
             else:
                 i = order[start:start + self.batch_size]
-                yield self.X[i], self.y[i]
+                xb, yb = self.X[i], self.y[i]
+            if self.transform is not None:
+                xb = self._transformed(xb)
+            yield xb, yb
+
+    def _transformed(self, xb: np.ndarray) -> np.ndarray:
+        t: Any = self.transform
+        return t(xb, self.transform_rng) if isinstance(t, Transform) else t(xb)
 
 
 def batches(X: Any, y: Any, batch_size: int, shuffle: bool = True, seed: Seed = None,
-            drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            drop_last: bool = False, transform: Optional[Any] = None
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of minibatches `(X_batch, y_batch)` (see `DataLoader`)."""
-    return iter(DataLoader(X, y, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last))
+    return iter(DataLoader(X, y, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
+                           transform=transform))
 
 
 def one_hot(labels: Any, num_classes: Optional[int] = None, dtype: Any = np.float32) -> np.ndarray:
@@ -163,6 +188,192 @@ def one_hot(labels: Any, num_classes: Optional[int] = None, dtype: Any = np.floa
     np.put_along_axis(out, a[..., None].astype(np.intp), 1, axis=-1)
     return out
 
+
+# ---------------------------------------------------------------------------
+# Image transforms (chapter 5: preprocessing pipelines)
+#
+# Each transform maps an image batch (N, C, H, W) to a batch, drawing its
+# randomness for the whole batch at once (one vectorised draw, no loop per
+# image) from a numpy Generator: the one passed to the call (`t(x, rng)`, as
+# the DataLoader does), else the transform's own, made from its `seed`.
+# The same generator state gives the same output bit for bit. The input is
+# never modified.
+
+def _image_batch(x: Any, who: str) -> np.ndarray:
+    a = _array(x, f"{who}: images")
+    if a.ndim != 4:
+        raise ValueError(f"{who}: expected an image batch of shape (N, C, H, W), got shape "
+                         f"{a.shape}" + (" (reshape flat MNIST rows with "
+                                         "X.reshape(-1, 1, 28, 28))" if a.ndim == 2 else ""))
+    return a
+
+
+def _size_pair(value: Any, what: str, who: str, minimum: int) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(_whole(v) and v >= minimum for v in pair):
+        raise ValueError(f"{who}: {what} must be an integer >= {minimum} or a pair of them, "
+                         f"got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class Transform:
+    """Base of the image transforms: `t(x, rng=None)` maps an (N, C, H, W)
+    batch to a new array. Subclasses implement `apply(x, rng)`."""
+
+    def __init__(self, seed: Seed = None) -> None:
+        self.rng = _rng(seed)
+
+    def __call__(self, x: Any, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.apply(_image_batch(x, type(self).__name__), self.rng if rng is None else rng)
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class RandomCrop(Transform):
+    """Pad each image with `padding` zeros on every side, then cut out a
+    `size` (h, w) window at a position drawn uniformly per image
+    (torchvision's `RandomCrop(size, padding)`):
+
+        out[n, c, i, j] = pad(x)[n, c, top_n + i, left_n + j],
+        top_n ~ U{0, ..., H + 2p - h},  left_n ~ U{0, ..., W + 2p - w}.
+
+    With `size` equal to the input's (H, W) this is a random shift of up to
+    `padding` pixels each way with zeros filling in (see `RandomShift`).
+    """
+
+    def __init__(self, size: Union[int, tuple[int, int]], padding: Union[int, tuple[int, int]] = 0,
+                 seed: Seed = None) -> None:
+        super().__init__(seed)
+        self.size = _size_pair(size, "size", "RandomCrop", 1)
+        self.padding = _size_pair(padding, "padding", "RandomCrop", 0)
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _crop(x, rng, self.size, self.padding, type(self).__name__)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, padding={self.padding}"
+
+
+def _crop(x: np.ndarray, rng: np.random.Generator, size: tuple[int, int],
+          padding: tuple[int, int], who: str) -> np.ndarray:
+    (h, w), (ph, pw) = size, padding
+    n, c, H, W = x.shape
+    if h > H + 2 * ph or w > W + 2 * pw:
+        raise ValueError(f"{who}: crop size {(h, w)} is larger than the padded image "
+                         f"{(H + 2 * ph, W + 2 * pw)} (input shape {x.shape}, padding "
+                         f"{(ph, pw)})")
+    top = rng.integers(0, H + 2 * ph - h + 1, size=n)
+    left = rng.integers(0, W + 2 * pw - w + 1, size=n)
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    # One gather for the whole batch: rows (n, h) and columns (n, w) per image.
+    rows = (top[:, None] + np.arange(h))[:, None, :, None]
+    cols = (left[:, None] + np.arange(w))[:, None, None, :]
+    return padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+
+
+class RandomShift(Transform):
+    """Move each image by a whole number of pixels drawn uniformly per image,
+    dy, dx in {-max_shift, ..., max_shift}, filling the uncovered border with
+    zeros and keeping the size:
+
+        out[n, c, i, j] = x[n, c, i - dy_n, j - dx_n]  (0 outside the image).
+
+    It is exactly `RandomCrop((H, W), padding=max_shift)` (a crop at offset
+    p + dy of the zero-padded image is a shift by -dy), so the two give the
+    same output from the same generator; this name says what it does to a
+    digit. `max_shift` is an int or a pair (rows, columns).
+    """
+
+    def __init__(self, max_shift: Union[int, tuple[int, int]], seed: Seed = None) -> None:
+        super().__init__(seed)
+        self.max_shift = _size_pair(max_shift, "max_shift", "RandomShift", 0)
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return _crop(x, rng, x.shape[2:], self.max_shift, type(self).__name__)
+
+    def extra_repr(self) -> str:
+        return f"max_shift={self.max_shift}"
+
+
+class RandomHorizontalFlip(Transform):
+    """Mirror each image left to right with probability `p` (drawn per image):
+    out[n, c, i, j] = x[n, c, i, W - 1 - j] where flipped.
+
+    Right for photographs (a mirrored cat is a cat), wrong for digits and
+    text: a mirrored 2, 3, 4, 7 or 9 is no digit at all, and the network
+    would be taught that such shapes carry the label. MNIST is augmented with
+    shifts (and small rotations), not flips.
+    """
+
+    def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
+        super().__init__(seed)
+        if not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, bool) \
+                or not 0 <= p <= 1:
+            raise ValueError(f"RandomHorizontalFlip: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        flip = rng.random(len(x)) < self.p
+        out = x.copy()
+        out[flip] = x[flip, :, :, ::-1]
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Standardize(Transform):
+    """Per-image standardisation: each image (all its channels and pixels)
+    minus its mean, divided by its standard deviation,
+
+        out = (x - mean(x)) / max(std(x), 1 / sqrt(C·H·W)),
+
+    so that every image has mean 0 and variance 1, whatever its brightness or
+    contrast (TensorFlow's `per_image_standardization`, the book's
+    `tf.image.per_image_whitening`). The floor on the deviation keeps a
+    constant image finite: it becomes all zeros. Deterministic; integer
+    images (uint8) come out float32, float images keep their dtype.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+        a = x.astype(np.float64)
+        mean = a.mean(axis=(1, 2, 3), keepdims=True)
+        std = a.std(axis=(1, 2, 3), keepdims=True)
+        floor = 1.0 / math.sqrt(max(math.prod(x.shape[1:]), 1))
+        return ((a - mean) / np.maximum(std, floor)).astype(dtype)
+
+
+class Compose(Transform):
+    """Transforms applied in order, `Compose([t1, t2])(x) = t2(t1(x))`, all
+    drawing from the same generator (the one passed to the call, else each
+    transform's own)."""
+
+    def __init__(self, transforms: Any) -> None:
+        super().__init__(None)
+        self.transforms = list(transforms)
+        for i, t in enumerate(self.transforms):
+            if not callable(t):
+                raise TypeError(f"Compose: transform {i} is a {type(t).__name__}, not callable")
+
+    def __call__(self, x: Any, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        x = _image_batch(x, "Compose")
+        for t in self.transforms:
+            x = t(x, rng) if isinstance(t, Transform) else t(x)
+        return x
+
+    def __repr__(self) -> str:
+        return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
 
 # ---------------------------------------------------------------------------
 # The book's toy problems
@@ -310,7 +521,7 @@ _MNIST = {
 }
 
 
-def _find(directory: str, stem: str) -> str:
+def _find(directory: str, stem: str, fn: str = "load_mnist") -> str:
     # Also the dotted names some mirrors use ("train-images.idx3-ubyte").
     dotted = stem.replace("-idx", ".idx")
     names = [stem + ".gz", stem, dotted + ".gz", dotted]
@@ -318,33 +529,35 @@ def _find(directory: str, stem: str) -> str:
         p = os.path.join(directory, name)
         if os.path.isfile(p):
             return p
-    raise FileNotFoundError(f"load_mnist: {os.path.join(directory, stem)}(.gz) not found "
+    raise FileNotFoundError(f"{fn}: {os.path.join(directory, stem)}(.gz) not found "
                             f"(looked for {', '.join(names)} in {directory})")
 
 
-def _mnist_file(directory: str, stem: str, verify: bool) -> np.ndarray:
-    path = _find(directory, stem)
-    magic, count, sha_gz, sha_raw = _MNIST[stem]
+def _mnist_file(directory: str, stem: str, verify: bool, table: dict[str, tuple[Any, ...]],
+                fn: str) -> np.ndarray:
+    path = _find(directory, stem, fn)
+    magic, count, sha_gz, sha_raw = table[stem]
     with open(path, "rb") as f:
         raw = f.read()
     buf = _gunzip(raw, path)
+    what = "standard MNIST" if table is _MNIST else "shipped MNIST subset"
     if verify and hashlib.sha256(raw).hexdigest() != sha_gz \
             and hashlib.sha256(buf).hexdigest() != sha_raw:
-        raise ValueError(f"load_mnist: {path} is not the standard MNIST file (its sha256 "
+        raise ValueError(f"{fn}: {path} is not the {what} file (its sha256 "
                          f"{hashlib.sha256(raw).hexdigest()} matches neither the .gz "
                          f"{sha_gz} nor the uncompressed {sha_raw}); it may be corrupt or "
                          "modified. Pass verify=False to load it anyway.")
     if len(buf) >= 4 and int.from_bytes(buf[:4], "big") != magic:
-        raise ValueError(f"load_mnist: {path}: magic number {int.from_bytes(buf[:4], 'big')}, "
+        raise ValueError(f"{fn}: {path}: magic number {int.from_bytes(buf[:4], 'big')}, "
                          f"expected {magic} ({'images' if magic == 2051 else 'labels'})")
     a = _parse_idx(buf, path)
     if verify and len(a) != count:
-        raise ValueError(f"load_mnist: {path} holds {len(a)} examples, expected {count}")
+        raise ValueError(f"{fn}: {path} holds {len(a)} examples, expected {count}")
     if magic == 2051 and a.shape[1:] != (28, 28):
-        raise ValueError(f"load_mnist: {path}: images of {a.shape[1]}x{a.shape[2]} pixels, "
+        raise ValueError(f"{fn}: {path}: images of {a.shape[1]}x{a.shape[2]} pixels, "
                          "expected 28x28")
     if magic == 2049 and a.size and a.max() > 9:
-        raise ValueError(f"load_mnist: {path}: label {a.max()} out of range 0..9")
+        raise ValueError(f"{fn}: {path}: label {a.max()} out of range 0..9")
     return a
 
 
@@ -368,14 +581,60 @@ def load_mnist(path: Union[str, os.PathLike], verify: bool = True
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"load_mnist: {directory} is not a directory (it should hold "
                                 "the four MNIST IDX files)")
+    return _load_mnist_files(directory, verify, _MNIST, "load_mnist")
+
+
+def _load_mnist_files(directory: str, verify: bool, table: dict[str, tuple[Any, ...]],
+                      fn: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     out: list[np.ndarray] = []
     for split_name in ("train", "t10k"):
-        images = _mnist_file(directory, f"{split_name}-images-idx3-ubyte", verify)
-        labels = _mnist_file(directory, f"{split_name}-labels-idx1-ubyte", verify)
+        images = _mnist_file(directory, f"{split_name}-images-idx3-ubyte", verify, table, fn)
+        labels = _mnist_file(directory, f"{split_name}-labels-idx1-ubyte", verify, table, fn)
         if len(images) != len(labels):
-            raise ValueError(f"load_mnist: {directory}: {len(images)} {split_name} images but "
+            raise ValueError(f"{fn}: {directory}: {len(images)} {split_name} images but "
                              f"{len(labels)} labels")
         x = images.reshape(len(images), 784).astype(np.float32)
         x /= np.float32(255.0)
         out += [x, labels.astype(np.int64)]
     return out[0], out[1], out[2], out[3]
+
+
+# The subset shipped in tensorgraph/datasets/mnist_small/ (see its SOURCE.md
+# and examples/make_mnist_subset.py): (magic, count, sha256 of the .gz as
+# shipped, sha256 of its decompressed content).
+MNIST_SUBSET_PER_CLASS = (200, 50)   # the first k of each digit: (training file, test file)
+_MNIST_SMALL: dict[str, tuple[Any, ...]] = {
+    "train-images-idx3-ubyte": (2051, 2000,
+        "e2bb572615c43a329273c8a92711fb505df2ca8b91c23d9b783b90ab5b5517d9",
+        "5742f398058fe36aaf1b8edb1051aa6ed96831e24fd15bf6ac80362ceb9942bc"),
+    "train-labels-idx1-ubyte": (2049, 2000,
+        "a13c4aa17d36294bd089bdb172e5bb1b5133698ca83db11661434ae2acbe040e",
+        "5845824a1405e379f337fe3db6e4fa8614766ce3767bbb4825466b35c5ac044b"),
+    "t10k-images-idx3-ubyte": (2051, 500,
+        "94414a7603d86c34bb9d797264f41a33bfaecd58ba20b9500839ab53fddbd0df",
+        "97ec3e530cd55441a2c634c869ee2db6ac4224e52db5b7b8f60743ac7c976ec7"),
+    "t10k-labels-idx1-ubyte": (2049, 500,
+        "e983fe7e54ede7098012445ffde461f8b288242f9d3115af333aa682a6c76c57",
+        "ff9110acc0bd87bce7a4ef183f1e00fcd66145d7f0db2ed8cd3aee4b1f6d5b03"),
+}
+
+
+def load_mnist_subset(verify: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The small MNIST subset that ships inside the package, so that the
+    gallery, the tests and a first try need no download: 2,000 training images
+    (the first 200 of each digit in the standard training file, in file
+    order) and 500 test images (the first 50 of each digit in the standard
+    test file), stored as gzipped IDX files in `tensorgraph/datasets/mnist_small`
+    (found with importlib.resources, so an installed package reads them too).
+
+    Returns `(train_images, train_labels, test_images, test_labels)` as
+    `load_mnist` does: images float32 (N, 784) in [0, 1], labels int64 (N,).
+    With `verify=True` each file's sha256 is checked against the shipped one.
+    """
+    from importlib.resources import as_file, files
+    with as_file(files(__package__).joinpath("datasets", "mnist_small")) as directory:
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"load_mnist_subset: {directory} is missing from the "
+                                    "installed package (reinstall tensorgraph)")
+        return _load_mnist_files(os.fspath(directory), verify, _MNIST_SMALL, "load_mnist_subset")
