@@ -1,11 +1,15 @@
-"""The gallery: chapters 1 to 3 and 5 of Fundamentals of Deep Learning, trained and drawn.
+"""The gallery: chapters 1 to 3 and 5 to 7 of Fundamentals of Deep Learning, trained and drawn.
 
 `make demo` runs this file. On embedded data only (the toy problems of
 `tg.data` and small seeded sets made in the examples: no download, no data
 path), it runs every chapter-1 and chapter-2 example, the chapter-3
 graph example (on its synthetic MNIST-shaped stand-in) and the chapter-5
 conv-net examples (narrower networks trained on the MNIST subset shipped in
-the package, `tg.data.load_mnist_subset()`), writes their SVG
+the package, `tg.data.load_mnist_subset()`), the chapter-6 examples (PCA
+and autoencoders on that subset, word2vec on the 2,000-sentence slice of
+rt-polarity shipped in the package) and the chapter-7 recurrent
+examples (sentiment on the 2,000-sentence slice of rt-polarity shipped in the
+package, the others on sequences they make), writes their SVG
 figures, and writes `index.html`, a page with one section per example: its
 figures, each with a one-paragraph caption, and its key numbers. It prints
 which Graphviz backend laid out the drawings (the system `dot` or the
@@ -84,16 +88,20 @@ EXAMPLES: list[tuple[int, str]] = [
     (5, "mnist_cnn"), (5, "batch_norm"), (5, "cnn_visualized"),
     # chapter 6 on the shipped MNIST subset and the shipped slice of the polarity corpus
     (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
+    (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
 ]
-REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3 and 5: neurons, perceptrons, "
-              "feed-forward networks, how they are trained, the graph as a program, and "
-              "convolutional networks, "
+REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3 and 5 to 7: neurons, "
+              "perceptrons, feed-forward networks, how they are trained, the graph as a "
+              "program, convolutional networks, learned representations and recurrent "
+              "networks, "
               "as a gallery of figures")
 CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-forward networks",
             3: "Chapter 3: the graph as a program (placeholders, variables, sessions)",
             5: "Chapter 5: convolutional networks (filters, pooling, batch normalisation)",
             6: "Chapter 6: embedding and representation learning (PCA, autoencoders, "
-               "word2vec)"}
+               "word2vec)",
+            7: "Chapter 7: recurrent networks (sentiment, vanishing gradients, seq2seq with "
+               "attention)"}
 
 
 class ConventionError(Exception):
@@ -261,13 +269,16 @@ def page(entries: list[dict[str, Any]], skipped: list[str], seconds: float,
     mode = (" in --quick mode (a smoke test: fewer steps, not the results)" if quick else "")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e('tensorgraph gallery: Fundamentals of Deep Learning, chapters 1-3 and 5')}"
+           f"<title>{e('tensorgraph gallery: Fundamentals of Deep Learning, chapters 1-3 and 5-7')}"
            "</title>", f"<style>{STYLE}</style>", "</head>", "<body>", "<header>",
            f"<h1>{e('tensorgraph: the book, runnable')}</h1>",
-           "<p>" + e("The ideas of chapters 1 to 3 and 5 of Fundamentals of Deep Learning "
+           "<p>" + e("The ideas of chapters 1 to 3 and 5 to 7 of Fundamentals of Deep Learning "
                      "(Buduma, 2017), trained and drawn by tensorgraph on embedded data "
                      "(chapter 3 on a synthetic MNIST-shaped stand-in, chapter 5 on the 2,500 "
-                     "MNIST digits shipped in the package; no download). Every op "
+                     "MNIST digits shipped in the package, chapter 6 on those digits and the "
+                     "2,000 movie-review sentences shipped in the package, chapter 7 on the "
+                     "same sentences and on sequences made by the examples; "
+                     "no download). Every op "
                      "graph below is what tensorgraph recorded while the example ran; every "
                      "number was computed by the run that wrote this page.") + "</p>",
            "<p class=\"meta\">" + e(f"Written by examples/gallery.py{mode}: "

@@ -23,6 +23,7 @@ the ONNX exporter and the renderer build on; docs/graphs.md is the how-to.
 from __future__ import annotations
 
 import inspect
+import keyword
 import os
 import sys
 import warnings
@@ -184,8 +185,7 @@ class Graph:
                 tuple(_Slot(i) for i in range(len(self.outputs)))
         self.structure = structure
         self.name = name
-        self._plan: Optional[tuple[Any, ...]] = None
-        self._leaf_outs: frozenset[int] = frozenset()
+        self._plan: Optional[Callable[..., Any]] = None     # the replay, made at the first call
 
     def _leaves(self, kind: str) -> list[Value]:
         """Values of `kind` used by the nodes or returned, in first-use order."""
@@ -243,10 +243,13 @@ class Graph:
                 f"{len(self.outputs)} outputs>")
 
     # -- replay ---------------------------------------------------------------
-    def _compile(self) -> tuple[Any, ...]:
-        """The replay plan: a slot per value, each step (forward, arity, first
-        two input slots, input slots, attrs, output slot, saves, slots to free
-        after it)."""
+    def _compile(self) -> Callable[..., Any]:
+        """The replay as one generated Python function: straight-line code, one
+        local variable per value, each node a direct call with its attributes
+        bound as keywords (no per-call dict or plan to interpret), `del` after
+        a value's last use. VJP ops call their op's VJP directly; unbroadcast
+        runs only when the VJP's result does not already have the input's
+        shape, with the summed axes remembered per shape."""
         slot: dict[int, int] = {}
 
         def s(v: Value) -> int:
@@ -291,24 +294,8 @@ class Graph:
         for i, k in last.items():
             if i not in keep:
                 frees[k].append(i)
-        steps = []
-        for k, n in enumerate(self.nodes):
-            ins = tuple(slot[id(v)] for v in n.inputs)
-            fwd = n.op.forward
-            if k in vjp_saved:      # the saved array comes last, passed on as saved=
-                ins += (vjp_saved[k],)
-                fwd = _with_saved(fwd)
-            # saves: False, True (keep out), or the slot that keeps what forward saved
-            saves: Any = saved_slot.get(id(n), True) if n.op.saves else False
-            # arity and the first two slots unpacked: the replay loop's fast paths
-            steps.append((fwd, len(ins), ins[0] if ins else None,
-                          ins[1] if len(ins) > 1 else None, ins, n.attrs,
-                          slot[id(n.output)], saves, tuple(frees[k])))
-        env: list[Any] = [None] * (len(slot) + len(saved_slot))
-        for i, val in const_slots:
-            env[i] = val
-        out_slots = tuple(slot[id(v)] for v in self.outputs)
-        return env, tuple(in_slots), tuple(param_slots), tuple(steps), out_slots
+        return _Codegen(self).build(slot, in_slots, param_slots, const_slots, saved_slot,
+                                    vjp_saved, frees)
 
     def __call__(self, *inputs: Any) -> Any:
         """Replay on new inputs (arrays, Tensors, numbers); returns fn's structure
@@ -318,42 +305,147 @@ class Graph:
             raise TypeError(f"{self.name}: expected {len(self.inputs)} input"
                             f"{'s' if len(self.inputs) != 1 else ''} ({names}), "
                             f"got {len(inputs)}")
-        if self._plan is None:
-            self._plan = self._compile()
-            t, _, ps, _, outs = self._plan
-            # outputs that are a constant or a parameter are handed out as copies:
-            # a caller writing into a result must not reach the graph's arrays
-            leaves = {i for i in range(len(t)) if t[i] is not None} | {i for i, _ in ps} | \
-                {outs[k] for k, v in enumerate(self.outputs)      # a parameter's array too
-                 if _is_effect(v.node)}
-            self._leaf_outs = frozenset(k for k, i in enumerate(outs) if i in leaves)
-        template, in_slots, param_slots, steps, out_slots = self._plan
-        env = list(template)
-        for i, v, x in zip(in_slots, self.inputs, inputs):
-            env[i] = _check_input(self.name, v, x)
-        for i, v in param_slots:
-            env[i] = v.tensor._data       # by reference: updates take effect
-        ndarray, asarray = np.ndarray, np.asarray
-        for fwd, n, a, b, ins, attrs, out, saves, frees in steps:
-            if n == 2:
-                r = fwd(env[a], env[b], **attrs) if attrs else fwd(env[a], env[b])
-            elif n == 1:
-                r = fwd(env[a], **attrs) if attrs else fwd(env[a])
+        run = self._plan
+        if run is None:
+            run = self._plan = self._compile()
+        return run(*inputs)
+
+
+class _Codegen:
+    """Writes a Graph's replay function (`Graph._compile`). Objects the code
+    calls or reads (forwards, VJPs, attributes, constants, parameters) are
+    bound by name in the function's globals."""
+
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+        self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "T": _new,
+                                   "check": _check_input, "gname": g.name, "U": _unflatten,
+                                   "getrefcount": sys.getrefcount}
+        self.bound: dict[int, str] = {}
+
+    def bind(self, obj: Any, prefix: str) -> str:
+        name = self.bound.get(id(obj))
+        if name is None:
+            name = self.bound[id(obj)] = f"{prefix}{len(self.ns)}"
+            self.ns[name] = obj
+        return name
+
+    def kwargs(self, attrs: dict[str, Any]) -> list[str]:
+        if all(k.isidentifier() and not keyword.iskeyword(k) for k in attrs):
+            return [f"{k}={self.bind(a, 'a')}" for k, a in attrs.items()]
+        return [f"**{self.bind(dict(attrs), 'a')}"]
+
+    def build(self, slot: dict[int, int], in_slots: list[int], param_slots: list[tuple[int, Value]],
+              const_slots: list[tuple[int, Any]], saved_slot: dict[int, int],
+              vjp_saved: dict[int, int], frees: list[list[int]]) -> Callable[..., Any]:
+        g = self.g
+        var: dict[int, str] = {i: f"v{i}" for i in range(len(slot) + len(saved_slot))}
+        for i, val in const_slots:
+            var[i] = self.bind(val, "c")
+        body: list[str] = []
+        for i, v in zip(in_slots, g.inputs):
+            body.append(self.input_check(var[i], v))
+        for i, v in param_slots:       # by reference at each call: updates take effect
+            body.append(f"{var[i]} = {self.bind(v.tensor, 'p')}._data")
+        vjp_index = _vjp_index()
+        # Values read only by plain ufunc calls, and not returned, stay as the ufunc
+        # gave them: a numpy scalar from 0-d operands computes the same in the next
+        # ufunc (NEP 50), and wrapping each one in an array would double a
+        # scalar chain's time.
+        outputs = {id(v) for v in g.outputs}
+        wrap = {id(n.output) for n in g.nodes if id(n.output) in outputs}
+        for n in g.nodes:
+            if not _plain_ufunc(n):
+                wrap.update(id(v) for v in n.inputs)
+        for k, n in enumerate(g.nodes):
+            args = [var[slot[id(v)]] for v in n.inputs]
+            out = var[slot[id(n.output)]]
+            key = vjp_index.get(id(n.op))
+            if key is not None:
+                saved = var[vjp_saved[k]] if k in vjp_saved else None
+                body += self.vjp_call(n, key[0], key[1], args, out, saved)
             else:
-                r = fwd(*[env[i] for i in ins], **attrs)
-            if saves:
-                if saves is not True:
-                    env[saves] = r[1]
-                r = r[0]
-            # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
-            env[out] = r if type(r) is ndarray else asarray(r)
-            if frees:
-                for f in frees:
-                    env[f] = None
-        results = [env[i] for i in out_slots]
-        for k in self._leaf_outs:
-            results[k] = results[k].copy()
-        return _unflatten(self.structure, results)
+                call = f"{self.bind(n.op.forward, 'f')}({', '.join(args + self.kwargs(n.attrs))})"
+                if not n.op.saves:
+                    body += self.in_place(n, args, out, call, {var[i] for i in frees[k]})
+                elif id(n) in saved_slot:
+                    body.append(f"_r = {call}; {out} = _r[0]; {var[saved_slot[id(n)]]} = _r[1]")
+                else:
+                    body.append(f"{out} = {call}[0]")
+            if key is not None or id(n.output) in wrap:
+                # a ufunc on 0-d arrays gives a numpy scalar: eager mode wraps it too
+                body.append(f"if type({out}) is not ndarray: {out} = asarray({out})")
+            if frees[k]:
+                body.append("del " + ", ".join(var[i] for i in frees[k]))
+        body.append("return " + self.structure(g.structure, [
+            var[slot[id(v)]] + (".copy()" if v.kind in ("constant", "parameter") or
+                                _is_effect(v.node) else "")
+            for v in g.outputs]))
+        # outputs that are a constant, a parameter or an update of one (an effect op's
+        # result is the parameter's own array) are handed out as copies (above): a
+        # caller writing into a result must not reach the graph's arrays
+        params = ", ".join(var[i] for i in in_slots)
+        src = f"def replay({params}):\n" + "".join(f"    {line}\n" for line in body)
+        code = compile(src, f"<replay of graph {g.name}>", "exec")
+        exec(code, self.ns)
+        run: Callable[..., Any] = self.ns["replay"]
+        run.source = src  # type: ignore[attr-defined]   # for debugging: print(g._plan.source)
+        return run
+
+    def in_place(self, n: GraphNode, args: list[str], out: str, call: str,
+                 freed: set[str]) -> list[str]:
+        """`out = call`, or, for a plain ufunc, the ufunc written into an operand
+        at its last use with the result's shape and dtype (`out=`), when at run
+        time nothing else refers to that array: two references (the local and
+        getrefcount's argument) and no base, so it is no view and nothing is a
+        view of it (a view holds its base). A shape the operand cannot take
+        after all (open sizes broadcast otherwise) raises before any write."""
+        if not _plain_ufunc(n) or not n.output.shape:
+            return [f"{out} = {call}"]
+        for a, v in zip(args, n.inputs):
+            if a in freed and v.kind == "op" and args.count(a) == 1 and \
+                    v.shape == n.output.shape and v.dtype == n.output.dtype:
+                f = self.bind(n.op.forward, "f")
+                return [f"if type({a}) is ndarray and getrefcount({a}) == 2 and {a}.base is None:",
+                        f"    try: {out} = {f}({', '.join(args)}, out={a})",
+                        f"    except ValueError: {out} = {call}",
+                        f"else: {out} = {call}"]
+        return [f"{out} = {call}"]
+
+    def input_check(self, name: str, v: Value) -> str:
+        """Accept an ndarray of the placeholder's dtype and fixed sizes at once;
+        anything else goes through `_check_input` (conversion or the error)."""
+        cond = [f"type({name}) is not ndarray", f"{name}.dtype is not {self.bind(v.dtype, 'd')}",
+                f"{name}.ndim != {len(v.shape)}"]
+        cond += [f"{name}.shape[{k}] != {n}" for k, n in enumerate(v.shape) if n is not None]
+        return (f"if {' or '.join(cond)}: "
+                f"{name} = check(gname, {self.bind(v, 'V')}, {name})")
+
+    def vjp_call(self, n: GraphNode, op: Any, i: int, args: list[str], out: str,
+                 saved: Optional[str]) -> list[str]:
+        """`vjp_op(op, i)`'s forward written out: the VJP, then unbroadcast and
+        cast to input i's shape and dtype only when they differ."""
+        vjp = op.vjps[0] if op.variadic else op.vjps[i]
+        call = ([str(i)] if op.variadic else []) + args + self.kwargs(n.attrs)
+        if op.saves and "saved" not in n.attrs:
+            call.append(f"saved={saved if saved is not None else 'None'}")
+        x, y = args[2 + i], args[1]
+        ub = self.bind(_Unbroadcast(f"backward of op '{op.name}', input {i}"), "u")
+        return [f"{out} = {self.bind(vjp, 'j')}({', '.join(call)})",
+                f"if {out}.shape != {x}.shape: {out} = {ub}({out}, {x}.shape, {y}.shape)",
+                f"if {out}.dtype != {x}.dtype: {out} = {out}.astype({x}.dtype)"]
+
+    def structure(self, spec: Any, outs: list[str]) -> str:
+        """fn's return structure as an expression building it from the outputs."""
+        if type(spec) is _Slot:
+            return f"T({outs[spec.i]})"
+        if type(spec) is tuple:
+            return "(" + "".join(self.structure(v, outs) + ", " for v in spec) + ")"
+        if type(spec) is list:
+            return "[" + ", ".join(self.structure(v, outs) for v in spec) + "]"
+        if isinstance(spec, (tuple, list, dict)):     # namedtuple, dict and subclasses
+            return f"U({self.bind(spec, 's')}, [{', '.join(outs)}])"
+        return self.bind(spec, "k")
 
 
 def _is_effect(n: Optional[GraphNode]) -> bool:
@@ -369,11 +461,49 @@ def _written(n: GraphNode) -> str:
     return v.name
 
 
-def _with_saved(vjp_forward: Callable[..., Any]) -> Callable[..., Any]:
-    """A VJP op's forward taking its forward's saved array as a last input."""
-    def forward(*arrays: Any, **attrs: Any) -> Any:
-        return vjp_forward(*arrays[:-1], saved=arrays[-1], **attrs)
-    return forward
+def _plain_ufunc(n: GraphNode) -> bool:
+    """The node's forward is a numpy ufunc called on its inputs alone (np.add)."""
+    f = n.op.forward
+    return type(f) is np.ufunc and not n.attrs and not n.op.saves and f.nout == 1 and \
+        f.nin == len(n.inputs)
+
+
+def _vjp_index() -> dict[int, tuple[Any, int]]:
+    """id(VJP op) -> (op, input index), for the VJP ops made so far."""
+    from .autograd import _VJP_OPS
+    return {id(vop): key for key, vop in _VJP_OPS.items()}
+
+
+class _Unbroadcast:
+    """`unbroadcast` for one VJP node of a replay: the first time for a given
+    (gradient shape, input shape, output shape) it runs the checked
+    `autograd.unbroadcast`; after that the same sum and reshape directly."""
+
+    __slots__ = ("what", "memo")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.memo: dict[tuple[Any, ...], tuple[tuple[int, ...], bool]] = {}
+
+    def __call__(self, g: Any, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Any:
+        key = (g.shape, shape, out_shape)
+        plan = self.memo.get(key)
+        if plan is None:
+            from .autograd import unbroadcast
+            r = unbroadcast(g, shape, self.what, out_shape)     # checks, or raises
+            lead = g.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(
+                lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+            summed = g.shape if not axes else tuple(
+                n for k, n in enumerate(g.shape) if k not in axes)
+            if len(self.memo) > 64:     # open sizes seen in turn: keep it small
+                self.memo.clear()
+            self.memo[key] = (axes, summed != shape)
+            return r
+        axes, reshape = plan
+        if axes:
+            g = g.sum(axis=axes)
+        return g.reshape(shape) if reshape else g
 
 
 def _check_input(gname: str, v: Value, x: Any) -> np.ndarray:

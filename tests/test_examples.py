@@ -161,3 +161,49 @@ def test_cnn_examples_fall_back_to_the_shipped_subset(tmp_path: Path) -> None:
                                                                  data=missing))
     with pytest.raises(SystemExit, match=str(missing)):
         cnn.load_split(full, missing)
+
+
+def test_sentiment_models_ignore_padding() -> None:
+    """Both sentiment classifiers give a sentence the same logits however far
+    its batch is padded: the LSTM reads `lengths`, the CNN's max over time
+    leaves out the windows that reach past the sentence's end."""
+    import tensorgraph as tg
+    sentiment = load_example("sentiment")
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(2, 50, n).tolist() for n in (2, 6, 9)]   # one shorter than a filter
+    for model in (sentiment.LSTMClassifier(50, 8, 6), sentiment.ConvClassifier(50, 8, 4)):
+        model.eval()
+        with tg.no_grad():
+            X, lens = tg.text.pad_batch(ids)
+            tight = model(X, lens).data
+            wide = model(np.pad(X, ((0, 0), (0, 7))), lens).data
+            alone = np.concatenate([model(np.asarray([s + [0] * max(0, 5 - len(s))]),
+                                          np.asarray([len(s)])).data for s in ids])
+        np.testing.assert_allclose(wide, tight, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alone, tight, rtol=1e-5, atol=1e-6)
+
+
+def test_sentiment_batches_cover_the_data_once() -> None:
+    sentiment = load_example("sentiment")
+    rng = np.random.default_rng(1)
+    ids = [rng.integers(2, 30, rng.integers(1, 40)).tolist() for _ in range(123)]
+    labels = np.arange(123) % 2
+    got = sentiment.batches(ids, labels, np.random.default_rng(2))
+    assert sum(len(y) for _, _, y in got) == 123
+    assert all(X.shape[1] >= max(sentiment.WIDTHS) and X.shape[1] == max(max(lens), 5)
+               for X, lens, _ in got)
+    rows = sorted(tuple(X[i, :n]) for X, lens, _ in got for i, n in enumerate(lens))
+    assert rows == sorted(tuple(s) for s in ids)
+
+
+def test_vanishing_gradients_task_and_forget_bias() -> None:
+    vg = load_example("vanishing_gradients")
+    x, y = vg.sequences(64, 10, np.random.default_rng(0))
+    assert x.shape == (64, 10, 2) and x.dtype == np.float32
+    assert np.array_equal(x[:, 0, 0], 2.0 * y - 1.0) and (x[:, 0, 1] == 1).all()
+    assert (x[:, 1:, 1] == 0).all()
+    lstm = vg.Reader("LSTM").rnn
+    H = vg.HIDDEN
+    b = lstm.bias_ih_l0.data
+    assert b[H:2 * H].min() > vg.FORGET_BIAS - 1.0 / np.sqrt(H) - 1e-6
+    assert np.abs(b[:H]).max() <= 1.0 / np.sqrt(H) + 1e-6   # the other gates: PyTorch's init

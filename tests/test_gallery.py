@@ -515,3 +515,161 @@ def test_chapter_6_word2vec_learns_and_reports_neighbours(gallery: dict[str, Any
     for ns in r["neighbours"].values():
         assert len(ns) == 8
     assert r["map_words"] == min(300, r["vocabulary"])
+
+
+# ---------------------------------------------------------------------------
+# Chapter 7: recurrent networks, checked from the build (quick mode) and, under
+# the slow marker, from the gallery's own runs (the figures the page shows)
+
+CHAPTER_7 = ("sentiment", "vanishing_gradients", "seq2seq_attention")
+
+
+def test_chapter_7_sections_use_embedded_data_only(gallery: dict[str, Any]) -> None:
+    page = parse(gallery["html"])
+    assert "Chapter 7: recurrent networks" in "".join(page.text)
+    for name in CHAPTER_7:
+        assert name in page.ids, f"no section for {name}"
+        info = _results(gallery, name)
+        assert "shared" not in info["data"], info["data"]
+    info = _results(gallery, "sentiment")
+    assert "shipped in the package" in info["data"]
+    r = info["results"]
+    assert r["embedded_data"] is True and r["full_corpus"] is False
+    assert r["split"] == "train_test_split(test=0.1, seed=0)"
+    assert r["n_val"] > 0 and r["n_test"] > 0
+    for key in ("lstm", "cnn"):
+        run = r[key]
+        assert len(run["test_accuracy_per_epoch"]) == run["epochs"] == r["epochs"]
+        # the epoch kept is the validation's choice, and the test figure is that epoch's
+        val = run["val_accuracy_per_epoch"]
+        assert run["epoch_chosen"] == int(np.argmax(val)) + 1
+        assert run["val_accuracy"] == pytest.approx(max(val), abs=1e-4)
+        assert run["test_accuracy"] == pytest.approx(
+            run["test_accuracy_per_epoch"][run["epoch_chosen"] - 1], abs=1e-4)
+        assert 0.0 <= run["test_accuracy"] <= 1.0 and run["parameters"] > 0
+    assert r["lstm_test_accuracy"] == r["lstm"]["test_accuracy"]
+
+
+def test_chapter_7_split_is_the_stated_one() -> None:
+    """The sentiment split is train_test_split(test=0.1, seed=0): 10% held out,
+    disjoint from training, the same on every call."""
+    import tensorgraph as tg
+    sentences, labels = tg.text.load_polarity()
+    (tr, ytr), (te, yte) = tg.text.train_test_split(sentences, labels, test=0.1, seed=0)
+    assert len(te) == round(0.1 * len(sentences)) and len(tr) + len(te) == len(sentences)
+    (tr2, _), (te2, _) = tg.text.train_test_split(sentences, labels, test=0.1, seed=0)
+    assert te == te2 and tr == tr2
+    assert sorted(tr + te) == sorted(sentences)
+
+
+def test_chapter_7_gradients_vanish_in_the_rnn_not_the_lstm(gallery: dict[str, Any]) -> None:
+    """Even in the quick run (12 steps), the gradient reaching t = 1 relative to
+    t = T is orders of magnitude smaller in the tanh RNN than in the LSTM at
+    initialisation; the per-step norms are finite and positive."""
+    r = _results(gallery, "vanishing_gradients")["results"]
+    T = r["sequence_length"]
+    for key in ("rnn", "lstm"):
+        g = np.asarray(r[key]["grad_norm_per_step_init"])
+        assert g.shape == (T,) and np.all(np.isfinite(g)) and np.all(g > 0)
+        assert r[key]["first_over_last_init"] == pytest.approx(g[0] / g[-1], rel=1e-3)
+    assert r["rnn"]["first_over_last_init"] < 0.05 < r["lstm"]["first_over_last_init"]
+
+
+def test_chapter_7_seq2seq_decodes_and_draws(gallery: dict[str, Any]) -> None:
+    info = _results(gallery, "seq2seq_attention")
+    r = info["results"]
+    assert 0.0 <= r["greedy_exact_match"] <= 1.0 and 0.0 <= r["beam_exact_match"] <= 1.0
+    assert r["beam_width"] == 4 and r["n_test"] > 0
+    assert r["test_strings_also_in_training"] == 0          # redrawn: never trained on
+    assert len(r["checkpoint_beam_exact_match"]) == len(r["checkpoint_steps"]) >= 1
+    assert "attention_1.svg" in info["figures"] and "curves.svg" in info["figures"]
+    svg = (gallery["out"] / "seq2seq_attention" / "attention_1.svg").read_text(encoding="utf-8")
+    assert 'id="attention"' in svg and 'id="weights"' in svg
+
+
+def test_chapter_7_seq2seq_pieces() -> None:
+    """The task's targets and the model's teacher-forced loss: a loss that
+    ignores padding (padding the batch with a longer string's columns leaves
+    the first examples' loss unchanged), and decoded outputs without </s>."""
+    import tensorgraph as tg
+    s2s = _load("seq2seq_attention")
+    assert s2s.target([3, 4, 5]) == [5, 4, 3, s2s.EOS]
+    banned = frozenset((d,) for d in range(3, 13))            # every 1-digit string
+    got = s2s.strings(50, 1, 2, np.random.default_rng(1), banned)
+    assert len(got) == 50 and all(len(g) == 2 for g in got)
+    model = s2s.Seq2Seq(8, 12)
+    rng = np.random.default_rng(0)
+    short = s2s.strings(5, 3, 3, rng)
+    long_one = s2s.strings(1, 6, 6, rng)
+    with tg.no_grad():
+        alone = float(model.loss(*s2s.batch(short)).data)
+        src, src_len, tgt, tgt_len = s2s.batch(short + long_one)
+        enc, h = model.encode(src, src_len)
+        # the padded batch's per-token loss, recomputed for the first five rows only
+        prev = np.full(len(src), s2s.BOS)
+        terms = []
+        for t in range(tgt.shape[1]):
+            logits, h, _ = model.step(prev, h, enc, src_len)
+            terms.append(tg.losses.cross_entropy(logits, tgt[:, t], reduction="none").data)
+            prev = tgt[:, t]
+        per = np.stack(terms, axis=1)[:5, :4]
+        assert alone == pytest.approx(per.mean(), rel=1e-5)
+    for width in (1, 4):
+        out = s2s.decode(model, short, width, 6)
+        assert len(out) == len(short)
+        assert all(len(o) <= 6 and s2s.EOS not in o for o in out), out
+    # an untrained model's output may be cut at max_len (no </s>): still one row a token
+    for src in short + long_one:
+        chart, out = s2s.heatmap(model, src)
+        rows = chart.images[0].shape[0]
+        assert rows == len(out) + 1 or (rows == len(out) == len(src) + 2), (rows, out)
+        assert chart.images[0].shape[1] == len(src)
+
+
+@pytest.mark.slow
+def test_chapter_7_gallery_runs_reach_their_goals(tmp_path: Path) -> None:
+    """The gallery's (non-quick) runs of the chapter-7 examples: the seq2seq
+    model reverses ≥ 95% of held-out strings exactly (greedy and beam), the
+    LSTM learns the first-input task and the RNN does not, and its gradient
+    at t = 1 has vanished; both sentiment models beat chance on the slice."""
+    from conftest import run_example
+    run = run_example("seq2seq_attention", tmp_path / "s2s", quick=False, data=None)
+    run.check("seq2seq_attention (gallery run)")
+    r = run.value["results"]
+    assert r["greedy_exact_match"] >= 0.95 and r["beam_exact_match"] >= 0.95
+    run = run_example("vanishing_gradients", tmp_path / "vg", quick=False, data=None)
+    run.check("vanishing_gradients (gallery run)")
+    r = run.value["results"]
+    assert r["lstm"]["test_accuracy"] > 0.9 and r["rnn"]["test_accuracy"] < 0.6
+    assert r["rnn"]["first_over_last_init"] < 1e-6 < 0.1 < r["lstm"]["first_over_last_init"]
+    run = run_example("sentiment", tmp_path / "se", quick=False, data=None)
+    run.check("sentiment (gallery run)")
+    r = run.value["results"]
+    assert r["embedded_data"] and r["n_train"] + r["n_val"] + r["n_test"] == 2000
+    for key in ("lstm", "cnn"):          # better than chance on the 200 test sentences
+        assert r[key]["test_accuracy"] > 0.55
+        assert r[key]["epoch_chosen"] == int(np.argmax(r[key]["val_accuracy_per_epoch"])) + 1
+
+
+@pytest.mark.slow
+def test_chapter_6_gallery_runs(tmp_path: Path) -> None:
+    """The chapter-6 examples as `make demo` runs them (not --quick, the
+    shipped data): the denoising autoencoder beats the same network trained
+    on clean digits on corrupted inputs, the penalty sparsifies the code, and
+    word2vec's loss falls from epoch to epoch."""
+    from conftest import run_example
+    runs = {}
+    for name in CHAPTER_6:
+        run = run_example(name, tmp_path / name, quick=False, data=None)
+        run.check(f"{name} (gallery run)")
+        runs[name] = run.value["results"]
+        assert runs[name]["embedded_data"] is True
+    d = runs["denoising_sparse"]["denoising"]
+    assert d["test_mse_denoising_ae_vs_clean"] < d["test_mse_plain_ae_on_corrupted_vs_clean"] \
+        < d["test_mse_corrupted_input_vs_clean"]
+    s = runs["denoising_sparse"]["sparse"]
+    assert s["with_kl_penalty"]["fraction_below_0.05"] > 2 * s["without_penalty"]["fraction_below_0.05"]
+    losses = runs["word2vec"]["loss_per_epoch"]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    pa = runs["pca_autoencoder"]
+    assert pa["autoencoder"]["test_mse_per_pixel"] < pa["baseline_mean_image_test_mse_per_pixel"]

@@ -7,9 +7,11 @@ convolutional network learned, with matplotlib. Read the package in this order:
 
 - `api`: `draw()` and `Drawing`, the entry point and its options;
 - `graph`: the op-level views "ops", "modules" and "backward";
+- `steps`: the modules view of a recurrent network, its time steps folded;
 - `captured`: the same "ops" and "modules" views of a captured `tg.Graph`;
 - `network`: the book's pictures of neurons and networks ("network");
 - `conv`: the same view of a convolutional network: stacks of feature maps;
+- `recurrent`: the same view of an RNN, LSTM or GRU: the book's cell diagram;
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);
 - `attention`: attention heatmaps (`draw_attention`, matplotlib);

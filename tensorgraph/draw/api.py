@@ -15,10 +15,13 @@ One recorded graph, four zoom levels:
   2.0 of ``x * 2.0``) differ at a glance; the output has a thick border.
 - ``view="modules"``: the same DAG boxed by name scope, as TensorBoard does;
   ``depth=k`` collapses every scope deeper than k into one node with its input
-  and output shapes, and a chain of identical blocks is drawn once with "×N".
+  and output shapes, and a chain of identical blocks is drawn once with "×N";
+  a recurrent network's time steps are folded into one step with a loop edge
+  "×T" (``unroll=k`` draws the first k; `tensorgraph.draw.steps`).
 - ``view="network"``: the book's picture of a network, neuron or perceptron
   (see `tensorgraph.draw.network`); a convolutional network as stacks of
-  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`).
+  feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`);
+  an RNN, LSTM or GRU as the book's cell diagram (`tensorgraph.draw.recurrent`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
@@ -179,7 +182,8 @@ def _rankdir(rankdir: Optional[str], direction: Optional[str], default: str) -> 
 def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads: bool = False,
          rankdir: Optional[str] = None, direction: Optional[str] = None,
          title: Optional[str] = None, max_nodes: Optional[int] = MAX_NODES,
-         depth: Optional[int] = None, repeat: bool = True, module: Any = None,
+         depth: Optional[int] = None, repeat: bool = True, unroll: Union[None, bool, int] = None,
+         module: Any = None,
          input: Any = None, input_shape: Optional[Sequence[int]] = None, cap: int = 10,
          weights: Optional[bool] = None,
          backend: Optional[str] = None, engine: str = "dot",
@@ -208,6 +212,11 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                and draws the ones between as one node.
     depth      collapse scopes deeper than this into single nodes.
     repeat     draw a chain of identical collapsed blocks once with "×N".
+    unroll     "modules" view of a recurrent network, whose layers record each
+               time step under its own scope ("t0", "t1", ...): by default
+               (None) each loop is drawn as one step with a loop edge "×T"
+               back into it; ``unroll=k`` draws the first k steps and the
+               rest as one "… N more steps" block; ``unroll=True`` every step.
     module     name parameters (and place them in their module's box) from this
                module's ``named_parameters()``.
     input      an example input for tracing a Module in the op views; in the
@@ -256,6 +265,10 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
         raise ValueError(f"draw: max_nodes must be an int >= 2 or None, got {max_nodes!r}")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise ValueError(f"draw: depth must be a non-negative int or None, got {depth!r}")
+    if unroll is not None and not isinstance(unroll, bool) and \
+            (not isinstance(unroll, int) or unroll < 1):
+        raise ValueError(f"draw: unroll must be None (fold each loop to one step), a positive "
+                         f"int k (the first k steps) or True (every step), got {unroll!r}")
 
     if isinstance(target, Graph):
         if view == "network":
@@ -305,7 +318,7 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
     graph, notes = graph_source(roots, view, values=values, grads=grads, depth=depth,
                                 max_nodes=max_nodes,
                                 rankdir=_rankdir(rankdir, direction, "TB"), title=title,
-                                params=params, classes=classes, repeat=repeat)
+                                params=params, classes=classes, repeat=repeat, unroll=unroll)
     _warn(notes)
     return Drawing(graph, backend=backend, engine=engine, notes=notes, view=view, timeout=timeout)
 
@@ -319,16 +332,36 @@ def _warn(notes: Sequence[str]) -> None:
             warnings.warn(f"draw: {note}", DrawWarning, stacklevel=_caller())
 
 
+def _tensors(x: Any) -> list[Tensor]:
+    """Every Tensor in a (nested) tuple, list or dict, in order: what a module
+    returns, e.g. an LSTM's (output, (h_n, c_n)). None entries are skipped."""
+    if isinstance(x, Tensor):
+        return [x]
+    if isinstance(x, dict):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        out = []
+        for item in x:
+            found = _tensors(item)
+            if item is not None and not found:
+                return []   # something that is not a tensor: the caller says what
+            out += found
+        return out
+    return []
+
+
 def _roots(target: Any, view: str) -> list[Tensor]:
     if isinstance(target, Tensor):
         return [target]
-    if isinstance(target, (list, tuple)) and target and all(isinstance(t, Tensor) for t in target):
+    found = _tensors(target) if isinstance(target, (list, tuple, dict)) else []
+    if found:
         seen: set[int] = set()
         out = []
-        for t in target:  # one entry per tensor, order kept (== is elementwise)
+        for t in found:  # one entry per tensor, order kept (== is elementwise)
             if id(t) not in seen:
                 seen.add(id(t))
                 out.append(t)
         return out
     raise TypeError(f"draw(view={view!r}): target must be a Tensor, a list of Tensors, a "
-                    f"Graph or a Module, got {type(target).__name__}")
+                    f"Graph or a Module, got {type(target).__name__} (a nested tuple of "
+                    f"Tensors, as a module returns, works too)")

@@ -31,7 +31,7 @@ guard.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -758,8 +758,10 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
                  max_nodes: Optional[int] = 400, rankdir: str = "TB",
                  title: Optional[str] = None, params: Optional[ParamInfo] = None,
                  classes: Optional[dict[tuple[str, ...], str]] = None,
-                 repeat: bool = True) -> tuple[graphviz.Digraph, list[str]]:
-    """The Digraph of an op view and the notes it carries (budget, collapse)."""
+                 repeat: bool = True, unroll: Any = None) -> tuple[graphviz.Digraph, list[str]]:
+    """The Digraph of an op view and the notes it carries (budget, collapse).
+    The modules view folds the time steps of a recurrent network unless
+    `unroll` is True (see `tensorgraph.draw.steps`)."""
     a = _Analysis(roots, params or {}, classes or {})
     notes: list[str] = []
     if view == "backward" and all(t.node is None for t in a.order):
@@ -777,15 +779,20 @@ def graph_source(roots: Sequence[Tensor], view: str, *, values: bool = False,
         notes.append(Remark("no ops were recorded: a tensor made by an op under tg.no_grad(), "
                             "or from inputs none of which requires_grad, is a leaf with no "
                             "graph behind it"))
+    builder = None
+    if view == "modules":
+        from .steps import fold_steps
+        a, builder = fold_steps(a, unroll, notes, depth, max_nodes)
     return analysis_source(a, view, notes, values=values, grads=grads, depth=depth,
-                           max_nodes=max_nodes, rankdir=rankdir, title=title, repeat=repeat)
+                           max_nodes=max_nodes, rankdir=rankdir, title=title, repeat=repeat,
+                           builder=builder)
 
 
 def analysis_source(a: _Analysis, view: str, notes: list[str], *, values: bool = False,
                     grads: bool = False, depth: Optional[int] = None,
                     max_nodes: Optional[int] = 400, rankdir: str = "TB",
                     title: Optional[str] = None, repeat: bool = True,
-                    builder: Optional[type["_Builder"]] = None
+                    builder: Optional[Callable[..., "_Builder"]] = None
                     ) -> tuple[graphviz.Digraph, list[str]]:
     """The Digraph of an analysed graph: a recorded one (`graph_source`) or a
     captured `tg.Graph` (`tensorgraph.draw.captured`, with its own builder)."""
@@ -821,6 +828,9 @@ def analysis_source(a: _Analysis, view: str, notes: list[str], *, values: bool =
         if e in spine:
             attrs = {**attrs, "weight": "4"}
         g.edge(src, dst, **attrs)
+    for src, dst, attrs in getattr(b, "extra_edges", ()):   # edges no layout pass sees
+        if src in items and dst in items:
+            g.edge(src, dst, **attrs)
     if clusters:
         for src, dst in _params_after_inputs(items, edges):
             g.edge(src, dst, style="invis", weight="0")   # a rank constraint, no pull

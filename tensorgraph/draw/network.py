@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 # What Module.diagram() returns.
-from ..nn import Activation, Box, FeatureMaps, Regularizer, Units
+from ..nn import Activation, Box, Cell, FeatureMaps, Regularizer, Units
 from ._optional import require
 from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
@@ -193,7 +193,10 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     if len(parts) == 1 and isinstance(parts[0], Units) and parts[0].kind in ("neuron",
                                                                                "perceptron"):
         return _unit(parts[0], rankdir, title, cap, weights), []
-    if any(isinstance(p, Box) for p in parts):
+    if len(parts) == 1 and isinstance(parts[0], Cell):
+        from .recurrent import cell_source
+        return cell_source(parts[0], title), []
+    if any(isinstance(p, (Box, Cell)) for p in parts):
         return _boxes(parts, rankdir, title), []
     if any(isinstance(p, FeatureMaps) for p in parts):
         from .conv import conv_source
@@ -206,9 +209,10 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
 
 
 def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
-    """A network with a module the view cannot open (a `Box`): every part as
-    one labelled box, in order: name and type with parameter shapes, or a
-    layer's sizes and activation."""
+    """A network with a module the view cannot open (a `Box`) or a recurrent
+    layer (a `Cell`) among other modules: every part as one labelled box, in
+    order: name and type with parameter shapes, a layer's sizes and
+    activation, a recurrent layer's kind, sizes and gates."""
     g = _base(rankdir)
     _heading(g, title, [" → ".join(p.name for p in parts)])
     for k, p in enumerate(parts):
@@ -227,10 +231,15 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
         elif isinstance(p, FeatureMaps):
             from .conv import describe
             lines = [f"{p.name}: " + ", ".join(describe(p))]
+        elif isinstance(p, Cell):
+            from .recurrent import describe_cell
+            lines = describe_cell(p)
         else:
             lines = [f"{p.name}: {p.kind} p={fmt_number(p.p)}"]
+        fill = "#f3f4f6" if isinstance(p, Box) else "#fed7aa" if isinstance(p, Cell) \
+            else "#fef3c7"
         g.node(f"b{k}", label=label(*lines), shape="box", style="rounded,filled",
-               fillcolor="#f3f4f6" if isinstance(p, Box) else "#fef3c7", color="#6b7280")
+               fillcolor=fill, color="#6b7280")
         if k:
             g.edge(f"b{k - 1}", f"b{k}", color="#374151")
     return g

@@ -30,7 +30,8 @@ x (batch, n_in) maps to x @ W + b (batch, n_out).
 """
 from . import init
 from .init import Init, Seed
-from .module import (Activation, Box, DiagramPart, DType, FeatureMaps, IncompatibleKeys, Module,
+from .module import (Activation, Box, Cell, DiagramPart, DType, FeatureMaps, IncompatibleKeys,
+                     Module,
                      ModuleList, Parameter, Regularizer, Sequential, Units)
 from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid,
                       Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
@@ -50,7 +51,7 @@ __all__ = [
     "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
-    "FeatureMaps",
+    "FeatureMaps", "Cell",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
     "Decoded", "beam_search", "greedy_decode", "length_penalty",

@@ -129,7 +129,29 @@ class FeatureMaps:
         default=None, compare=False, repr=False)
 
 
-DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps]
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent cell or layer (chapter 7), drawn as the book's cell
+    diagram: what one time step computes from x_t and the previous state.
+
+    `kind` is "rnn" (h_t = nonlinearity(W_ih x_t + W_hh h_{t-1} + b)),
+    "lstm" (forget, input and output gates, a tanh candidate, the cell
+    state c_t) or "gru" (reset and update gates, a tanh candidate).
+    `sequence` says whether the module runs the cell over a sequence (an
+    `LSTM`) or is one step (an `LSTMCell`); `num_layers` and `bidirectional`
+    say how often a sequence layer stacks and runs it."""
+    name: str
+    kind: str                      # "rnn", "lstm" or "gru"
+    input_size: int
+    hidden_size: int
+    nonlinearity: str = "tanh"     # the plain RNN's: "tanh" or "relu"
+    bias: bool = True
+    sequence: bool = False
+    num_layers: int = 1
+    bidirectional: bool = False
+
+
+DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps, Cell]
 
 
 def _join(prefix: str, name: str) -> str:
@@ -658,7 +680,7 @@ class Module:
         column of neurons fed by a dense weight (n_in, n_out)), `Activation`
         and `Regularizer` (applied to the Units before them), `FeatureMaps`
         (a convolution, pooling, normalisation or flatten stage of chapter
-        5's networks), or `Box` (any other module, drawn as one labelled box). `name` is this module's
+        5's networks), `Cell` (a recurrent cell or layer, chapter 7), or `Box` (any other module, drawn as one labelled box). `name` is this module's
         dotted path inside the drawn root ("" for the root itself).
 
         The default is one Box with the type name and the parameter shapes: a

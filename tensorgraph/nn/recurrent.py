@@ -60,7 +60,7 @@ from .. import ops
 from ..ops.random import DROPOUT_MASK, Generator
 from ..tensor import ArrayLike, Tensor, push_scope, restore_scope
 from .init import Seed, _rng
-from .module import DType, Module, Parameter, _as_input, _float_dtype
+from .module import Cell, DiagramPart, DType, Module, Parameter, _as_input, _float_dtype
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
@@ -200,6 +200,16 @@ class _CellBase(Module):
         if self.mode == "RNN_RELU":
             s += ", nonlinearity='relu'"
         return s
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """The book's cell diagram of one step (see `tg.nn.Cell`)."""
+        return [_cell(self, name)]
+
+
+def _cell(m: Any, name: str, **layer: Any) -> Cell:
+    kind = "lstm" if m.mode == "LSTM" else "gru" if m.mode == "GRU" else "rnn"
+    return Cell(name or m.scope_name, kind, m.input_size, m.hidden_size,
+                nonlinearity="relu" if m.mode == "RNN_RELU" else "tanh", bias=m.bias, **layer)
 
 
 class RNNCell(_CellBase):
@@ -479,6 +489,12 @@ class _RNNBase(Module):
         elif self.batch_first:
             x = x.swapaxes(0, 1)
         return x, h_n, c_n
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """The book's cell diagram of one step, which the layer runs over the
+        sequence for each layer and direction (see `tg.nn.Cell`)."""
+        return [_cell(self, name, sequence=True, num_layers=self.num_layers,
+                      bidirectional=self.bidirectional)]
 
     def _hc(self, h: Optional[Tensor], c: Optional[Tensor]) -> Optional[Tensor]:
         """An LSTM's initial state as [h, c] (None: zero)."""
