@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tensorgraph as tg
 from conftest import require_module
-from op_specs_conv import conv_ref, conv_transpose_ref, conv_weight_ref, pads_of
+from op_specs_conv import conv_ref, conv_transpose_ref, conv_weight_ref, draw_conv, pads_of
 from tensorgraph import nn
 from tensorgraph.ops.conv import conv1d_weight, conv2d_weight
 
@@ -207,6 +209,37 @@ def test_vjps_are_the_conv_ops() -> None:
     # second order: d(sum gx²)/dw runs conv_transpose2d's VJPs, conv2d_weight's
     ggw, = tg.grad((gx * gx).sum() + (gw * gw).sum(), [w], create_graph=True)
     assert {"conv2d", "conv2d_weight"} <= ops_of(ggw) | ops_of(gx)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), nd=st.sampled_from([1, 2]))
+def test_the_three_ops_are_adjoint(data: st.DataObject, nd: int) -> None:
+    # <conv(x, w), g> = <x, conv_transpose(g, w)> = <w, conv_weight(x, g)>, with
+    # conv_transpose given the output_padding that restores x's shape.
+    a = draw_conv(data, nd)
+    x = RNG.standard_normal((a["n"], a["cin"]) + a["sizes"])
+    w = RNG.standard_normal((a["cout"], a["cin"] // a["groups"]) + a["ks"])
+    conv, ct = (tg.conv2d, tg.conv_transpose2d) if nd == 2 else (tg.conv1d, tg.conv_transpose1d)
+    y = conv(x, w, stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+             groups=a["groups"])
+    g = RNG.standard_normal(y.shape)
+    if a["padding"] == "same" or a["padding"] == "valid" or any(
+            lo != hi for lo, hi in a["pads"]):
+        xt = None          # asymmetric padding: PyTorch's conv_transpose has no such argument
+    else:
+        outpad = tuple(n + lo + hi - ((m - 1) * s + d * (k - 1) + 1) for n, m, k, s, (lo, hi), d
+                       in zip(a["sizes"], y.shape[2:], a["ks"], a["stride"], a["pads"],
+                              a["dilation"]))
+        xt = ct(g, w, None, a["stride"], tuple(lo for lo, _ in a["pads"]), outpad, a["groups"],
+                a["dilation"])
+    wfn = conv2d_weight if nd == 2 else conv1d_weight
+    gw = wfn(x, w.shape, g, stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+             groups=a["groups"])
+    lhs = float((y.data * g).sum())
+    assert float((w * gw.data).sum()) == pytest.approx(lhs, rel=1e-9, abs=1e-9)
+    if xt is not None:
+        assert xt.shape == x.shape
+        assert float((x * xt.data).sum()) == pytest.approx(lhs, rel=1e-9, abs=1e-9)
 
 
 def _grad_fn(fn: Any) -> Any:

@@ -63,16 +63,16 @@ def _lift(nd: int, v: tuple[Any, ...], neutral: Any) -> tuple[Any, ...]:
 
 def _pad(x: np.ndarray, padding: Pads) -> np.ndarray:
     """Zero-pad (or crop, for negative amounts) the last two axes."""
-    (t, b), (l, r) = padding
-    if t < 0 or b < 0 or l < 0 or r < 0:
+    (top, bottom), (left, right) = padding
+    if min(top, bottom, left, right) < 0:
         H, W = x.shape[-2:]
-        x = x[..., max(-t, 0):H - max(-b, 0), max(-l, 0):W - max(-r, 0)]
-        t, b, l, r = max(t, 0), max(b, 0), max(l, 0), max(r, 0)
-    if not (t or b or l or r):
+        x = x[..., max(-top, 0):H - max(-bottom, 0), max(-left, 0):W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if not (top or bottom or left or right):
         return x
     N, C, H, W = x.shape
-    out = np.zeros((N, C, H + t + b, W + l + r), dtype=x.dtype)
-    out[:, :, t:t + H, l:l + W] = x
+    out = np.zeros((N, C, H + top + bottom, W + left + right), dtype=x.dtype)
+    out[:, :, top:top + H, left:left + W] = x
     return out
 
 
@@ -140,17 +140,17 @@ def _conv_transpose2d(g: np.ndarray, w: np.ndarray, stride: tuple[int, int], pad
     # col2im: each kernel offset adds its (N·OH·OW) block to a strided slice of
     # the full output, (OH-1)·s + d·(k-1) + 1 long, laid out (G, Cg, N, H, W)
     # like the columns so that the adds run along contiguous rows.
-    (t, b), (l, r) = padding
+    (top, bottom), (left, right) = padding
     oph, opw = output_padding
     Hf, Wf = (OH - 1) * sh + dh * (kH - 1) + 1, (OW - 1) * sw + dw * (kW - 1) + 1
-    H, W = Hf - t - b + oph, Wf - l - r + opw
-    buf = np.zeros((groups, Cg, N, max(Hf, t + H), max(Wf, l + W)),
+    H, W = Hf - top - bottom + oph, Wf - left - right + opw
+    buf = np.zeros((groups, Cg, N, max(Hf, top + H), max(Wf, left + W)),
                    dtype=np.result_type(g.dtype, w.dtype))
     for p in range(kH):
         rows = slice(p * dh, p * dh + (OH - 1) * sh + 1, sh)
         for q in range(kW):
             buf[:, :, :, rows, q * dw:q * dw + (OW - 1) * sw + 1:sw] += dcols[:, :, p, q]
-    out = buf[:, :, :, t:t + H, l:l + W]
+    out = buf[:, :, :, top:top + H, left:left + W]
     return np.ascontiguousarray(out.transpose(2, 0, 1, 3, 4)).reshape(N, C, H, W)
 
 
@@ -395,7 +395,9 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     """2-D convolution (PyTorch's torch.nn.functional.conv2d): input
     (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,):
 
-        out[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] x̂[n, g·C/groups + c, i·sₕ + p·dₕ, j·s_w + q·d_w]
+        out[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] x̂[n, g·Cg + c, i·sₕ + p·dₕ, j·s_w + q·d_w]
+
+    (g = the group of o, Cg = C/groups)
 
     x̂ zero-padded by `padding` (an int, a pair, "valid" = 0, or "same": the
     output keeps H×W, stride 1 only, an odd total d·(k-1) padding one more at
@@ -463,7 +465,9 @@ def conv2d_weight(input: ArrayLike, weight_size: Sequence[int],  # noqa: A002
                   grad_output: ArrayLike, stride: Pair = 1, padding: Union[str, Pair] = 0,
                   dilation: Pair = 1, groups: int = 1) -> Tensor:
     """∂L/∂w of conv2d given input x and grad_output g = ∂L/∂out (PyTorch's
-    torch.nn.grad.conv2d_weight): ∂L/∂w[o, c, p, q] = Σ_{n,i,j} g[n, o, i, j] x̂[n, ·, i·s + p·d, j·s + q·d]."""
+    torch.nn.grad.conv2d_weight):
+
+        ∂L/∂w[o, c, p, q] = Σ_{n,i,j} g[n, o, i, j] x̂[n, ·, i·s + p·d, j·s + q·d]"""
     return _conv_weight("conv2d_weight", 2, input, weight_size, grad_output, stride, padding,
                         dilation, groups)
 
