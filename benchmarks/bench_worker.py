@@ -87,6 +87,9 @@ def _build(spec: dict[str, Any], torch: Any) -> dict[str, Any]:
     import bench_mnist
     bench, impl = spec["bench"], spec["impl"]
     out: dict[str, Any] = {}
+    if bench.startswith(("maxpool_", "batchnorm_")):
+        import bench_pool
+        return bench_pool.build(spec, torch)
     if bench == "replay_chain":
         import bench_replay
         make = {"tg_replay": bench_replay.tensorgraph_replay_chain,

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                  # everything (2-3 minutes on an idle machine)
     python benchmarks/run.py --quick          # a smoke run (under a minute)
-    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv
+    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv, pool
     python benchmarks/run.py --repeats 21 --json results.json
 
 Benchmarks (see benchmarks/README.md):
@@ -12,6 +12,8 @@ Benchmarks (see benchmarks/README.md):
   replay_chain  the chain's forward replayed from a captured graph (tg.capture), us/op
   replay_mlp    the MLP's forward (to the logits) replayed from a captured graph, ms
   conv   conv2d forward + backward on the book's two conv layers, batch 64, 5x5 'same', ms
+  pool   max_pool2d 2x2 and batch_norm (training) forward + backward, batch 64,
+         32x28x28 and 64x14x14 (the book's conv net), float32, ms
 
 Each is run for tensorgraph, hand-written numpy (the floor for a numpy engine) and
 PyTorch CPU eager (when installed), each in its own worker process, round robin,
@@ -38,7 +40,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _REMOVED_MARK = "TG_BENCH_REMOVED_OPENBLAS_ENV"
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
-BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv")
+BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv", "pool")
 
 NUMPY, TORCH = "numpy (by hand)", "pytorch eager"
 TG, TG_NN = "tensorgraph (core ops)", "tensorgraph (nn/optim)"
@@ -56,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[1:]))
     ap.add_argument("--only", action="append", default=None,
-                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv "
+                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv, pool "
                          "(repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None,
@@ -200,6 +202,7 @@ def main(argv: list[str]) -> int:
     import bench_conv
     import bench_mlp
     import bench_mnist
+    import bench_pool
     import bench_replay
 
     # A wrong BLAS kernel gives wrong numbers, not just slow ones: check sgemm.
@@ -378,6 +381,26 @@ def main(argv: list[str]) -> int:
                 report.target(f"conv ({layer}): <= 1.25 x PyTorch eager", done, TG, TORCH, 1.25)
             run(f"conv_{layer}", {n: spec("conv", n, layer=layer) for n in names}, conv_body)
             print()
+
+    # -- pooling and batch norm (chapter 5) ----------------------------------
+    if "pool" in args.only:
+        for kind, what in (("maxpool", "max_pool2d(x, 2)"),
+                           ("batchnorm", "batch_norm(x, training=True)")):
+            for i, shape in enumerate(bench_pool.SHAPES):
+                bench = f"{kind}_{i}"
+                label = f"{kind} {'x'.join(map(str, shape))}"
+                print(f"{label}: {what}, forward + backward, float32", flush=True)
+                names = [TG, NUMPY] + ([TORCH] if have_torch else [])
+
+                def pool_body(workers: list[Worker], label: str = label) -> None:
+                    bench_pool.check_agree({w.name: w.ask("check") for w in workers})
+                    round_robin(workers, args.repeats, settle=args.settle, progress=progress)
+                    done = report.add(label, "ms", 1e3, workers)
+                    if label.startswith("maxpool"):     # the goal (batch norm has none)
+                        report.target(f"{label}: forward + backward <= 1.25 x PyTorch eager",
+                                      done, TG, TORCH, 1.25)
+                run(bench, {n: spec(bench, n) for n in names}, pool_body)
+                print()
 
     report.print()
     print("\nload average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))

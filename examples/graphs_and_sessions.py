@@ -8,7 +8,9 @@ operations connect them, and a session runs the graph on fed batches. Here:
 
     x = tg.placeholder((None, 784), name="x")         # tf.placeholder
     W = tg.tensor(zeros, requires_grad=True)           # tf.Variable
-    g = tg.capture(evaluate, x, y)                     # the graph, built once
+    train_op = tg.capture(train_step, x, y)            # optimizer.minimize(cost), built once
+    train_op(X_batch, y_batch)                         # session.run(train_op, feed_dict)
+    g = tg.capture(evaluate, x, y)                     # the evaluation graph
     g(X_val, y_val)                                    # session.run(..., feed_dict)
 
 `evaluate` is written as a student would write the book's `inference`,
@@ -17,8 +19,13 @@ output, once for the loss), computes an entropy it never returns (left
 over from a print), and multiplies two constants for the weight decay.
 `tg.passes.optimize` removes all three: the graph is drawn before and after.
 
-Training is plain minibatch SGD with eager gradients (`tg.grad`); the
-captured graph reads W and b by reference, so each run of it sees the
+Training is minibatch SGD with the whole step in a graph, as the book's
+`train_op = optimizer.minimize(cost)`: `train_step` is written with PyTorch's
+habits (`opt.zero_grad(); loss.backward(); opt.step()`), and `tg.capture`
+records the forward pass, the backward pass (one op per VJP) and the update
+(`apply_sgd` ops that write W and b in place, printed in the listing). Each
+minibatch is one run of that graph, like `session.run(train_op)`; the
+evaluation graph reads W and b by reference, so each run of it sees the
 trained values, as a TensorFlow session sees its variables. The inference
 graph (softmax(x W + b)) is exported to ONNX and run by onnxruntime (the
 largest difference from the replay and the accuracy are reported), and the
@@ -29,8 +36,8 @@ MNIST comes from --data (as examples/mnist_logreg.py); with --quick and no
 such directory, and always when called without a data directory (the
 gallery), a synthetic MNIST-shaped stand-in of a few thousand images is used.
 
-Writes graph_before.svg, graph_after.svg, inference.svg, curves.svg,
-logreg.onnx, runs/ and results.json.
+Writes graph_before.svg, graph_after.svg, train_step.svg, inference.svg,
+curves.svg, logreg.onnx, runs/ and results.json.
 
     python examples/graphs_and_sessions.py [--data DIR] [--out DIR] [--quick]
 """
@@ -62,6 +69,21 @@ def build_variables() -> tuple[tg.Tensor, tg.Tensor]:
     W = tg.tensor(np.zeros((784, 10), np.float32), requires_grad=True, name="W")
     b = tg.tensor(np.zeros(10, np.float32), requires_grad=True, name="b")
     return W, b
+
+
+def make_train_step(W: tg.Tensor, b: tg.Tensor) -> Any:
+    """The training step, written as in PyTorch: captured, it is the book's
+    `train_op` (forward, backward and the SGD update of W and b)."""
+    opt = tg.optim.SGD([W, b], lr=LR)
+
+    def train_step(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
+        opt.zero_grad()
+        loss = tg.losses.cross_entropy(x @ W + b, y) + 0.5 * DECAY * (W * W).sum()
+        loss.backward()                                # recorded: the VJPs are ops
+        opt.step()                                     # recorded: W -= lr dW, b -= lr db
+        return loss
+
+    return train_step
 
 
 def make_functions(W: tg.Tensor, b: tg.Tensor) -> tuple[Any, Any]:
@@ -96,10 +118,11 @@ def load_data(ex: Example, data: Optional[Path]) -> Split:
     return Split((X[:a], y[:a]), (X[a:b], y[a:b]), (X[b:], y[b:]), ex.data_source)
 
 
-def train(W: tg.Tensor, b: tg.Tensor, session: tg.Graph, mnist: Split, epochs: int,
-          writer: Any) -> dict[str, list[float]]:
-    """Minibatch SGD with eager gradients; after each epoch the captured graph
-    is run on the training and validation sets like `session.run`."""
+def train(W: tg.Tensor, b: tg.Tensor, train_op: tg.Graph, session: tg.Graph, mnist: Split,
+          epochs: int, writer: Any) -> dict[str, list[float]]:
+    """Minibatch SGD, one run of the captured training step per minibatch;
+    after each epoch the evaluation graph is run on the training and
+    validation sets like `session.run`."""
     X, y = mnist.train
     rng = np.random.default_rng(0)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [],
@@ -108,12 +131,7 @@ def train(W: tg.Tensor, b: tg.Tensor, session: tg.Graph, mnist: Split, epochs: i
         order = rng.permutation(len(X))
         for start in range(0, len(X), BATCH):
             idx = order[start:start + BATCH]
-            xb, yb = tg.tensor(X[idx]), tg.tensor(y[idx])
-            loss = tg.losses.cross_entropy(xb @ W + b, yb) + 0.5 * DECAY * (W * W).sum()
-            gW, gb = tg.grad(loss, [W, b])
-            with tg.no_grad():                          # the update is not part of the model
-                W -= LR * gW
-                b -= LR * gb
+            train_op(X[idx], y[idx])                    # session.run(train_op, feed_dict)
         # The session: the same graph, fed two data sets, sees the updated W and b.
         for prefix, (Xs, ys) in (("", mnist.train), ("val_", mnist.val)):
             out = session(Xs, ys)
@@ -161,6 +179,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     inference, evaluate = make_functions(W, b)
     x = tg.placeholder((None, 784), name="x")
     y = tg.placeholder((None,), dtype="int64", name="y")
+    train_op = tg.capture(make_train_step(W, b), x, y)
+    print("\nThe training step, captured whole (forward, backward, update):\n" + str(train_op))
     session = tg.capture(evaluate, x, y)
     optimized = tg.passes.optimize(session)
     print("\nThe captured graph, as written:\n" + str(session))
@@ -177,7 +197,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         print("tensorboard not installed (pip install -e '.[tensorboard]'): no TensorBoard log")
     t0 = time.perf_counter()
     try:
-        history = train(W, b, optimized, mnist, epochs, writer)
+        history = train(W, b, train_op, optimized, mnist, epochs, writer)
     finally:
         if writer is not None:
             writer.close()
@@ -196,7 +216,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     ex.results.update(
         test_accuracy=test_accuracy, test_loss=float(after["loss"].numpy()),
         val_accuracy=history["val_accuracy"][-1], epochs=epochs, batch_size=BATCH,
-        optimizer=f"SGD(lr={LR}), eager gradients (tg.grad)", train_seconds=round(train_seconds, 2),
+        optimizer=f"SGD(lr={LR}), the whole step captured (backward and update in the graph)",
+        train_step_ops=len(train_op.nodes), train_seconds=round(train_seconds, 2),
         ops_before_passes=n_before, ops_after_passes=n_after,
         passes_same_bits=same_bits, max_abs_difference_replay_vs_eager=eager_diff,
         n_train=len(mnist.train[0]), n_val=len(mnist.val[0]), n_test=len(Xte))
@@ -229,6 +250,13 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               "elimination dropped the unused entropy, constant folding replaced 0.5 x 1e-4 "
               "by one constant. On the test set both graphs give the same bits"
               f" ({'checked' if same_bits else 'NOT the same: a bug'}).")
+    ex.figure(tg.draw(train_op, title="The training step: forward, gradients, update"),
+              "train_step.svg",
+              f"The training step captured whole ({len(train_op.nodes)} operations): the "
+              "forward pass and loss, the backward pass recorded by loss.backward() (one "
+              "operation per VJP, in the gradients scope), and opt.step()'s two apply_sgd "
+              "updates, which write W and b in place at each run, like TensorFlow's "
+              "train_op.")
     ex.figure(tg.draw(inference_graph, title="The inference graph exported to ONNX"),
               "inference.svg",
               "The graph exported to ONNX: output = softmax(x W + b), with W and b as the "

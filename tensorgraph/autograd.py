@@ -14,7 +14,10 @@ Gradients as graph: `tg.grad` inside `tg.capture` records the backward pass
 into the captured graph, as `tf.gradients` does. Each VJP becomes one op
 (`matmul_vjp1`: the VJP run on arrays, then unbroadcast to its input's
 shape), so the replay computes it on the arrays it is fed: a new batch size,
-new targets. The sums of gradients that meet are `add` ops.
+new targets. The sums of gradients that meet are `add` ops. `loss.backward()`
+inside `tg.capture` records the same ops and sets each leaf's `.grad` to its
+recorded gradient, so that an optimizer's `step()` records its update from it
+(PyTorch's training step, captured whole).
 """
 from __future__ import annotations
 
@@ -263,6 +266,10 @@ def _backprop(roots: Sequence[Tensor], root_grads: Sequence[Any], retain_graph: 
                 if id(t) in want:
                     found[id(t)] = g
             elif node is None or t._retain:
+                if capturing:
+                    _tensor._capture.touch_grad(t)   # put back after the capture
+                    if t.grad is not None:
+                        _tensor._capture.stale_grad(t)
                 _store_grad(t, g, stored)
             if node is None:
                 continue
@@ -362,13 +369,10 @@ def backward(root: Tensor, gradient: Optional[ArrayLike] = None, retain_graph: b
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(did you make it under no_grad, or from leaves without "
                            "requires_grad=True?)")
-    if _tensor._capture is not None:
-        from .graph import CaptureError
-        raise CaptureError(
-            "capture: loss.backward() inside a captured function fills .grad, which a graph "
-            "cannot return; use `grads = tg.grad(loss, params)` and return the gradients (they "
-            "become outputs of the graph, the backward pass its ops)")
-    g = _as_root_grad(root, gradient, create_graph, "backward")
+    # Inside tg.capture the root gradient is a Tensor, so that the recorded
+    # VJPs take it as an input; each leaf's .grad becomes a captured value
+    # (what `opt.step()` then records its update from).
+    g = _as_root_grad(root, gradient, create_graph or _tensor._capture is not None, "backward")
     _backprop([root], [g], retain_graph or create_graph, create_graph)
 
 

@@ -226,6 +226,8 @@ class Graph:
             call = f"{n.op.name}({', '.join(v.name for v in n.inputs)})"
             if n.attrs:
                 call += " [" + ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()) + "]"
+            if _is_effect(n):    # an assignment: say what it writes
+                call += f" -> writes {_written(n)}"
             rows.append((n.output.name, call, _fmt_shape(n.output.shape),
                          str(n.output.dtype), "/".join(n.scope)))
         w = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
@@ -321,7 +323,9 @@ class Graph:
             t, _, ps, _, outs = self._plan
             # outputs that are a constant or a parameter are handed out as copies:
             # a caller writing into a result must not reach the graph's arrays
-            leaves = {i for i in range(len(t)) if t[i] is not None} | {i for i, _ in ps}
+            leaves = {i for i in range(len(t)) if t[i] is not None} | {i for i, _ in ps} | \
+                {outs[k] for k, v in enumerate(self.outputs)      # a parameter's array too
+                 if _is_effect(v.node)}
             self._leaf_outs = frozenset(k for k, i in enumerate(outs) if i in leaves)
         template, in_slots, param_slots, steps, out_slots = self._plan
         env = list(template)
@@ -350,6 +354,19 @@ class Graph:
         for k in self._leaf_outs:
             results[k] = results[k].copy()
         return _unflatten(self.structure, results)
+
+
+def _is_effect(n: Optional[GraphNode]) -> bool:
+    """Whether node n runs an effect op (declared `effect=True`: it writes state)."""
+    return n is not None and getattr(n.op, "effect", False)
+
+
+def _written(n: GraphNode) -> str:
+    """The parameter an effect node writes (through earlier updates of it)."""
+    v = n.inputs[0]
+    while _is_effect(v.node):
+        v = v.node.inputs[0]
+    return v.name
 
 
 def _with_saved(vjp_forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -454,6 +471,7 @@ class _Recorder:
         self.constants: list[Value] = []
         self.param_names = param_names
         self.taken: set[str] = set(param_names.values())
+        self.grads_before: dict[int, tuple[Tensor, Any]] = {}
 
     def fresh(self, base: str) -> str:
         name, k = base, 0
@@ -513,6 +531,107 @@ class _Recorder:
         self.nodes.append(node)
         self.register(out, v)
 
+    # -- effects: assignments and optimizer updates ------------------------------
+    def effect(self, op: Any, target: Tensor, args: Sequence[Tensor],
+               attrs: dict[str, Any]) -> Value:
+        """Record the effect op `op(*args, **attrs)`, which writes `target`
+        (args[0]) in place, without running it: capture leaves parameters and
+        optimizer state as they were, each replay performs the update. From
+        here on `target` names the op's output (the new value), so a later
+        read is ordered after the write and never merged with an earlier one."""
+        ins = [self.value_of(a) for a in args]
+        cur = ins[0]
+        if cur.kind != "parameter" and not _is_effect(cur.node):
+            raise CaptureError(
+                f"capture: {op.name} writes {cur.kind} {cur.name!r} (shape {target.shape}) at "
+                f"{_user_line()}; only parameters (leaves that require grad) can be updated "
+                "in a captured graph")
+        name = self.fresh(op.name)
+        v = Value(name, cur.shape, cur.dtype, "op")
+        v.node = GraphNode(name, op, ins, attrs, v, _tensor_mod._scope)
+        self.nodes.append(v.node)
+        self.register(target, v)
+        return v
+
+    def assign(self, op: Any, target: Tensor, new: Tensor) -> bool:
+        """An unrecorded in-place change of `target` to `new`'s value (under
+        no_grad): recorded as `op` (assign) when target is a parameter (or its
+        updated value), and True; else False (the caller writes eagerly)."""
+        e = self.known.get(id(target))
+        if e is None:
+            cur = self.value_of(target)          # not read before: a leaf
+        elif target._data is e[1]:
+            cur = e[3]
+        else:
+            return False                         # value_of names the problem later
+        if not (cur.kind == "parameter" or _is_effect(cur.node)):
+            return False
+        self.effect(op, target, (target, new), {})
+        return True
+
+    def rebind(self, t: Tensor, new: Tensor) -> None:
+        """`t` was changed in place to `new`'s value by an unrecorded write:
+        an op value or a constant made inside fn names the new value from
+        here on (the out-of-place op); an input is left to `value_of`'s error."""
+        e = self.known.get(id(t))
+        if e is None or e[3].kind in ("op", "constant"):
+            self.register(t, self.value_of(new))
+
+    def touch_grad(self, p: Tensor) -> None:
+        """Remember `p.grad` before fn changes it (zero_grad, backward), to
+        put it back after the capture: capture leaves `.grad` as it was."""
+        if id(p) not in self.grads_before:
+            self.grads_before[id(p)] = (p, p.grad)
+
+    def stale_grad(self, p: Tensor) -> None:
+        """backward adds to a `.grad` that holds a gradient from before the
+        capture: frozen as a constant, added at every replay."""
+        if self.traced(p.grad) is not None:
+            return                                   # computed in fn: recorded
+        v = self.value_of(p)
+        self.warn(f"backward at {{where}} adds to the .grad of {v.kind} {v.name!r}, which holds "
+                  "a gradient from before the capture: it is frozen into the graph as a "
+                  "constant and added at every replay; call opt.zero_grad() (or set .grad = "
+                  "None) inside the captured step")
+
+    def captured(self, t: Tensor) -> bool:
+        """Whether `t` is a value the graph computes or reads at each replay
+        (an input, an op's result, a parameter), not a frozen constant."""
+        e = self.known.get(id(t))
+        if e is not None:
+            return e[3].kind != "constant"
+        kind = getattr(t, "_graph_kind", None)
+        return kind == "parameter" or kind is None and t.requires_grad and t.node is None
+
+    def reads(self, t: Tensor, what: str) -> None:
+        """Warn: user code read a captured value's array (`.data`, `numpy()`,
+        `np.asarray(t)`); what it computes from it is frozen into the graph."""
+        v = self.traced(t)
+        if v is not None:
+            self.warn(f"{what} of {v.kind} {v.name!r} read at {{where}} is its value at capture: "
+                      "whatever is computed from it is frozen into the graph as a constant, and "
+                      "a replay will not read the new value; compute with the Tensor instead")
+
+    def decides(self, t: Tensor, what: str) -> None:
+        v = self.traced(t)
+        if v is not None:
+            self.warn(f"{what} of {v.name} ({v.kind}) decides Python control flow at {{where}}; "
+                      "the replay follows the path taken now and will not re-decide it")
+
+    def traced(self, t: Tensor) -> Optional[Value]:
+        """The Value of `t` when the graph computes it (not a constant), else None."""
+        e = self.known.get(id(t))
+        return None if e is None or e[3].kind == "constant" else e[3]
+
+    def warn(self, message: str) -> None:
+        """A CaptureWarning at the user's line, which `{where}` in `message`
+        names (else it is added at the end)."""
+        filename, lineno = _user_frame()
+        where = f"{filename}:{lineno}"
+        text = message.replace("{where}", where) if "{where}" in message else \
+            f"{message} (at {where})"
+        warnings.warn_explicit(f"capture: {text}", CaptureWarning, filename, lineno)
+
     def check_attrs(self, op: Any, attrs: dict[str, Any]) -> None:
         """Warn when an attribute is the array of a captured input or op value
         (a Tensor index `x[idx]`): attributes are frozen into the graph."""
@@ -522,23 +641,9 @@ class _Recorder:
                     continue
                 hit = self.by_array.get(id(arr))
                 if hit is not None and hit[0] is arr and hit[1].kind in ("input", "op"):
-                    filename, lineno = _user_frame()
-                    warnings.warn_explicit(
-                        f"capture: attribute {k!r} of op {op.name} at {filename}:{lineno} is the "
-                        f"value of {hit[1].kind} {hit[1].name!r}, frozen into the graph: the "
-                        "replay will use its value at capture, not the new one",
-                        CaptureWarning, filename, lineno)
-
-    def decides(self, t: Tensor, what: str) -> None:
-        e = self.known.get(id(t))
-        if e is None or e[3].kind == "constant":
-            return
-        v = e[3]
-        filename, lineno = _user_frame()
-        warnings.warn_explicit(
-            f"capture: {what} of {v.name} ({v.kind}) decides Python control flow at "
-            f"{filename}:{lineno}; the replay follows the path taken now and will not "
-            "re-decide it", CaptureWarning, filename, lineno)
+                    self.warn(f"attribute {k!r} of op {op.name} at {{where}} is the value of "
+                              f"{hit[1].kind} {hit[1].name!r}, frozen into the graph: the "
+                              "replay will use its value at capture, not the new one")
 
 
 def _user_frame() -> tuple[str, int]:
@@ -659,6 +764,8 @@ def capture(fn: Callable[..., Any], *example_inputs: Any) -> Graph:
         result = fn(*args)
     finally:
         _tensor_mod._capture = None
+        for p, before in rec.grads_before.values():
+            p.grad = before
     leaves: list[Tensor] = []
     structure = _flatten(result, leaves)
     outputs = [rec.value_of(t) for t in leaves]
@@ -684,6 +791,9 @@ def _open_sizes(g: Graph, placeholders: Sequence[Optional[Placeholder]]) -> None
     try:
         with np.errstate(all="ignore"):
             for n in g.nodes:
+                if _is_effect(n):     # shapes only: the state is not written
+                    env[id(n.output)] = env[id(n.inputs[0])]
+                    continue
                 r = n.op.forward(*[env[id(v)] for v in n.inputs], **n.attrs)
                 env[id(n.output)] = np.asarray(r[0] if n.op.saves else r)
     except Exception as e:  # noqa: BLE001 - any failure means the same thing here

@@ -15,21 +15,74 @@ Notation (the book's): θ the parameters, g = ∂E/∂θ the gradient of the los
         opt.zero_grad()
         loss(model(tg.tensor(X)), t).backward()
         opt.step()
+
+Inside `tg.capture` the same loop is recorded whole: `loss.backward()` records
+the backward pass and sets each `.grad` to a captured value, and `step()`
+records one effect op per parameter (`apply_sgd`, `apply_adam`, ...: the
+fused updates TensorFlow's `apply_gradients` makes, `ApplyAdam` and kin) that
+each replay runs in place on the parameter and on this optimizer's state
+(momentum buffers, Adam's moments and step count, read by reference: a
+learning-rate schedule or `load_state_dict` takes effect at the next replay).
+The capture itself changes neither. A replay runs the very `_update` an eager
+`step()` runs, so N replays equal N eager steps bit for bit.
 """
 from __future__ import annotations
 
 import inspect
 import math
+import sys
 from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
-from .tensor import Tensor, bump_version, enable_grad, mark_written
+from .ops.registry import Op, OpTable
+from .tensor import Tensor, _new, bump_version, enable_grad, mark_written
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
+__all__ = ["Optimizer", "Update", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
            "LRScheduler", "StepLR", "ExponentialLR"]
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Any]
+
+# The module, whose `_capture` (the recorder of tg.capture, or None) is read live.
+_tensor_mod: Any = sys.modules[Tensor.__module__]
+
+#: The optimizers' update ops (effect ops: each writes its first input, the parameter).
+OPTIM = OpTable("optim")
+
+
+class Update:
+    """What a captured update op runs: `optimizer`'s rule on `param` with the
+    hyperparameters of `group`, all read by reference when it runs (the
+    `update` attribute of an `apply_*` node)."""
+
+    __slots__ = ("optimizer", "group", "param")
+
+    def __init__(self, optimizer: "Optimizer", group: dict[str, Any], param: Tensor) -> None:
+        self.optimizer, self.group, self.param = optimizer, group, param
+
+    def __call__(self, theta: np.ndarray, g: np.ndarray) -> None:
+        self.optimizer._apply(self.param, theta, g, self.group)
+
+    def __repr__(self) -> str:
+        # what the graph listing prints: lr and the hyperparameters off their defaults
+        cls = type(self.optimizer)
+        defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+        hyper = ", ".join(f"{k}={v!r}" for k, v in _hyper(self.group).items()
+                          if k == "lr" or defaults.get(k, inspect.Parameter.empty) != v)
+        return f"{cls.__name__}({hyper})"
+
+
+def _apply_forward(theta: np.ndarray, g: np.ndarray, *, update: Update) -> np.ndarray:
+    update(theta, g)        # in place, on theta and the optimizer's state
+    return theta
+
+
+def _apply_op(name: str) -> Op:
+    return OPTIM.defop(name, _apply_forward, differentiable=False, effect=True)
+
+
+def _hyper(group: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -58,6 +111,8 @@ class Optimizer:
 
     # The names of the per-parameter buffers a subclass keeps (None: not checked).
     _state_keys: Optional[frozenset[str]] = None
+    # The effect op a captured step records per parameter (subclasses: their own).
+    _apply_op: Op = _apply_op("apply_update")
 
     def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -121,10 +176,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients (backward accumulates into `.grad`). With
         `set_to_none=False` the gradients become zeros instead of None."""
+        rec = _tensor_mod._capture
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                if rec is not None:
+                    rec.touch_grad(p)     # the capture puts .grad back afterwards
                 if set_to_none:
                     p.grad = None
                 else:
@@ -138,26 +196,35 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        rec = _tensor_mod._capture
         for group in self.param_groups:
-            hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr")}
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+                g = p.grad if isinstance(p.grad, Tensor) else _new(np.asarray(p.grad))
                 if g.shape != p.shape:
-                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape {g.shape} "
-                                       f"for a parameter of shape {p.shape}")
-                if g.dtype != p.dtype:
-                    g = g.astype(p.dtype)
+                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
+                                       f"{g.shape} for a parameter of shape {p.shape}")
+                if rec is not None:
+                    # captured: one update op, run by each replay (not now)
+                    rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
+                    continue
                 if not p.data.flags.writeable:  # e.g. a broadcast view: update a copy
                     p.data = p.data.copy()
-                self._update(p.data, g, self.state.setdefault(p, {}), **hyper)
+                self._apply(p, p.data, g._data, group)
                 # an in-place change: a graph that saved p (or memory shared with it,
                 # such as a detached target network) raises at backward instead of
                 # silently using the new values
                 bump_version(p)
                 mark_written(p._data)
         return loss
+
+    def _apply(self, p: Tensor, theta: np.ndarray, g: np.ndarray, group: dict[str, Any]) -> None:
+        """One parameter's update, in place on theta (p's array) and p's state:
+        what `step()` does eagerly and a captured `apply_*` op at each replay."""
+        if g.dtype != theta.dtype:
+            g = g.astype(theta.dtype)
+        self._update(theta, g, self.state.setdefault(p, {}), **_hyper(group))
 
     def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], **hyper: Any) -> None:
         raise NotImplementedError
@@ -471,6 +538,14 @@ class Adam(Optimizer):
         step_size = float(lr) / (1.0 - b1 ** t)
         denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + float(eps)
         theta -= step_size * (m / denom)
+
+
+# The update ops a captured step records (TensorFlow: ApplyGradientDescent /
+# ApplyMomentum, ApplyAdagrad, ApplyRMSProp, ApplyAdam).
+SGD._apply_op = _apply_op("apply_sgd")
+AdaGrad._apply_op = _apply_op("apply_adagrad")
+RMSProp._apply_op = _apply_op("apply_rmsprop")
+Adam._apply_op = _apply_op("apply_adam")
 
 
 # ---------------------------------------------------------------------------

@@ -30,9 +30,16 @@ algebraically (``x * 1`` stays), since that could change the last bit.
 What a pass never touches: an op that is not pure, i.e. that draws random
 numbers or changes state (dropout's mask, an assignment). Two dropout masks
 are not one, a mask is not a constant, and an update no output reads is no
-dead code. `is_pure(op)` decides, from the op's own flags (a registry `Op`
-says `random=True` when it draws, as `dropout_mask` does), else from
-`IMPURE_OPS` for op-like objects made elsewhere that carry no flag.
+dead code. `is_pure(op)` decides from the op's declaration: a registry `Op`
+says `random=True` when it draws (`dropout_mask`, `randn`) and `effect=True`
+when it writes state (`assign`, an optimizer's `apply_adam`). Names decide
+nothing: an op called "bernoulli" declared without a flag is pure.
+
+An effect op also orders the program: it writes its first input (a
+parameter, an optimizer buffer) in place, and the reads recorded after it
+take its output, not the parameter, so no pass can move a later read before
+it or merge it with an earlier read of the old value. Passes keep the order
+of the nodes, which is the order they were recorded in.
 
 The input graph is left unchanged: every kept node is a new `GraphNode` with
 a new output `Value` (its inputs may be rewired, and a node belongs to one
@@ -48,28 +55,16 @@ import numpy as np
 from .graph import Graph, GraphNode, Value
 
 __all__ = ["eliminate_dead_code", "eliminate_common_subexpressions", "fold_constants",
-           "optimize", "is_pure", "IMPURE_OPS"]
-
-#: Names of ops that draw random numbers or change state, for op-like objects
-#: that do not say so themselves (a registry `Op` has a `random` flag, and one
-#: with a `pure` or `stateful` attribute is asked instead).
-IMPURE_OPS = frozenset({
-    "dropout", "bernoulli", "rand", "randn", "randint", "random", "uniform", "normal",
-    "multinomial", "shuffle", "permutation", "sample",
-    "assign", "assign_add", "assign_sub", "copy_", "update",
-})
+           "optimize", "is_pure"]
 
 
 def is_pure(op: Any) -> bool:
     """Whether `op` always gives the same output for the same inputs and
     attributes and does nothing else: only then may a pass merge, fold or
-    drop it."""
-    pure = getattr(op, "pure", None)
-    if pure is not None:
-        return bool(pure)
-    if getattr(op, "random", False) or getattr(op, "stateful", False):
-        return False     # a replay must draw (or change state) every time
-    return op.name not in IMPURE_OPS
+    drop it. Read from the declaration's flags (`defop(..., random=True)`,
+    `effect=True`); an op-like object without them is pure."""
+    # a replay must draw (or change state) every time
+    return not (getattr(op, "random", False) or getattr(op, "effect", False))
 
 
 # ---------------------------------------------------------------------------

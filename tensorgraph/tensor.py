@@ -377,6 +377,8 @@ class Tensor(TensorMethods):
         (`t.copy_(v)`, `t[i] = v`, `t -= d` under no_grad) or assign `.data`:
         backward through an old graph that needs them then raises, naming the
         op and the tensor."""
+        if _capture is not None and _outside(sys._getframe(1)):
+            _capture.reads(self, ".data")     # the value at capture: frozen, say so
         node = self.node
         if self._saves or node is not None and not node.freed:
             view = self._data.view()
@@ -419,6 +421,8 @@ class Tensor(TensorMethods):
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (shared, not copied; read-only while a
         recorded graph still needs it, see `.data`)."""
+        if _capture is not None and _outside(sys._getframe(1)):
+            _capture.reads(self, "numpy()")
         return self.data
 
     def numel(self) -> int:
@@ -432,9 +436,13 @@ class Tensor(TensorMethods):
         return self._item()
 
     def tolist(self) -> Any:
+        if _capture is not None and _outside(sys._getframe(1)):
+            _capture.reads(self, "tolist()")
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        if _capture is not None and _outside(sys._getframe(1)):
+            _capture.reads(self, "np.asarray()")
         if dtype is not None and np.dtype(dtype) != self._data.dtype:
             return self._data.astype(dtype)
         if copy:
@@ -592,6 +600,8 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
             warnings.warn("tensor: copying a Tensor that requires grad gives a new leaf without "
                           "its graph; say so with x.detach().clone(), or keep the graph with "
                           "x.clone()", UserWarning, stacklevel=2)
+        if _capture is not None and _capture.captured(data):
+            return _captured_copy(data, dtype, requires_grad, name)
         data = data._data.copy()
     elif isinstance(data, (list, tuple)) and _holds_grad(data):
         # Stack, recorded: tg.tensor([x, 3 * x]) keeps the gradient flowing to x.
@@ -604,6 +614,32 @@ def tensor(data: ArrayLike, dtype: Any = None, requires_grad: bool = False,
             t = t.astype(dtype)
         return t
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def _captured_copy(data: Tensor, dtype: Any, requires_grad: bool,
+                   name: Optional[str]) -> Tensor:
+    """tg.tensor(t) of a captured value inside tg.capture: a recorded copy (a
+    new leaf for autograd), so each replay copies the replay's value."""
+    from .ops.elementwise import CAST, CLONE
+    global _grad_enabled
+    prev, _grad_enabled = _grad_enabled, False
+    try:
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            t = record(CAST, (data,), {"dtype": np.dtype(dtype)})
+        else:
+            t = record(CLONE, (data,), {})
+    finally:
+        _grad_enabled = prev
+    if requires_grad:
+        _check_can_require_grad(t.dtype, "tensor")
+        t.requires_grad = True
+    t.name = name
+    return t
+
+
+def _outside(frame: Any) -> bool:
+    """Whether `frame` (a caller) is user code, not tensorgraph's own."""
+    return not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
 
 
 def _holds_grad(data: Any) -> bool:

@@ -171,12 +171,14 @@ def _avg_pool_spec(nd: int) -> Callable[[st.DataObject], Spec]:
         a = pool_args(data, nd, dilation=False)
         x = data.draw(S.arrays(a["shape"]), label="x")
         cip = data.draw(st.booleans(), label="count_include_pad")
-        if nd == 2:
-            dov = data.draw(st.sampled_from([None, None, 3]), label="divisor_override")
-            fn = lambda t: tg.avg_pool2d(t, a["k"], a["s"], a["p"], a["ceil_mode"], cip, dov)  # noqa: E731
-        else:
-            dov = None
-            fn = lambda t: tg.avg_pool1d(t, a["k"], a["s"], a["p"], a["ceil_mode"], cip)  # noqa: E731
+        k, s, p, ceil = a["k"], a["s"], a["p"], a["ceil_mode"]
+        dov = data.draw(st.sampled_from([None, None, 3]), label="divisor_override") \
+            if nd == 2 else None
+
+        def fn(t: tg.Tensor) -> tg.Tensor:
+            if nd == 2:
+                return tg.avg_pool2d(t, k, s, p, ceil, cip, dov)
+            return tg.avg_pool1d(t, k, s, p, ceil, cip)
         return fn, [x], lambda x: naive_avg_pool(x, nd, a["k"], a["s"], a["p"], a["ceil_mode"],
                                                  cip, dov)
     return build
@@ -262,3 +264,13 @@ def _batch_norm_train(data: st.DataObject) -> Spec:
     w, b = (data.draw(S.arrays((c,)), label=n) for n in ("weight", "bias"))
     return (lambda x, w, b: tg.batch_norm(x, None, None, w, b, training=True), [x, w, b],
             lambda x, w, b: naive_batch_norm(x, None, None, w, b))
+
+
+@_spec("batch_norm_stats")
+def _batch_norm_stats(data: st.DataObject) -> Spec:
+    # A captured training step's running-statistics update reads it (no gradient).
+    shape = _bn_shape(data)
+    x = data.draw(S.arrays(shape), label="x")
+    ax = (0,) + tuple(range(2, len(shape)))
+    return (lambda t: tg.OPS["batch_norm_stats"](t), [x],
+            lambda x: np.stack([x.mean(axis=ax), x.var(axis=ax, ddof=1)]))

@@ -152,14 +152,66 @@ def test_bad_input_names_the_op_and_the_shapes(call: Any, err: type, match: str)
         call()
 
 
-def test_capturing_a_training_mode_update_is_refused_with_the_fix() -> None:
-    bn = nn.BatchNorm2d(3)
-    before = bn.num_batches_tracked.data.copy()
-    with pytest.raises(tg.CaptureError, match=r"batch_norm: training mode updates running_mean/"
-                                              r"running_var in place.*net.eval\(\)"):
-        tg.capture(bn, tg.placeholder((None, 3, 4, 4)))
-    assert bn.num_batches_tracked.data == before        # nothing half-done
-    np.testing.assert_array_equal(bn.running_mean.data, np.zeros(3))
+@pytest.mark.parametrize("momentum", [0.3, None])
+def test_a_captured_training_mode_forward_updates_the_running_stats_at_each_replay(
+        momentum: Any) -> None:
+    # The update is recorded (assign on the RunningStat buffers): the capture
+    # changes nothing, each replay performs one update, as an eager call would.
+    captured = nn.BatchNorm2d(3, momentum=momentum, dtype=np.float64)
+    eager = nn.BatchNorm2d(3, momentum=momentum, dtype=np.float64)
+    g = tg.capture(captured, tg.placeholder((None, 3, 2, 2), "float64"))
+    # running ← running·(1 - momentum), then + momentum·batch (each an assign); the count + 1
+    assert sum(n.op.name == "assign" for n in g.nodes) == 5
+    assert sum(n.op.name == "batch_norm_stats" for n in g.nodes) == 1
+    assert int(captured.num_batches_tracked.data) == 0
+    np.testing.assert_array_equal(captured.running_mean.data, np.zeros(3))
+    rng = np.random.default_rng(0)
+    for batch in (4, 2, 7):
+        x = rng.standard_normal((batch, 3, 2, 2)) * 2 + 1
+        np.testing.assert_array_equal(g(x).data, eager(x).data)
+    for name, want in eager.state_dict().items():       # bit for bit
+        np.testing.assert_array_equal(captured.state_dict()[name], want, err_msg=name)
+    assert int(captured.num_batches_tracked.data) == 3
+
+
+def test_a_captured_training_step_with_batch_norm_equals_eager_steps_bit_for_bit() -> None:
+    # forward (batch statistics, running ones updated), loss.backward(), opt.step():
+    # N replays give the parameters and buffers of N eager steps exactly.
+    def make() -> Any:
+        net = nn.Sequential(nn.BatchNorm2d(2, dtype=np.float64), nn.MaxPool2d(2),
+                            nn.BatchNorm2d(2, momentum=None, dtype=np.float64))
+        with tg.no_grad():
+            net.layers[0].weight[...] = np.array([0.5, 2.0])
+        return net, tg.optim.SGD(net.parameters(), lr=0.1)
+
+    def step_for(net: Any, opt: Any) -> Any:
+        def step(x: tg.Tensor, t: tg.Tensor) -> tg.Tensor:
+            opt.zero_grad()
+            loss = ((net(x) - t) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    (a, opt_a), (b, opt_b) = make(), make()
+    g = tg.capture(step_for(a, opt_a), tg.placeholder((None, 2, 4, 4), "float64"),
+                   tg.placeholder((None, 2, 2, 2), "float64"))
+    eager = step_for(b, opt_b)
+    rng = np.random.default_rng(0)
+    for batch in (3, 2, 3):
+        x, t = rng.standard_normal((batch, 2, 4, 4)), rng.standard_normal((batch, 2, 2, 2))
+        np.testing.assert_array_equal(g(x, t).data, eager(tg.tensor(x), tg.tensor(t)).data)
+    for (name, mine), want in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(mine, want, err_msg=name)
+    assert int(a.layers[2].num_batches_tracked.data) == 3
+
+
+def test_capturing_an_update_of_plain_tensors_is_refused_with_the_fix() -> None:
+    rm, rv = tg.tensor(np.zeros(3)), tg.tensor(np.ones(3))
+    with pytest.raises(tg.CaptureError, match=r"batch_norm: training mode updates running_mean "
+                                              r"in place, .* plain Tensor .*RunningStat"):
+        tg.capture(lambda x: tg.batch_norm(x, rm, rv, training=True),
+                   tg.placeholder((None, 3), "float64"))
+    np.testing.assert_array_equal(rm.data, np.zeros(3))             # nothing half-done
     # Batch statistics without running ones have nothing to lose: captured, replayed.
     g = tg.capture(lambda x: tg.batch_norm(x, None, None, training=True),
                    tg.placeholder((None, 3), "float64"))
@@ -178,6 +230,33 @@ def test_an_eval_mode_net_captures_and_replays() -> None:
     for batch in (1, 5):
         x = rng.standard_normal((batch, 3, 4, 4)).astype(np.float32)
         np.testing.assert_array_equal(g(x).data, net(x).data)
+    # The running statistics are read at each replay (not frozen at capture), as
+    # parameters are: statistics loaded after the capture are used.
+    assert {"running_mean", "running_var"} <= set(g.parameters)
+    state = net.state_dict()
+    state["layers.0.running_mean"] = state["layers.0.running_mean"] + 1
+    net.load_state_dict(state)
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(g(x).data, net(x).data)
+
+
+def test_a_captured_training_step_through_batch_statistics_replays_bit_for_bit() -> None:
+    # No running statistics to update: the step (forward, tg.grad) is a graph;
+    # the VJPs get the statistics the replayed forward saved.
+    bn = nn.BatchNorm2d(3, track_running_stats=False, dtype=np.float64)
+    params = bn.parameters()
+
+    def step(x: tg.Tensor) -> Any:
+        y = tg.max_pool2d(bn(x), 2)
+        loss = (y * y * y).sum()
+        return (loss, *tg.grad(loss, params))
+    g = tg.capture(step, tg.placeholder((None, 3, 4, 4), "float64"))
+    assert {"batch_norm_train", "batch_norm_train_vjp1"} <= {n.op.name for n in g.nodes}
+    rng = np.random.default_rng(0)
+    for batch in (2, 5):
+        x = rng.standard_normal((batch, 3, 4, 4))
+        for got, want in zip(g(x), step(tg.tensor(x))):
+            np.testing.assert_array_equal(got.data, want.data)
 
 
 # ---------------------------------------------------------------------------
@@ -207,6 +286,16 @@ def test_train_and_eval_switch_the_statistics() -> None:
     np.testing.assert_allclose(bn(x).data, naive_batch_norm(x, rm, rv, np.ones(3), np.zeros(3)))
     assert int(bn.num_batches_tracked.data) == 1
     np.testing.assert_array_equal(bn.running_mean.data, rm)
+
+
+def test_reset_running_stats() -> None:
+    bn = nn.BatchNorm1d(2)
+    bn(np.random.default_rng(0).standard_normal((4, 2)))
+    assert int(bn.num_batches_tracked.data) == 1 and bn.running_mean.data.any()
+    bn.reset_running_stats()
+    np.testing.assert_array_equal(bn.running_mean.data, np.zeros(2))
+    np.testing.assert_array_equal(bn.running_var.data, np.ones(2))
+    assert int(bn.num_batches_tracked.data) == 0
 
 
 def test_momentum_none_is_the_cumulative_average() -> None:

@@ -19,7 +19,7 @@ from tensorgraph.ops import _exports
 NO_GRADIENT_BY_NATURE = {
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "logical_and", "logical_or", "logical_not", "argmax", "argmin", "argsort", "any", "all",
-    "zeros_like", "ones_like", "full_like",
+    "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "bernoulli",
 }
 
 

@@ -316,8 +316,131 @@ def _dropout_mask(data: st.DataObject) -> Case:
                 lambda a: (np.random.default_rng(seed).random(a.shape) >= p) / (1 - p))
 
 
+# The samplers: each draws from a tg.Generator seeded alike with the numpy
+# reference (tests/test_random_ops.py: fresh draws at each replay, reseeding).
+def _seed(data: st.DataObject) -> int:
+    return data.draw(st.integers(0, 2**32 - 1), label="seed")
+
+
+@spec("rand")
+def _rand(data: st.DataObject) -> Case:
+    shape, seed = data.draw(S.shapes(), label="shape"), _seed(data)
+    return Case(lambda: tg.rand(shape, dtype=np.float64, generator=tg.Generator(seed)), [],
+                lambda: np.random.default_rng(seed).random(shape))
+
+
+@spec("randn")
+def _randn(data: st.DataObject) -> Case:
+    shape, seed = data.draw(S.shapes(), label="shape"), _seed(data)
+    return Case(lambda: tg.randn(*shape, dtype=np.float64, seed=seed), [],
+                lambda: np.random.default_rng(seed).standard_normal(shape))
+
+
+@spec("randint")
+def _randint(data: st.DataObject) -> Case:
+    shape, seed = data.draw(S.shapes(), label="shape"), _seed(data)
+    low = data.draw(st.integers(-5, 5), label="low")
+    high = low + data.draw(st.integers(1, 9), label="width")
+    return Case(lambda: tg.randint(low, high, shape, generator=np.random.default_rng(seed)), [],
+                lambda: np.random.default_rng(seed).integers(low, high, shape))
+
+
+@spec("rand_like")
+def _rand_like(data: st.DataObject) -> Case:
+    (a,) = draw_arrays(data)
+    seed = _seed(data)
+    return Case(lambda x: tg.rand_like(x, seed=seed), [a],
+                lambda a: np.random.default_rng(seed).random(a.shape))
+
+
+@spec("randn_like")
+def _randn_like(data: st.DataObject) -> Case:
+    (a,) = draw_arrays(data)
+    seed = _seed(data)
+    return Case(lambda x: tg.randn_like(x, generator=tg.Generator(seed)), [a],
+                lambda a: np.random.default_rng(seed).standard_normal(a.shape))
+
+
+@spec("bernoulli")
+def _bernoulli(data: st.DataObject) -> Case:
+    (shape,) = [data.draw(S.shapes(), label="shape")]
+    p = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(0, 1)), label="p")
+    seed = _seed(data)
+    return Case(lambda q: tg.bernoulli(q, seed=seed), [p],
+                lambda p: (np.random.default_rng(seed).random(p.shape) < p).astype(p.dtype))
+
+
+@spec("one_hot")
+def _one_hot(data: st.DataObject) -> Case:
+    shape = data.draw(S.shapes(), label="shape")
+    n = data.draw(st.integers(1, 5), label="classes")
+    idx = data.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, n - 1)), label="idx")
+    return Case(lambda: tg.one_hot(idx, n, dtype=np.float64), [],
+                lambda: (idx[..., None] == np.arange(n)).astype(np.float64))
+
+
+@spec("assign")
+def _assign(data: st.DataObject) -> Case:
+    # An effect op: writes the value (broadcast) into the target's array, returns it.
+    # tests/test_graph_train_step.py checks it in captured steps.
+    t, v = draw_arrays(data, n=2)
+    shape = np.broadcast_shapes(t.shape, v.shape)
+    t = np.broadcast_to(t, shape).copy()
+
+    def fn(a: tg.Tensor, b: tg.Tensor) -> tg.Tensor:
+        out = tg.OPS["assign"](a, b)
+        assert out.data is a.data or np.shares_memory(out.data, a.data)   # in place
+        return out
+    return Case(fn, [t, v], lambda t, v: np.broadcast_to(v, t.shape))
+
+
 # ---------------------------------------------------------------------------
 # Extension tables
+
+class _PlainDescent(tg.optim.Optimizer):
+    """A user's optimizer: its captured update is the generic `apply_update`."""
+
+    def __init__(self, params: Any, lr: float = 0.1) -> None:
+        super().__init__(params, dict(lr=lr))
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict, *, lr: float) -> None:
+        theta -= lr * g
+
+
+# One step of each optimizer from a fresh state, written out (the first step
+# of momentum takes the buffer = g; Adam's bias corrections make m̂ = g, v̂ = g²).
+_FIRST_STEPS: dict[str, tuple[Callable[[Any], Any], Callable[..., Any]]] = {
+    "apply_sgd": (lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+                  lambda t, g: t - 0.1 * (g + 0.01 * t)),
+    "apply_adagrad": (lambda ps: tg.optim.Adagrad(ps, lr=0.1),
+                      lambda t, g: t - 0.1 * g / (np.sqrt(g * g) + 1e-10)),
+    "apply_rmsprop": (lambda ps: tg.optim.RMSprop(ps, lr=0.01, alpha=0.9),
+                      lambda t, g: t - 0.01 * g / (np.sqrt(0.1 * g * g) + 1e-8)),
+    "apply_adam": (lambda ps: tg.optim.Adam(ps, lr=0.01),
+                   lambda t, g: t - 0.01 * g / (np.sqrt(0.001 * g * g) / np.sqrt(0.001) + 1e-8)),
+    "apply_update": (lambda ps: _PlainDescent(ps, lr=0.5), lambda t, g: t - 0.5 * g),
+}
+
+
+def _first_step_spec(name: str) -> Builder:
+    make, ref = _FIRST_STEPS[name]
+
+    def build(data: st.DataObject) -> Case:
+        (t,) = draw_arrays(data)
+        g = data.draw(S.arrays(t.shape), label="g")
+
+        def fn(theta: tg.Tensor, grad: tg.Tensor) -> tg.Tensor:
+            opt = make([theta])
+            op = tg.all_ops()[name]
+            assert op is type(opt)._apply_op
+            return op(theta, grad, update=tg.optim.Update(opt, opt.param_groups[0], theta))
+        return Case(fn, [t, g], ref)
+    return build
+
+
+for _name in _FIRST_STEPS:
+    spec(_name)(_first_step_spec(_name))
+
 
 @spec("cross_entropy")
 def _cross_entropy(data: st.DataObject) -> Case:

@@ -13,7 +13,7 @@ import pytest
 import tensorgraph as tg
 from tensorgraph.graph import Graph, GraphNode, Value
 from tensorgraph.ops import defop
-from tensorgraph.passes import (IMPURE_OPS, attr_key, eliminate_common_subexpressions,
+from tensorgraph.passes import (attr_key, eliminate_common_subexpressions,
                                 eliminate_dead_code, fold_constants, is_pure, optimize)
 
 OPS = tg.OPS
@@ -156,11 +156,11 @@ def test_dead_code_keeps_impure_ops_and_what_they_read() -> None:
     # An op that changes state matters though no output reads it.
     b = Builder()
     x = b.input("x", (3,))
-    assign = defop("assign", lambda a: a.copy(), differentiable=False)
+    assign = defop("store", lambda a: a, differentiable=False, effect=True)
     b(assign, b("exp", x))
     y = b("neg", x)
     d = eliminate_dead_code(b.graph(y))
-    assert ops_of(d) == ["exp", "assign", "neg"]
+    assert ops_of(d) == ["exp", "store", "neg"]
 
 
 # ---------------------------------------------------------------------------
@@ -345,14 +345,13 @@ def test_fold_respects_max_elements() -> None:
 # ---------------------------------------------------------------------------
 # Random and stateful ops are never merged, folded or dropped
 
-def _noise() -> Op:
+def _noise(random: bool = True) -> Op:
     return defop("bernoulli", lambda p: (np.random.default_rng().random(p.shape) < p)
-                 .astype(p.dtype), differentiable=False)
+                 .astype(p.dtype), differentiable=False, random=random)
 
 
 class _RandomOp:
-    """An op that says it is random, as a registry flag would (`Op` has no
-    such flag yet, and its __slots__ take none)."""
+    """An op-like object (not a registry `Op`) that says it is random."""
     name = "draw"
     saves = False
     random = True
@@ -361,9 +360,9 @@ class _RandomOp:
         return np.random.default_rng().random(p.shape).astype(p.dtype)
 
 
-def test_random_ops_by_name_are_neither_merged_folded_nor_dropped() -> None:
+def test_random_ops_by_declaration_are_neither_merged_folded_nor_dropped() -> None:
     noise = _noise()
-    assert noise.name in IMPURE_OPS and not is_pure(noise)
+    assert not is_pure(noise)
     b = Builder()
     x = b.input("x", (1000,))
     p = b.const(np.full(1000, 0.5))
@@ -374,6 +373,12 @@ def test_random_ops_by_name_are_neither_merged_folded_nor_dropped() -> None:
     assert ops_of(o) == ["bernoulli", "bernoulli", "bernoulli", "mul", "mul"]
     a, c = outputs(o, np.ones(1000, "float32"))
     assert not np.array_equal(a, c)                # fresh draws: 2^-1000 to fail
+
+
+def test_names_decide_nothing_the_declaration_does() -> None:
+    # an op named like a sampler but declared without a flag is pure (no name list)
+    assert is_pure(_noise(random=False))
+    assert not is_pure(defop("plain", lambda x: x, differentiable=False, effect=True))
 
 
 def test_random_ops_by_flag() -> None:

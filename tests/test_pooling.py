@@ -172,11 +172,15 @@ def test_a_window_that_dilation_steps_over_the_input_is_minus_inf_without_gradie
     np.testing.assert_array_equal(ggy.data, np.zeros(y.shape))
 
 
-def test_nan_propagates_like_pytorch() -> None:
+def test_nan_propagates_and_takes_the_gradient_like_pytorch() -> None:
+    # PyTorch's CPU kernel: a NaN wins its window; of several, the last in scan order.
     x = np.arange(8.0).reshape(1, 1, 8)
-    x[0, 0, 2] = np.nan
-    y = tg.max_pool1d(x, 4)
+    x[0, 0, 1] = x[0, 0, 2] = np.nan
+    t = tg.tensor(x, requires_grad=True)
+    y = tg.max_pool1d(t, 4)
     assert np.isnan(y.data[0, 0, 0]) and y.data[0, 0, 1] == 7
+    y.backward(np.array([[[10.0, 20.0]]]))
+    np.testing.assert_array_equal(t.grad.data, [[[0, 0, 10, 0, 0, 0, 0, 20]]])
 
 
 @pytest.mark.parametrize("f", [
@@ -353,6 +357,8 @@ def test_against_pytorch_forward_and_backward() -> None:
     np.array([[[[1.0, 2, 2, 1], [2, 2, 1, 2], [0, 2, 2, 2], [2, 1, 2, 0]]]]),
     np.round(np.random.default_rng(3).standard_normal((2, 3, 7, 6))),   # many ties
     np.full((1, 2, 5, 5), -np.inf),
+    np.where(np.random.default_rng(4).random((1, 2, 6, 6)) < 0.15, np.nan,
+             np.random.default_rng(5).standard_normal((1, 2, 6, 6))),     # NaNs win
 ])
 @pytest.mark.parametrize("k,s,p,d", [(2, 2, 0, 1), (3, 1, 1, 1), (2, 1, 1, 2), (3, 2, 1, 1)])
 def test_ties_go_where_pytorch_sends_them(x: np.ndarray, k: int, s: int, p: int, d: int) -> None:
@@ -363,6 +369,7 @@ def test_ties_go_where_pytorch_sends_them(x: np.ndarray, k: int, s: int, p: int,
     y.backward(torch.tensor(g))
     np.testing.assert_array_equal(grad_of(lambda t: tg.max_pool2d(t, k, s, p, d), x, g),
                                   xt.grad.numpy())
+    np.testing.assert_array_equal(tg.max_pool2d(x, k, s, p, d).data, y.detach().numpy())
 
 
 @pytest.mark.slow

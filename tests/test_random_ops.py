@@ -149,3 +149,109 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(TypeError, match="Generator: seed must be None, an int or a numpy "
                                         "Generator, got str"):
         tg.Generator("7")
+
+
+# ---------------------------------------------------------------------------
+# The samplers (rand, randn, randint, rand_like, randn_like, bernoulli) are random ops
+
+def test_a_captured_randn_draws_afresh_and_a_reseeded_generator_repeats_eager() -> None:
+    gen = tg.Generator(0)
+
+    def f(x: tg.Tensor) -> tg.Tensor:
+        return x + tg.randn(2, 3, generator=gen)
+    g = tg.capture(f, np.zeros((2, 3), np.float32))
+    assert _ops(g) == ["randn", "add"]
+    assert "randn() [shape=(2, 3), dtype=float32, generator=Generator(seed=0)]" in str(g)
+    x = np.zeros((2, 3), np.float32)
+    a, b = g(x).data, g(x).data
+    assert not np.array_equal(a, b)                          # fresh each replay
+    gen.manual_seed(5)
+    first = g(x).data
+    np.testing.assert_array_equal(first, np.random.default_rng(5).standard_normal((2, 3))
+                                  .astype(np.float32))       # numpy's draws, seeded alike
+    gen.manual_seed(5)
+    np.testing.assert_array_equal(f(tg.tensor(x)).data, first)   # eager: the same stream
+
+
+def test_the_shared_generator_is_reseeded_by_manual_seed_for_replays_too() -> None:
+    g = tg.capture(lambda x: x * tg.rand(4), np.ones(4, np.float32))
+    tg.manual_seed(21)
+    first = g(np.ones(4, np.float32)).data
+    assert not np.array_equal(first, g(np.ones(4, np.float32)).data)
+    tg.manual_seed(21)
+    np.testing.assert_array_equal(g(np.ones(4, np.float32)).data, first)
+    np.testing.assert_array_equal(first, np.random.default_rng(21).random(4).astype(np.float32))
+
+
+def test_an_int_seed_draws_the_same_values_at_every_replay_as_every_call() -> None:
+    g = tg.capture(lambda x: x + tg.randn(3, seed=7), np.zeros(3, np.float32))
+    expected = np.random.default_rng(7).standard_normal(3).astype(np.float32)
+    for _ in range(2):
+        np.testing.assert_array_equal(g(np.zeros(3, np.float32)).data, expected)
+    np.testing.assert_array_equal(tg.randn(3, seed=7).data, expected)
+
+
+def test_like_samplers_follow_the_replays_batch_and_given_shapes_are_frozen() -> None:
+    gen = tg.Generator(1)
+
+    def f(x: tg.Tensor):
+        return x + tg.randn_like(x, generator=gen), tg.rand(*x.shape, generator=gen)
+    g = tg.capture(f, tg.placeholder((None, 3)))
+    noisy, frozen = g(np.zeros((5, 3), np.float32))
+    assert noisy.shape == (5, 3)                     # follows the input
+    assert frozen.shape == (2, 3)                    # the example's size: frozen (documented)
+    assert [n.output.shape for n in g.nodes if n.op.name == "randn_like"] == [(None, 3)]
+    gen.manual_seed(3)
+    noisy, _ = g(np.zeros((4, 3), np.float32))
+    np.testing.assert_array_equal(noisy.data, np.random.default_rng(3).standard_normal((4, 3))
+                                  .astype(np.float32))
+
+
+def test_bernoulli_and_randint_in_a_graph() -> None:
+    gen = tg.Generator(0)
+    p = np.full(4000, 0.3, np.float32)
+    g = tg.capture(lambda p: (tg.bernoulli(p, generator=gen),
+                              tg.randint(0, 10, (1000,), generator=gen)), p)
+    b, r = g(p)
+    assert b.shape == (4000,) and b.dtype == np.float32 and set(np.unique(b.data)) <= {0, 1}
+    assert _keep_rate_ok(b.data == 1, 0.7)
+    assert r.dtype == np.int64 and r.data.min() >= 0 and r.data.max() <= 9
+    b2, r2 = g(p)
+    assert not np.array_equal(b.data, b2.data) and not np.array_equal(r.data, r2.data)
+    g2 = tg.capture(tg.bernoulli, np.array([0.2, 0.3], np.float32))
+    with pytest.raises(ValueError, match=r"bernoulli: probabilities must lie in \[0, 1\], got "
+                                         r"min -0.5 and max 0.3"):
+        g2(np.array([-0.5, 0.3], np.float32))          # checked at replay too
+
+
+def test_passes_never_merge_or_fold_samplers() -> None:
+    gen = tg.Generator(0)
+
+    def f(x: tg.Tensor) -> tg.Tensor:
+        tg.rand(3, generator=gen)                      # unused, but it advances gen
+        return x + tg.randn(3, generator=gen) + tg.randn(3, generator=gen)
+    g = tg.capture(f, np.zeros(3, np.float32))
+    small = optimize(g)
+    assert _ops(small) == ["rand", "randn", "add", "randn", "add"]
+    gen.manual_seed(2)
+    before = g(np.zeros(3, np.float32)).data
+    gen.manual_seed(2)
+    np.testing.assert_array_equal(small(np.zeros(3, np.float32)).data, before)
+    assert all(not is_pure(tg.all_ops()[n]) for n in
+               ("rand", "randn", "randint", "rand_like", "randn_like", "bernoulli"))
+
+
+def test_sampler_arguments_are_checked_by_name() -> None:
+    with pytest.raises(TypeError, match="randn_like: dtype must be floating-point, got int64"):
+        tg.randn_like(np.zeros(3), dtype=np.int64)
+    with pytest.raises(ValueError, match="randint: low must be less than high, got low=3, "
+                                         "high=3"):
+        tg.randint(3, 3, (2,))
+    with pytest.raises(TypeError, match="bernoulli: p must be floating-point probabilities, "
+                                        "got dtype int64"):
+        tg.bernoulli(np.array([0, 1]))
+    with pytest.raises(TypeError, match="rand_like: give seed= or generator=, not both"):
+        tg.rand_like(np.zeros(2), seed=1, generator=tg.Generator(1))
+    r = tg.randn(2, 3, requires_grad=True, seed=0)
+    assert r.requires_grad and r.node is None           # a leaf, as torch.randn(..., requires_grad)
+    assert tg.randint(5, size=(3,), seed=0).data.max() < 5

@@ -5,15 +5,16 @@
 so a PyTorch state_dict loads and gives the same outputs."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .. import ops
+from ..ops.normalization import RunningStat
 from ..tensor import ArrayLike, Tensor, no_grad
 from .module import DiagramPart, DType, FeatureMaps, Module, Parameter, _as_input, _float_dtype
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "RunningStat"]
 
 
 class _BatchNorm(Module):
@@ -50,11 +51,10 @@ class _BatchNorm(Module):
         self.weight = Parameter(np.ones(c, dt)) if affine else None
         self.bias = Parameter(np.zeros(c, dt)) if affine else None
         if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(c, dt))
-            self.register_buffer("running_var", np.ones(c, dt))
-            self.register_buffer("num_batches_tracked", np.array(0, np.int64))
-            for b in ("running_mean", "running_var"):
-                getattr(self, b).name = b        # what a captured graph calls the constant
+            self.register_buffer("running_mean", RunningStat(np.zeros(c, dt), name="running_mean"))
+            self.register_buffer("running_var", RunningStat(np.ones(c, dt), name="running_var"))
+            self.register_buffer("num_batches_tracked",
+                                 RunningStat(np.array(0, np.int64), name="num_batches_tracked"))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -83,10 +83,12 @@ class _BatchNorm(Module):
             raise ValueError(f"{cls} {self.scope_name!r}: expected more than 1 value per channel "
                              f"when training, got input shape {t.shape} (use net.eval() for "
                              "single examples)")
-        factor = 0.0 if self.momentum is None else self.momentum
+        factor: Any = 0.0 if self.momentum is None else self.momentum
         nbt = self.num_batches_tracked if self.training and self.track_running_stats else None
         if nbt is not None and self.momentum is None:
-            factor = 1.0 / (int(nbt.data) + 1)
+            # the cumulative average 1/(batches so far), as an op: a captured step reads
+            # the count at each replay
+            factor = 1.0 / (nbt.astype(np.float64) + 1)
         batch_stats = self.training or self.running_mean is None
         use_running = not self.training or self.track_running_stats
         y = ops.batch_norm(t, self.running_mean if use_running else None,

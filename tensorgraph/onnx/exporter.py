@@ -114,10 +114,11 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
 
     for node in graph.nodes:
         where = "/".join(node.scope) or "(top level)"
-        write = RULES.get(node.op.name)
+        key = rule_key(node.op)
+        write = RULES.get(key)
         if write is None:
-            why = REFUSED.get(node.op.name, "no rule is written for it yet "
-                                             "(tensorgraph.onnx.rules.RULES)")
+            why = REFUSED.get(key, "no rule is written for it yet "
+                                   "(tensorgraph.onnx.rules.RULES)")
             raise ExportError(f"export: op {node.op.name!r} (node {node.name}, scope {where}) "
                               f"has no ONNX export rule: {why}")
         ctx.prefix = "/".join(node.scope + (node.name,))
@@ -156,12 +157,33 @@ def to_model(graph: Graph, onnx: Any, opset: int = DEFAULT_OPSET,
                               producer_name="tensorgraph", producer_version=tensorgraph.__version__)
     try:
         # Shape inference gives the outputs their types (the checker wants them).
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        model = _infer_shapes(onnx, model)
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:   # a rule wrote something ONNX rejects: a bug here, said plainly
         raise ExportError(f"export: the ONNX model built from graph {getattr(graph, 'name', '')!r} "
                           f"fails onnx's checker (a bug in an export rule): {e}") from e
     return model
+
+
+def _infer_shapes(onnx: Any, model: Any) -> Any:
+    """onnx's shape inference, with data propagation (sizes read by Shape
+    flow into Reshape) when it can: onnx's data propagation also runs on
+    small 1-D float tensors and then misreads their broadcasting (a (2, 1)
+    times (1, 3) Mul of unsqueezed vectors in a gradient), so without it
+    when it fails."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def rule_key(op: Any) -> str:
+    """The RULES / REFUSED key of an op: its name; for the VJP of a variadic
+    op (`concat_vjp3`), `{op}_vjp`, one rule for every input."""
+    of = getattr(op.forward, "vjp_of", None)
+    if of is not None and of.variadic:
+        return f"{of.name}_vjp"
+    return op.name
 
 
 def _default_output_names(graph: Graph) -> list[str]:

@@ -10,6 +10,7 @@ differs is the open batch (None), as `tg.capture` does.
 """
 from __future__ import annotations
 
+import ast
 import os
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -43,6 +44,7 @@ class _Builder:
         self.scope: tuple[str, ...] = ()
         self.used: set[str] = set()      # names some node or the graph's outputs read
         self.where = ""
+        self.shape_of: dict[int, Value] = {}   # a Shape node's Value -> the Value measured
 
     def fresh(self, base: str) -> str:
         base = base or "value"
@@ -100,6 +102,7 @@ def load(path: PathLike) -> Graph:
     except Exception as e:    # protobuf's DecodeError: truncated or not a protobuf at all
         raise OnnxLoadError(f"load: {path}: not an ONNX model, or truncated ({len(data)} bytes "
                             f"could not be parsed: {e})") from None
+    _load_external_data(onnx, model, path)
     try:
         onnx.checker.check_model(model)
     except Exception as e:    # parsed as bytes, but not a valid model (an empty file, a cut graph)
@@ -107,6 +110,19 @@ def load(path: PathLike) -> Graph:
         raise OnnxLoadError(f"load: {path}: not a valid ONNX model, or truncated "
                             f"(onnx.checker: {first})") from None
     return from_model(model, onnx, path)
+
+
+def _load_external_data(onnx: Any, model: Any, path: str) -> None:
+    """Weights kept beside the model (PyTorch's dynamo exporter writes
+    `model.onnx.data`), read into the model's initializers."""
+    helper = onnx.external_data_helper
+    if not any(helper.uses_external_data(t) for t in model.graph.initializer):
+        return
+    try:
+        helper.load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
+    except (OSError, ValueError) as e:
+        raise OnnxLoadError(f"load: {path}: its weights are kept in a file beside it that cannot "
+                            f"be read ({e})") from None
 
 
 def from_model(model: Any, onnx: Any, where: str = "model") -> Graph:
@@ -151,14 +167,43 @@ def from_model(model: Any, onnx: Any, where: str = "model") -> Graph:
         b.where = f"{where}: node {n.name or n.op_type!r} ({n.op_type})"
         # "/fc1/Gemm" (PyTorch) or "layers/0/matmul/MatMul" (tensorgraph: the
         # scope, the node, the ONNX op): the scope is what comes before.
-        parts = [p for p in n.name.split("/") if p]
-        b.scope = tuple(parts[:-2] if ours else parts[:-1])
+        b.scope = _scope(n, ours)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         ins = [b.values[x] if x else None for x in n.input]
         out = CONVERTERS[n.op_type](b, n, ins, attrs, opset)
         b.values[n.output[0]] = out
     outputs = [b.values[o.name] for o in g.output]
-    return Graph(inputs, outputs, b.nodes, name=g.name or "graph")
+    return Graph(inputs, outputs, _needed(b.nodes, outputs), name=g.name or "graph")
+
+
+def _scope(n: Any, ours: bool) -> tuple[str, ...]:
+    """A node's scope: the module path PyTorch's dynamo exporter writes in
+    its metadata (`pkg.torch.onnx.name_scopes`: ['', 'fc1', 'linear']);
+    else from the node's name, "/fc1/Gemm" (PyTorch's TorchScript exporter)
+    or "layers/0/matmul/MatMul" (tensorgraph: the scope, the node, the ONNX
+    op): what comes before."""
+    for p in n.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                names = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                break
+            if isinstance(names, list):
+                return tuple(str(x) for x in names[:-1] if x)
+    parts = [p for p in n.name.split("/") if p]
+    return tuple(parts[:-2] if ours else parts[:-1])
+
+
+def _needed(nodes: list[GraphNode], outputs: list[Value]) -> list[GraphNode]:
+    """The nodes the outputs need (a Shape read only for a Reshape's target
+    leaves nodes that nothing uses once the target is an attribute)."""
+    want = {id(v) for v in outputs}
+    keep = []
+    for node in reversed(nodes):
+        if id(node.output) in want:
+            keep.append(node)
+            want.update(id(v) for v in node.inputs)
+    return keep[::-1]
 
 
 # ---------------------------------------------------------------------------
@@ -258,10 +303,7 @@ def _gemm(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int
 
 
 def _scalar(b: _Builder, x: float, dtype: Any) -> Value:
-    arr = np.asarray(x, dtype=dtype)
-    v = Value(b.fresh("const"), (), arr.dtype, "constant", value=arr)
-    b._by_value[id(v)] = (arr, arr)
-    return v
+    return _const(b, np.asarray(x, dtype=dtype))
 
 
 def _axes_of(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any]) -> Optional[tuple[int, ...]]:
@@ -305,10 +347,13 @@ def _reshaped(b: _Builder, n: Any, x: Value, shapes: Sequence[tuple[int, ...]]) 
 
 @converter("Reshape")
 def _reshape(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
-    target = [int(s) for s in b.const(n.input[1])]
     x = ins[0]
     shapes = []
     for k in (0, 1):
+        # A target computed from the input's shape (x.view(x.size(0), -1))
+        # differs between the two examples: the size that follows the batch.
+        target = [int(s) for s in (b.const(n.input[1]) if ins[1].kind != "op"
+                                   else b._example(ins[1], k))]
         have = b._example(x, k).shape
         s = [have[i] if d == 0 and not attrs.get("allowzero", 0) else d for i, d in enumerate(target)]
         shapes.append(np.empty(have, dtype=np.bool_).reshape(s).shape)
@@ -476,3 +521,89 @@ def _topk(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int
         raise OnnxLoadError(f"load: {b.where}: only a TopK that sorts a whole axis ascending, "
                             f"values only, is read (tensorgraph's sort)")
     return b.op("sort", ins[:1], "sort", axis=axis)
+
+
+@converter("Shape")
+def _shape(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    # tensorgraph has no op that returns a shape: a known size is a constant,
+    # an open one is counted at run time (the ones along that axis, summed).
+    x = ins[0]
+    nd = len(x.shape)
+    dims = list(range(nd))[slice(attrs.get("start", 0), attrs.get("end", nd))]
+    if all(x.shape[d] is not None for d in dims):
+        return _const(b, np.asarray([x.shape[d] for d in dims], np.int64))
+    sizes = []
+    for d in dims:
+        if x.shape[d] is not None:
+            sizes.append(_const(b, np.asarray(x.shape[d], np.int64)))
+            continue
+        line = b.op("getitem", [x], "getitem", index=(0,) * d + (slice(None),) + (0,) * (nd - d - 1))
+        ones = b.op("logical_or", [b.op("equal", [line, line], "equal"),
+                                   b.op("not_equal", [line, line], "not_equal")], "logical_or")
+        count = b.op("astype", [ones], "astype", dtype=np.dtype(np.int64))
+        sizes.append(b.op("sum", [count], "sum", axis=None, keepdims=False))
+    out = b.op("stack", sizes, "shape", axis=0)
+    if dims == list(range(nd)):
+        b.shape_of[id(out)] = x
+    return out
+
+
+@converter("ConstantOfShape")
+def _constant_of_shape(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any],
+                       opset: int) -> Value:
+    value = b.onnx.numpy_helper.to_array(attrs["value"]).reshape(()) if "value" in attrs \
+        else np.zeros((), np.float32)
+    if ins[0].kind != "op":
+        return _const(b, np.full(tuple(int(d) for d in b.const(n.input[0])), value))
+    x = b.shape_of.get(id(ins[0]))
+    if x is None:
+        raise OnnxLoadError(f"load: {b.where}: ConstantOfShape is read for a constant shape or "
+                            f"the whole Shape of a value (zeros_like), not a computed shape")
+    fill = _const(b, value)             # x's shape, `value` everywhere (NaNs in x too)
+    return b.op("where", [b.op("equal", [x, x], "equal"), fill, fill], "full_like")
+
+
+def _const(b: _Builder, arr: np.ndarray) -> Value:
+    v = Value(b.fresh("const"), arr.shape, arr.dtype, "constant", value=arr)
+    b._by_value[id(v)] = (arr, arr)
+    return v
+
+
+@converter("IsNaN")
+def _isnan(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    return b.op("not_equal", [ins[0], ins[0]], "isnan")      # NaN alone differs from itself
+
+
+@converter("Dropout")
+def _dropout(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any], opset: int) -> Value:
+    training = len(ins) > 2 and ins[2] is not None and bool(b.const(n.input[2]).reshape(()))
+    if training or any(o in b.used for o in list(n.output)[1:]):
+        raise OnnxLoadError(f"load: {b.where}: Dropout in training mode (or its mask) is not "
+                            f"read; export the model in eval mode, where it is the identity")
+    return ins[0]
+
+
+@converter("GatherElements")
+def _gather_elements(b: _Builder, n: Any, ins: list[Any], attrs: dict[str, Any],
+                     opset: int) -> Value:
+    # out[..., j, ...] = data[..., idx[..., j, ...], ...] along `axis`, with
+    # indices computed at run time (a cross-entropy's targets): Σ_c over the
+    # axis of data where idx == c, 0 elsewhere (exact: only zeros are added).
+    data, idx = ins[0], ins[1]
+    nd = len(data.shape)
+    a = int(attrs.get("axis", 0)) % max(nd, 1)
+    C = data.shape[a]
+    if C is None or len(idx.shape) != nd or any(
+            d != a and p != q for d, (p, q) in enumerate(zip(data.shape, idx.shape))):
+        raise OnnxLoadError(f"load: {b.where}: GatherElements is read along an axis of known "
+                            f"size, with indices of the data's sizes elsewhere (data "
+                            f"{data.shape}, indices {idx.shape}, axis {a})")
+    pos = b.op("mod", [idx, _const(b, np.asarray(C, idx.dtype))], "mod")    # -1: the last
+    classes = _const(b, np.arange(C, dtype=idx.dtype).reshape((C,) + (1,) * (nd - a)))
+    hit = b.op("equal", [b.op("expand_dims", [pos], "expand_dims", axis=a), classes], "equal")
+    picked = b.op("where", [hit, b.op("expand_dims", [data], "expand_dims", axis=a + 1),
+                            _const(b, np.zeros((), data.dtype))], "where")
+    out = b.op("sum", [picked], "sum", axis=a, keepdims=False)
+    if out.dtype != data.dtype:          # numpy sums small ints wider
+        out = b.op("astype", [out], "astype", dtype=np.dtype(data.dtype))
+    return out

@@ -83,6 +83,17 @@ REFUSED: dict[str, str] = {
     "dropout_mask": "it draws a random mask (dropout in training mode); call .eval() on the "
                     "model before exporting, where dropout is the identity",
 }
+# The samplers (tensorgraph.ops.random): ONNX's RandomNormal/RandomUniform draw from the
+# runtime's own generator, so the model could not reproduce tensorgraph's draws.
+REFUSED.update(dict.fromkeys(
+    ("rand", "randn", "randint", "rand_like", "randn_like", "bernoulli"),
+    "it draws random numbers, which ONNX's random ops cannot reproduce (they use the "
+    "runtime's generator); export the inference function, or feed the draws as an input"))
+# The effect ops (tensorgraph.ops.inplace, tensorgraph.optim): a captured training step.
+REFUSED.update(dict.fromkeys(
+    ("assign", "apply_update", "apply_sgd", "apply_adagrad", "apply_rmsprop", "apply_adam"),
+    "it writes a parameter or optimizer state in place (a captured training step's update); "
+    "an ONNX model is a pure function: export the inference function (the model) instead"))
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
@@ -214,6 +225,15 @@ def _step(ctx: Context, node: Any, xs: list[str]) -> str:
     neg = ctx.op("Less", xs[0], ctx.const(np.zeros((), dt), "zero"))
     return ctx.op("Where", neg, ctx.const(np.asarray(-1, dt), "minus_one"),
                   ctx.const(np.asarray(1, dt), "one"))
+
+
+@rule("one_hot")
+def _one_hot(ctx: Context, node: Any, xs: list[str]) -> str:
+    # OneHot(indices, depth, [off, on]) along a new last axis; the replay checks the range,
+    # ONNX would wrap negative indices, so the two agree on valid input only.
+    n, dt = node.attrs["num_classes"], node.output.dtype
+    return ctx.op("OneHot", xs[0], ctx.ints([n], "depth"),
+                  ctx.const(np.asarray([0, 1], dt), "off_on"), axis=-1)
 
 
 # ---------------------------------------------------------------------------
@@ -683,4 +703,71 @@ def _sort(ctx: Context, node: Any, xs: list[str]) -> str:
     return values
 
 
+# ---------------------------------------------------------------------------
+# Diagonals and the cross product (Gather with positions known at export)
+
+def diagonal_of(ctx: Context, x: str, shape: Sequence[Optional[int]], offset: int,
+                axis1: int, axis2: int) -> str:
+    """numpy.diagonal(x, offset, axis1, axis2): the two axes moved last,
+    flattened into one, and the positions i·m + i + offset gathered (the
+    diagonal's axis last, as numpy). The two axes' sizes must be known."""
+    nd = len(shape)
+    a1, a2 = axis1 % nd, axis2 % nd
+    n, m = shape[a1], shape[a2]
+    if n is None or m is None:
+        raise Unsupported(f"the diagonal of axes {a1} and {a2} needs their sizes; axis sizes "
+                          f"{tuple(shape)} have an open one there")
+    perm = [a for a in range(nd) if a not in (a1, a2)] + [a1, a2]
+    if perm != list(range(nd)):
+        x = ctx.op("Transpose", x, perm=perm)
+    k = max(0, min(n + min(offset, 0), m - max(offset, 0)))
+    i = np.arange(k) + max(-offset, 0)
+    flat = ctx.op("Reshape", x, ctx.ints([0] * (nd - 2) + [-1], "shape"))
+    return ctx.op("Gather", flat, ctx.const((i * m + i + offset).astype(np.int64), "index"),
+                  axis=nd - 2)
+
+
+@rule("diagonal")
+def _diagonal(ctx: Context, node: Any, xs: list[str]) -> str:
+    a = node.attrs
+    return diagonal_of(ctx, xs[0], node.inputs[0].shape, int(a.get("offset", 0)),
+                       int(a.get("axis1", 0)), int(a.get("axis2", 1)))
+
+
+@rule("diag")
+def _diag(ctx: Context, node: Any, xs: list[str]) -> str:
+    k = int(node.attrs.get("k", 0))
+    shape = node.inputs[0].shape
+    if len(shape) == 2:              # a matrix: its k-th diagonal
+        return diagonal_of(ctx, xs[0], shape, k, 0, 1)
+    (n,) = shape
+    if n is None:
+        raise Unsupported("the matrix of a vector of open size: its size is needed")
+    # A vector: the (n+|k|)² matrix with v on diagonal k, gathered from
+    # v followed by one zero (position n) at every other place.
+    size = n + abs(k)
+    idx = np.full((size, size), n, dtype=np.int64)
+    r = np.arange(n) + max(-k, 0)
+    idx[r, r + k] = np.arange(n)
+    zero = ctx.const(np.zeros(1, node.output.dtype), "zero")
+    return ctx.op("Gather", ctx.op("Concat", xs[0], zero, axis=0), ctx.const(idx, "index"), axis=0)
+
+
+def cross_of(ctx: Context, a: str, b: str) -> str:
+    """a × b of 3-vectors on the last axis: a[[1,2,0]]·b[[2,0,1]] − a[[2,0,1]]·b[[1,2,0]]."""
+    def pick(x: str, order: list[int]) -> str:
+        return ctx.op("Gather", x, ctx.ints(order, "index"), axis=-1)
+    return ctx.op("Sub", ctx.op("Mul", pick(a, [1, 2, 0]), pick(b, [2, 0, 1])),
+                  ctx.op("Mul", pick(a, [2, 0, 1]), pick(b, [1, 2, 0])))
+
+
+@rule("cross")
+def _cross(ctx: Context, node: Any, xs: list[str]) -> str:
+    return cross_of(ctx, *_as_out(ctx, node, xs))
+
+# ---------------------------------------------------------------------------
+# More rules, in files of their own (they import RULES, REFUSED and `rule` from here)
+
+from . import rules_grad  # noqa: E402,F401  (the gradient ops of a captured tg.grad)
 from . import rules_conv  # noqa: E402,F401  (the convolution ops' rules and converters)
+from . import rules_pool  # noqa: E402,F401  (MaxPool, AveragePool, BatchNormalization)

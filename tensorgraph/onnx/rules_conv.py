@@ -17,10 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 from .importer import CONVERTERS, OnnxLoadError, _Builder
-from .rules import Context, Unsupported, rule
+from .rules import REFUSED, Context, Unsupported, rule
 from ..graph import Value
 
 __all__: list[str] = []
+
+REFUSED.update(dict.fromkeys(
+    ("conv1d_weight", "conv2d_weight"),
+    "it is a convolution's weight gradient (a backward op, recorded with create_graph=True); "
+    "ONNX has no such op: export the forward pass"))
+REFUSED.update(dict.fromkeys(
+    ("conv1d_vjp", "conv2d_vjp", "conv_transpose1d_vjp", "conv_transpose2d_vjp",
+     "conv1d_weight_vjp", "conv2d_weight_vjp"),
+    "no export rule is written yet for a convolution's gradient (a captured training step "
+    "of a conv net); export the forward pass"))
 
 
 def _pads(padding: Any) -> list[int]:

@@ -8,8 +8,8 @@ from .shape import reshape, ravel, transpose, swapaxes, expand_dims, squeeze, br
 from .math import sin, cos, tan, sinh, cosh, arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2, sinc, log2, log10, log1p, exp2, expm1, square, reciprocal, logaddexp, hypot, floor, ceil, round, floor_divide, mod, remainder, fmax, fmin, std, prod, cumsum  # noqa: F401
 from .arrays import repeat, tile, roll, diagonal, diag, sort, argsort  # noqa: F401
 from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
-from .creation import manual_seed, zeros, ones, full, eye, arange, linspace, rand, randn, zeros_like, ones_like, full_like  # noqa: F401
-from .random import Generator, dropout  # noqa: F401
+from .creation import zeros, ones, full, eye, arange, linspace, zeros_like, ones_like, full_like  # noqa: F401
+from .random import Generator, dropout, manual_seed, rand, randn, randint, rand_like, randn_like, bernoulli  # noqa: F401
 from .conv import conv2d, conv1d, conv_transpose2d, conv_transpose1d, flatten  # noqa: F401
 from .pooling import max_pool2d, max_pool1d, avg_pool2d, avg_pool1d  # noqa: F401
 from .normalization import batch_norm  # noqa: F401
@@ -26,9 +26,9 @@ __all__ = [
     'arctanh', 'arctan2', 'sinc', 'log2', 'log10', 'log1p', 'exp2', 'expm1', 'square',
     'reciprocal', 'logaddexp', 'hypot', 'floor', 'ceil', 'round', 'floor_divide', 'mod',
     'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'repeat', 'tile', 'roll', 'diagonal',
-    'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm',
-    'manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
-    'zeros_like', 'ones_like', 'full_like', 'Generator', 'dropout', 'conv2d', 'conv1d',
-    'conv_transpose2d', 'conv_transpose1d', 'flatten', 'max_pool2d', 'max_pool1d', 'avg_pool2d',
-    'avg_pool1d', 'batch_norm',
+    'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm', 'zeros',
+    'ones', 'full', 'eye', 'arange', 'linspace', 'zeros_like', 'ones_like', 'full_like',
+    'Generator', 'dropout', 'manual_seed', 'rand', 'randn', 'randint', 'rand_like',
+    'randn_like', 'bernoulli', 'conv2d', 'conv1d', 'conv_transpose2d', 'conv_transpose1d',
+    'flatten', 'max_pool2d', 'max_pool1d', 'avg_pool2d', 'avg_pool1d', 'batch_norm',
 ]

@@ -1,14 +1,12 @@
-"""Constructors: zeros, ones, full, eye, arange, linspace, rand, randn, *_like.
+"""Constructors: zeros, ones, full, eye, arange, linspace, *_like.
 
 They make leaf tensors. Names and arguments follow numpy (`shape`, `dtype`,
 `N, M, k`, `start, stop, num`); the dtype default follows PyTorch: float32
 for floating-point values, int64 for integers (numpy would give float64).
 Every constructor takes `requires_grad=` (floating-point dtypes only).
 
-Randomness: `rand` and `randn` draw from a `numpy.random.Generator`. Give
-`seed=` (an int, or a Generator to draw from; `generator=` is accepted as in
-PyTorch) for a reproducible draw, or call `tg.manual_seed(n)` once to reseed
-the generator they share otherwise.
+The random constructors (`rand`, `randn`, `randint`, their `*_like`,
+`bernoulli`, `manual_seed`) are random ops: tensorgraph/ops/random.py.
 """
 from __future__ import annotations
 
@@ -21,23 +19,10 @@ from .registry import OPS, as_tensor
 
 public = OPS.public
 
-__all__ = ['manual_seed', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'rand', 'randn',
+__all__ = ['zeros', 'ones', 'full', 'eye', 'arange', 'linspace',
            'zeros_like', 'ones_like', 'full_like']
 
-Seed = Union[None, int, np.random.Generator]
 ShapeArg = Union[int, Sequence[int]]
-
-_rng = np.random.default_rng()
-
-
-@public(None)
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator that `rand`/`randn` use when given no `seed`;
-    returns it. The same seed gives the same sequence of draws."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-    return _rng
-
 
 def _shape(shape: tuple[Any, ...], fn: str) -> tuple[int, ...]:
     """numpy's `zeros((2, 3))` and PyTorch's `zeros(2, 3)` both work."""
@@ -139,45 +124,6 @@ def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dt
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     arr = np.linspace(float(start), float(stop), int(num), endpoint=endpoint)
     return _leaf(arr.astype(_dtype(dtype)), requires_grad)
-
-
-def _generator(seed: Seed, generator: Seed, fn: str) -> np.random.Generator:
-    if seed is not None and generator is not None:
-        raise TypeError(f"{fn}: give seed= or generator=, not both")
-    s = seed if seed is not None else generator
-    if s is None:
-        return _rng
-    if isinstance(s, np.random.Generator):
-        return s
-    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
-        return np.random.default_rng(int(s))
-    raise TypeError(f"{fn}: seed must be an int or a numpy.random.Generator, got "
-                    f"{type(s).__name__}")
-
-
-@public(None)
-def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
-         generator: Seed = None) -> Tensor:
-    """Uniform samples from [0, 1): rand(2, 3) or rand((2, 3)); float32 by
-    default. `seed` (int or Generator) makes the draw reproducible; without
-    it the shared generator is used (see `manual_seed`)."""
-    dt = _dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"rand: dtype must be floating-point, got {dt}")
-    rng = _generator(seed, generator, "rand")
-    return _leaf(rng.random(_shape(shape, "rand")).astype(dt), requires_grad)
-
-
-@public(None)
-def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False, seed: Seed = None,
-          generator: Seed = None) -> Tensor:
-    """Standard normal samples: randn(2, 3) or randn((2, 3)); float32 by
-    default. `seed` as for `rand`."""
-    dt = _dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"randn: dtype must be floating-point, got {dt}")
-    rng = _generator(seed, generator, "randn")
-    return _leaf(rng.standard_normal(_shape(shape, "randn")).astype(dt), requires_grad)
 
 
 def _no_graph(fn: str, **values: Any) -> None:

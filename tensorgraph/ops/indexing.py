@@ -3,6 +3,7 @@ accumulate; `index_add` is that scatter, and its own VJP is the gather."""
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -11,6 +12,8 @@ from ..tensor import ArrayLike, Tensor
 from .registry import OPS, axes, as_tensor, unary
 
 defop, public = OPS.defop, OPS.public
+# The module, whose `_capture` (the recorder of tg.capture, or None) is read live.
+_tensor_mod: Any = sys.modules[Tensor.__module__]
 
 
 def _is_basic(index: tuple[Any, ...]) -> bool:
@@ -72,14 +75,36 @@ def take(x: ArrayLike, indices: ArrayLike, axis: Optional[int] = None) -> Tensor
     return getitem(x, (slice(None),) * ax + (idx,))
 
 
-@public(None)
-def one_hot(indices: ArrayLike, num_classes: Optional[int] = None, dtype: Any = "float32") -> Tensor:
-    """Rows of the identity: one_hot([2, 0], 3) = [[0,0,1],[1,0,0]]. Not differentiable."""
-    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+def _one_hot(idx: np.ndarray, *, num_classes: int, dtype: np.dtype) -> np.ndarray:
+    # checked here, so that a replay checks its own indices too
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
-    n = int(idx.max()) + 1 if num_classes is None and idx.size else int(num_classes or 0)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"one_hot: indices must lie in [0, {n}), got min {idx.min()} and "
-                         f"max {idx.max()}")
-    return Tensor(np.eye(n, dtype=dtype)[idx])
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise ValueError(f"one_hot: indices must lie in [0, {num_classes}), got min {idx.min()} "
+                         f"and max {idx.max()}")
+    return np.eye(num_classes, dtype=dtype)[idx]
+
+
+# An op (not a leaf made from the indices' values), so that a captured graph
+# encodes each replay's targets.
+ONE_HOT = defop("one_hot", _one_hot, differentiable=False)
+
+
+@public(ONE_HOT)
+def one_hot(indices: ArrayLike, num_classes: Optional[int] = None, dtype: Any = "float32") -> Tensor:
+    """Rows of the identity: one_hot([2, 0], 3) = [[0,0,1],[1,0,0]]. Not differentiable.
+    Without num_classes it is max(indices) + 1 (inside tg.capture: of the
+    capture's indices, frozen into the graph; a CaptureWarning says so)."""
+    t = indices if isinstance(indices, Tensor) else Tensor(np.asarray(indices))
+    idx = t._data
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    if num_classes is None:
+        n = int(idx.max()) + 1 if idx.size else 0
+        rec = _tensor_mod._capture
+        if rec is not None and rec.captured(t):
+            rec.warn(f"one_hot's num_classes is inferred from the indices at capture "
+                     f"({n}) and frozen into the graph; pass num_classes=")
+    else:
+        n = int(num_classes)
+    return unary(ONE_HOT, t, num_classes=n, dtype=np.dtype(dtype))

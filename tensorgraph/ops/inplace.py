@@ -16,9 +16,17 @@ holding it sees the change). Three cases:
 Every in-place change stamps the tensor's version (`tensor.bump_version`):
 backward through a node recorded before, that needs the old values, raises
 naming the op and the tensor instead of using the new ones.
+
+Inside `tg.capture`, an unrecorded change of a parameter (the optimizer step
+`p -= lr * g` under no_grad) is recorded as the effect op `assign(p, value)`
+(TensorFlow's `tf.assign`): the replay writes the new value into the
+parameter's array, and capture itself leaves the parameter as it was. A
+change of an op's value (or of a constant made inside fn) is captured as the
+out-of-place op: the tensor names the new value from then on.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -30,6 +38,20 @@ from .registry import OPS, as_tensor, holds_tensor, operand
 from .shape import broadcast_to
 
 public = OPS.public
+defop = OPS.defop
+
+# The module, whose `_capture` (the recorder of tg.capture, or None) is read live.
+_tensor_mod: Any = sys.modules[Tensor.__module__]
+
+
+def _assign_forward(target: np.ndarray, value: np.ndarray) -> np.ndarray:
+    # In place: the parameter's own array (others holding it see the change).
+    np.copyto(target, value, casting="same_kind")
+    return target
+
+
+#: `assign(ref, value)`: write value into ref's array, return it (tf.assign).
+ASSIGN = defop("assign", _assign_forward, differentiable=False, effect=True)
 
 
 def _label(t: Tensor) -> str:
@@ -53,6 +75,9 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         raise RuntimeError(f"{name}: the result has shape {new.shape}, but an in-place op "
                            f"must keep the shape of {_label(self)}")
     if new.node is None:
+        rec = _tensor_mod._capture
+        if rec is not None and rec.assign(ASSIGN, self, new):
+            return self     # recorded as an assignment, done by each replay
         # Nothing recorded: write into the array itself (same object, so views
         # and other holders see it).
         if not self._data.flags.writeable:   # e.g. a broadcast view
@@ -77,6 +102,8 @@ def _apply(self: Tensor, name: str, compute: Callable[[Tensor], Tensor]) -> Tens
         return self
     bump_version(self)
     mark_written(self._data)   # tensors sharing this memory changed too
+    if rec is not None:
+        rec.rebind(self, new)   # captured: self names the new value from here on
     return self
 
 
@@ -199,7 +226,8 @@ def _setitem(self: Tensor, key: Any, value: ArrayLike) -> None:
         value = as_tensor(value, "__setitem__", 1)
     recording = is_grad_enabled() and (self.requires_grad or
                                        isinstance(value, Tensor) and value.requires_grad)
-    if not recording:
+    # captured: the write is recorded ops, whatever the gradient mode
+    if not recording and _tensor_mod._capture is None:
         v = value._data if isinstance(value, Tensor) else value
         _apply(self, "__setitem__", lambda x: _put_values(x, index, v))
         return

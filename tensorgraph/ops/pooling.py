@@ -14,8 +14,9 @@ the forward loops over the k·k offsets inside a window, each step one
 vectorised operation on every window at once, never over positions.
 
 - `max_pool1d/2d`: y = max over the window (padding reads -inf). The forward
-  saves where each maximum is (a flat index into x: on ties the first in
-  scan order, a NaN wins, as PyTorch's CPU kernel). Its VJP is the op
+  saves where each maximum is (its offset inside the window, a small int: on
+  ties the first in scan order, of NaNs the last, as PyTorch's CPU kernel);
+  the VJP turns them into flat indices into x and is the op
   `max_pool_scatter` (g added at those positions), whose VJP is the op
   `max_pool_gather` (read at those positions) and back: both linear, so
   create_graph and second derivatives work.
@@ -92,7 +93,8 @@ def _geometry(fn: str, shape: tuple[int, ...], nd: int, kernel_size: Any, stride
     if min(out) < 1:
         raise ValueError(f"{fn}: the window (kernel_size {k}, dilation {d}) is larger than the "
                          f"padded input: input shape {shape}, padding {p}, output size {out}")
-    return {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": bool(ceil_mode)}
+    return {"kernel_size": k, "stride": s, "padding": p, "dilation": d,
+            "ceil_mode": bool(ceil_mode)}
 
 
 def _pads(spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
@@ -131,70 +133,116 @@ def _offsets(kernel_size: tuple[int, ...]) -> list[tuple[int, ...]]:
 # ---------------------------------------------------------------------------
 # Max pooling
 
+def _offset_dtype(kernel_size: tuple[int, ...]) -> Any:
+    """The smallest integer type that numbers every offset inside a window."""
+    k = math.prod(kernel_size)
+    return np.int8 if k <= 127 else np.int16 if k <= 32767 else np.int32
+
+
+def _first_inside(spatial: tuple[int, ...], out: tuple[int, ...], kernel_size: tuple[int, ...],
+                  stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per window (shape out): its first offset (in scan order) inside x, and
+    whether it has none (with dilation a padded window can step over x)."""
+    nd = len(out)
+    k0 = np.zeros(out, np.intp)
+    empty = np.zeros(out, bool)
+    for ax, (n, o, k, s, p, d) in enumerate(zip(spatial, out, kernel_size, stride, padding,
+                                                dilation)):
+        start = np.arange(o) * s - p
+        a0 = np.where(start < 0, (-start + d - 1) // d, 0)
+        shape = [1] * nd
+        shape[ax] = o
+        empty = empty | ((a0 >= k) | (start + a0 * d >= n)).reshape(shape)
+        k0 = k0 * k + np.minimum(a0, k - 1).reshape(shape)
+    return k0, empty
+
+
 def _max_pool(x: np.ndarray, kernel_size: tuple[int, ...], stride: tuple[int, ...],
               padding: tuple[int, ...], dilation: tuple[int, ...], ceil_mode: bool
               ) -> tuple[np.ndarray, np.ndarray]:
-    """(max over each window, flat index into x of the element chosen)."""
+    """(max over each window, the offset inside its window of the element
+    chosen: the first maximum in scan order, or the last NaN)."""
     nd = len(kernel_size)
     spatial = x.shape[-nd:]
     out, pads = _pads(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     w = _windows(_padded(x, pads, -np.inf), out, kernel_size, stride, dilation)
     offsets = _offsets(kernel_size)
-    nan = np.isnan(x).any()
-    empty = None
+    best, arg = _scan(w, x.dtype, offsets, spatial, out, kernel_size, stride, padding, dilation,
+                      pads, nan=False)
+    # A NaN propagates through np.maximum into its window's result: only then
+    # scan again, with NaN winning (checking the output, not all of x).
+    if np.isnan(best).any():
+        best, arg = _scan(w, x.dtype, offsets, spatial, out, kernel_size, stride, padding,
+                          dilation, pads, nan=True)
+    return best, arg
+
+
+def _scan(w: np.ndarray, dtype: Any, offsets: list[tuple[int, ...]], spatial: tuple[int, ...],
+          out: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
+          padding: tuple[int, ...], dilation: tuple[int, ...],
+          pads: tuple[tuple[int, int], ...], nan: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One pass per offset of the windows `w`: the running maximum and its offset."""
+    nd = len(kernel_size)
+    dt = _offset_dtype(kernel_size)
     if not any(a or b for a, b in pads):
         best = w[(Ellipsis,) + offsets[0]].copy()
-        arg = np.zeros(best.shape, np.intp)
-        rest = offsets[1:]
+        arg = np.zeros(best.shape, dt)
         first = 1
     else:
         # Start below every real element: padding (-inf) never wins, and a
-        # window of -inf keeps its first element inside the input (PyTorch's).
-        best = np.full(w.shape[:-nd], -np.inf, x.dtype)
-        arg = np.zeros(best.shape, np.intp)
-        k0 = np.zeros(out, np.intp)
-        empty = np.zeros(out, bool)
-        for ax, (n, o, k, s, p, d) in enumerate(zip(spatial, out, kernel_size, stride, padding,
-                                                    dilation)):
-            start = np.arange(o) * s - p
-            # first offset of each window that lands inside the input
-            a0 = np.where(start < 0, (-start + d - 1) // d, 0)
-            shape = [1] * nd
-            shape[ax] = o
-            # with dilation a window can skip the input entirely: it gives -inf, no gradient
-            empty = empty | ((a0 >= k) | (start + a0 * d >= n)).reshape(shape)
-            k0 = k0 * k + np.minimum(a0, k - 1).reshape(shape)
-        arg[...] = k0
-        rest = offsets
+        # window of -inf keeps its first element inside x (PyTorch's rule).
+        best = np.full(w.shape[:-nd], -np.inf, dtype)
+        arg = np.empty(best.shape, dt)
+        arg[...] = _first_inside(spatial, out, kernel_size, stride, padding, dilation)[0]
         first = 0
-    for j, o in enumerate(rest, first):
-        v = w[(Ellipsis,) + o]
+    for j in range(first, len(offsets)):
+        v = w[(Ellipsis,) + offsets[j]]
         hit = v > best
         if nan:
-            hit |= np.isnan(v)      # a NaN wins (the last one, as PyTorch)
-        np.copyto(best, v, where=hit)
-        np.copyto(arg, j, where=hit)
-    # The chosen offset -> a flat index into x (its own coordinates, unpadded).
-    flat = np.zeros(best.shape, np.intp)
-    lead = math.prod(x.shape[:-nd])
-    flat += (np.arange(lead, dtype=np.intp) * math.prod(spatial)).reshape(x.shape[:-nd] + (1,) * nd)
-    offs = np.unravel_index(arg, kernel_size)
-    stride_of = [math.prod(spatial[i + 1:]) for i in range(nd)]
-    for ax, (o, s, p, d) in enumerate(zip(out, stride, padding, dilation)):
-        shape = [1] * nd
-        shape[ax] = o
-        start = (np.arange(o, dtype=np.intp) * s - p).reshape(shape)
-        flat += (start + offs[ax] * d) * stride_of[ax]
-    if empty is not None and empty.any():
-        flat[..., empty] = -1           # no element of x: the scatter drops it, the gather reads 0
-    return best, flat
+            hit |= np.isnan(v)      # a NaN wins (the last one, as PyTorch); maximum keeps it
+        np.maximum(best, v, out=best)
+        # arg = j where hit: arithmetic on the small ints beats np.where/copyto(where=)
+        arg += hit.view(np.int8).astype(dt, copy=False) * (dt(j) - arg)
+    return best, arg
+
+
+def _flat_indices(shape: tuple[int, ...], arg: np.ndarray, kernel_size: tuple[int, ...],
+                  stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
+                  ceil_mode: bool) -> np.ndarray:
+    """The chosen offsets (`_max_pool`'s) as flat indices into x; -1 for a
+    window with no element of x."""
+    nd = len(kernel_size)
+    spatial = tuple(shape[-nd:])
+    out = arg.shape[-nd:]
+    step = [math.prod(spatial[i + 1:]) for i in range(nd)]
+    # the flat distance from a window's start to each offset inside it
+    table = np.zeros(1, np.intp)
+    for k, d, st in zip(kernel_size, dilation, step):
+        table = (table[:, None] + np.arange(k) * d * st).reshape(-1)
+    base = np.zeros(out, np.intp)
+    for ax, (o, s, p, st) in enumerate(zip(out, stride, padding, step)):
+        view = [1] * nd
+        view[ax] = o
+        base = base + ((np.arange(o) * s - p) * st).reshape(view)
+    lead = shape[:-nd]
+    base = base + (np.arange(math.prod(lead), dtype=np.intp) * math.prod(spatial)
+                   ).reshape(lead + (1,) * nd)
+    flat = np.take(table, arg)
+    flat += base
+    if any(padding) and any(d > 1 for d in dilation):
+        empty = _first_inside(spatial, out, kernel_size, stride, padding, dilation)[1]
+        if empty.any():
+            flat[..., empty] = -1       # the scatter drops it, the gather reads 0
+    return flat
 
 
 def _max_pool_vjp(g: Any, out: Any, x: Any, kernel_size: tuple[int, ...],
                   stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...],
                   ceil_mode: bool, saved: Any = None) -> Any:
-    idx = saved if saved is not None else _max_pool(_array(x), kernel_size, stride, padding,
-                                                    dilation, ceil_mode)[1]
+    geometry = (kernel_size, stride, padding, dilation, ceil_mode)
+    arg = saved if saved is not None else _max_pool(_array(x), *geometry)[1]
+    idx = _flat_indices(tuple(x.shape), arg, *geometry)
     return MAX_POOL_SCATTER(g, idx, shape=tuple(x.shape),
                             overlapping=_overlapping(kernel_size, stride, dilation))
 
@@ -209,7 +257,8 @@ def _overlapping(kernel_size: tuple[int, ...], stride: tuple[int, ...],
     return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
 
 
-def _scatter(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...], overlapping: bool) -> np.ndarray:
+def _scatter(g: np.ndarray, idx: np.ndarray, shape: tuple[int, ...],
+             overlapping: bool) -> np.ndarray:
     """zeros(shape) with g[i] added at the flat position idx[i]."""
     size = math.prod(shape)
     if idx.size and idx.min() < 0:      # windows with no element of x (see _max_pool)
@@ -265,7 +314,7 @@ def _max_pool_public(op: Any, fn: str, nd: int, x: ArrayLike, kernel_size: Any, 
 
 
 @public(MAX_POOL2D)
-def max_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def max_pool2d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """2-D max pooling over (N, C, H, W) or (C, H, W), as torch.nn.functional.max_pool2d:
@@ -275,17 +324,17 @@ def max_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrP
     with -inf outside x. `stride` defaults to `kernel_size`; `padding` at most
     half the kernel; `ceil_mode` rounds the output size up. The gradient goes
     to the maximum of each window, on ties to the first in scan order (as PyTorch)."""
-    return _max_pool_public(MAX_POOL2D, "max_pool2d", 2, input, kernel_size, stride, padding,
+    return _max_pool_public(MAX_POOL2D, "max_pool2d", 2, x, kernel_size, stride, padding,
                             dilation, ceil_mode, return_indices)
 
 
 @public(MAX_POOL1D)
-def max_pool1d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def max_pool1d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """1-D max pooling over (N, C, L) or (C, L), as torch.nn.functional.max_pool1d:
     y[n, c, i] = max_{a < k} x[n, c, i·s - p + a·d] (-inf outside x)."""
-    return _max_pool_public(MAX_POOL1D, "max_pool1d", 1, input, kernel_size, stride, padding,
+    return _max_pool_public(MAX_POOL1D, "max_pool1d", 1, x, kernel_size, stride, padding,
                             dilation, ceil_mode, return_indices)
 
 
@@ -377,7 +426,7 @@ def _avg_pool_public(op: Any, fn: str, nd: int, x: ArrayLike, kernel_size: Any, 
 
 
 @public(AVG_POOL2D)
-def avg_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def avg_pool2d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: Optional[int] = None) -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W), as
@@ -389,15 +438,15 @@ def avg_pool2d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrP
     ceil_mode), or with count_include_pad=False the number of elements of x
     in the window, or `divisor_override`. Linear in x: the gradient spreads
     g/D evenly back over each window."""
-    return _avg_pool_public(AVG_POOL2D, "avg_pool2d", 2, input, kernel_size, stride, padding,
+    return _avg_pool_public(AVG_POOL2D, "avg_pool2d", 2, x, kernel_size, stride, padding,
                             ceil_mode, count_include_pad, divisor_override)
 
 
 @public(AVG_POOL1D)
-def avg_pool1d(input: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,  # noqa: A002
+def avg_pool1d(x: ArrayLike, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L), as torch.nn.functional.avg_pool1d:
     y[n, c, i] = Σ_{a < k} x[n, c, i·s - p + a] / D[i] (see avg_pool2d for D)."""
-    return _avg_pool_public(AVG_POOL1D, "avg_pool1d", 1, input, kernel_size, stride, padding,
+    return _avg_pool_public(AVG_POOL1D, "avg_pool1d", 1, x, kernel_size, stride, padding,
                             ceil_mode, count_include_pad, None)

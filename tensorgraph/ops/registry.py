@@ -56,11 +56,12 @@ class Op:
     computes plain numpy on arrays, which is what lets VJPs serve both modes."""
 
     __slots__ = ("name", "forward", "vjps", "differentiable", "variadic", "saves", "random",
-                 "table", "__weakref__")
+                 "effect", "table", "__weakref__")
 
     def __init__(self, name: str, forward: Callable[..., Any], vjps: tuple[Any, ...],
                  differentiable: bool, variadic: bool, saves: bool = False,
-                 table: Optional["OpTable"] = None, random: bool = False) -> None:
+                 table: Optional["OpTable"] = None, random: bool = False,
+                 effect: bool = False) -> None:
         self.name = name
         self.forward = forward
         self.vjps = vjps
@@ -68,6 +69,7 @@ class Op:
         self.variadic = variadic
         self.saves = saves
         self.random = random
+        self.effect = effect
         self.table = table
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
@@ -136,10 +138,10 @@ class OpTable(dict):  # type: ignore[type-arg]
 
     def defop(self, name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
               differentiable: bool = True, variadic: bool = False, saves: bool = False,
-              random: bool = False) -> Op:
+              random: bool = False, effect: bool = False) -> Op:
         """`defop(..., table=self)`."""
         return defop(name, forward, *vjps, differentiable=differentiable, variadic=variadic,
-                     saves=saves, random=random, table=self)
+                     saves=saves, random=random, effect=effect, table=self)
 
     def public(self, op: Optional[Op] = None, **kw: Any) -> Callable[[F], F]:
         """`public(..., table=self)`."""
@@ -154,7 +156,7 @@ OPS = OpTable("core")
 
 def defop(name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., Any]],
           differentiable: bool = True, variadic: bool = False, saves: bool = False,
-          random: bool = False, table: Optional[OpTable] = None) -> Op:
+          random: bool = False, effect: bool = False, table: Optional[OpTable] = None) -> Op:
     """Make an op: `forward(*arrays, **attrs)` in pure numpy and one VJP per
     input (None for inputs that can never require grad), or, with
     `variadic=True`, one VJP taking the input index first.
@@ -170,13 +172,24 @@ def defop(name: str, forward: Callable[..., Any], *vjps: Optional[Callable[..., 
     same inputs differ: a graph replay draws afresh, and graph passes never
     merge, fold or drop it (`passes.is_pure`).
 
+    With `effect=True` the op changes state (an assignment, an optimizer's
+    update, as TensorFlow's `assign` and `ApplyAdam`): its forward writes its
+    first input in place and returns that same array (the new value), so
+    later reads take the op's output. It must not be differentiable; a graph
+    runs it where it was recorded (after every read of the old value), and
+    graph passes keep it even when no output needs it, and never merge or
+    fold it.
+
     `table`: the `OpTable` to register in (names are unique per table);
     None gives an op registered nowhere."""
     if table is not None and name in table:
         raise ValueError(f"defop: op {name!r} is already registered in table {table.name!r}")
     if differentiable and not vjps:
         raise ValueError(f"defop: differentiable op {name!r} needs VJPs")
-    op = Op(name, forward, tuple(vjps), differentiable, variadic, saves, table, random)
+    if effect and differentiable:
+        raise ValueError(f"defop: effect op {name!r} changes state in place and cannot be "
+                         "differentiable (pass differentiable=False)")
+    op = Op(name, forward, tuple(vjps), differentiable, variadic, saves, table, random, effect)
     if table is not None:
         table[name] = op
     return op
