@@ -136,6 +136,24 @@ def test_the_kernel_and_the_pooling_window_are_squares_to_scale() -> None:
     assert float(windows[0]["width"]) == pytest.approx(maps["input: 28×28×1"] * 5 / 28,
                                                        abs=2e-3)
 
+    def inside(point: tuple[float, float], box: dict[str, str]) -> bool:
+        (x, y), (bx, by) = point, pos(box)
+        return abs(x - bx) < float(box["width"]) / 2 and abs(y - by) < float(box["height"]) / 2
+
+    # the kernel sits in the input map, and its lines meet at one point of the front map
+    # of layers.0 (the front map is the last drawn of its stack: it is on top)
+    front = {}
+    for nid, a in nodes.items():
+        if a.get("shape") == "box" and ":" in a.get("tooltip", ""):
+            front[a["tooltip"].split(":")[0]] = a
+    assert inside(pos(windows[0]), front["input"])
+    _, edges = parse(src)
+    dashed = [(t, h) for t, h, e in edges if e.get("style") == "dashed"]
+    heads = {h for t, h in dashed}
+    assert len(dashed) == 2 * 4 and len(heads) == 4     # two lines per window, one point each
+    first = [h for t, h in dashed][0]
+    assert inside(pos(nodes[first]), front["layers.0"])
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_book_network_renders_left_to_right(backend: str) -> None:
@@ -347,6 +365,21 @@ def test_batch_norm_annotates_the_stage_it_follows() -> None:
     assert "hidden 1 (3)\nrelu\nbatch norm" in labels
 
 
+def test_a_dense_network_with_batch_norm_draws_columns_only() -> None:
+    needs_graphviz()
+    net = nn.Sequential(nn.Linear(4, 3, seed=0), nn.BatchNorm1d(3), nn.ReLU(),
+                        nn.Linear(3, 2, seed=1))
+    for shape in (None, (4,)):
+        src = tg.draw(net, input_shape=shape).source
+        nodes, _ = parse(src)
+        labels = [a.get("label") for a in nodes.values()]
+        assert stack_labels(src) == [] and "input (4)" in labels
+        assert "hidden 1 (3)\nbatch norm\nrelu" in labels
+    with pytest.raises(ValueError, match=r"layers\.1 \(batch norm\) takes 3 features but "
+                                         r"layer 'layers\.0' gives 2"):
+        tg.draw(nn.Sequential(nn.Linear(4, 2), nn.BatchNorm1d(3)))
+
+
 def test_a_module_the_view_cannot_open_turns_the_picture_into_boxes() -> None:
     needs_graphviz()
 
@@ -388,6 +421,10 @@ def test_sizes_that_do_not_fit_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"layers\.1 \(conv\) takes 5 channels but layers\.0 "
                                          r"gives 4 \(4 maps\)"):
         tg.draw(nn.Sequential(nn.Conv2d(1, 4, 3, seed=0), nn.Conv2d(5, 2, 3, seed=1)))
+    with pytest.raises(TypeError, match=r"layers\.1 \(a dense layer\) comes straight after "
+                                        r"the feature maps of layers\.0; the network view "
+                                        r"needs a flatten"):
+        tg.draw(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(4, 2)), input_shape=(1, 6, 6))
     with pytest.raises(ValueError, match=r"input_shape must be the shape of one example"):
         tg.draw(book_net(), input_shape=(1, 0, 28))
     with pytest.raises(ValueError, match=r"kernel \(5, 5\).* larger than the padded input"):
@@ -579,6 +616,9 @@ def test_forward_hooks_may_replace_the_output_and_pre_hooks_the_input() -> None:
     np.testing.assert_allclose(layer(x).data, plain)     # removed on leaving the block
     with layer.register_forward_pre_hook(lambda m, args: (args[0] * 0,)):
         np.testing.assert_allclose(layer(x).data, layer.bias.data[None])
+    doubled = layer(x * 2).data
+    with layer.register_forward_pre_hook(lambda m, args: args[0] * 2):   # one input, no tuple
+        np.testing.assert_allclose(layer(x).data, doubled)
 
 
 def test_forward_hooks_run_inside_the_module_scope_and_for_each_call() -> None:
@@ -620,3 +660,19 @@ def test_any_module_that_says_it_is_a_stage_of_feature_maps_is_drawn_as_one() ->
     want = net(x).data[0]
     lo, hi = want.min(), want.max()
     np.testing.assert_allclose(chart.images[-1][1][1], (want[1] - lo) / (hi - lo), atol=1e-6)
+
+
+def test_the_dense_part_takes_the_network_views_options() -> None:
+    needs_graphviz()
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), nn.Flatten(), nn.Linear(8, 3, seed=1),
+                        nn.Tanh(), nn.Linear(3, 2, seed=2))
+    nodes, edges = parse(tg.draw(net, input_shape=(1, 4, 4), cap=4).source)
+    circles = [a for a in nodes.values() if a.get("shape") == "circle"]
+    assert len(circles) == 3 + 3 + 2        # 8 inputs capped to 3 and "5 more"
+    assert "⋮ 5 more" in [a.get("label") for a in nodes.values()]
+    weighted = [e for _, _, e in edges if "penwidth" in e and "tooltip" in e]
+    assert len(weighted) == 3 * 3 + 3 * 2 and not any("label" in e for e in weighted)
+    w = net[2].weight.data.T            # (in, out), the book's layout
+    _, edges = parse(tg.draw(net, input_shape=(1, 4, 4), weights=True).source)
+    written = [e["label"] for _, _, e in edges if e.get("tooltip", "").startswith("w =")]
+    assert written[:3] == [tg.draw.labels.fmt_number(v) for v in w[0, :3]]

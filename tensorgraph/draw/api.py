@@ -198,7 +198,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                intermediate tensors need `backward(retain_graph=True)`, which
                keeps the gradient along each edge (the backward view needs it too).
     rankdir    graph direction "TB" (default for op views) or "LR" (default
-               for networks), also "BT", "RL"; `direction` is an alias.
+               for networks), also "BT", "RL"; `direction` is an alias. (A
+               convolutional network is always drawn left to right.)
     title      a heading above the picture.
     max_nodes  the node budget (None: no limit). Past it scopes are collapsed,
                deepest first, and if that is not enough only the nodes nearest
@@ -277,12 +278,8 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
                             f"Layer, FeedForward, Sequential), got {type(target).__name__}")
         from .network import network_source
         batch = getattr(input, "shape", None)
-        if input_shape is None and batch is not None:
-            if len(batch) < 2:
-                raise ValueError(f"draw(view='network'): input= must be an example batch "
-                                 f"(batch, ...), got shape {tuple(batch)}; for one example's "
-                                 "shape use input_shape=")
-            input_shape = tuple(batch)[1:]
+        if input_shape is None and batch is not None and len(batch) >= 2:
+            input_shape = tuple(batch)[1:]      # an example batch: one example's shape
         graph, notes = network_source(target, rankdir=_rankdir(rankdir, direction, "LR"),
                                       title=title, cap=cap, weights=weights,
                                       max_nodes=max_nodes, input_shape=input_shape)

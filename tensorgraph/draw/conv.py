@@ -54,14 +54,14 @@ MAP_UNKNOWN = 48.0    # a map whose size is not known
 BAR = 12.0            # the height of a 1-D map (a sequence)
 OFFSET = 5.0          # between the maps of a stack
 MAX_MAPS = 7          # maps drawn per stack at most (past it: three dots and the last map)
-GAP = 74.0           # between stacks: room for the operation's text
-DOTS = 2.4           # offsets between a wide stack's last two maps (the dots)
-ELIDED = 110.0       # the node standing for stages left out
-MAX_WIDTH = 1000.0   # points: past it a deep network leaves out middle stages
+GAP = 74.0            # between stacks: room for the operation's text
+DOTS = 2.4            # offsets between a wide stack's last two maps (the dots)
+ELIDED = 110.0        # the node standing for stages left out
+MAX_WIDTH = 1000.0    # points: past it a deep network leaves out middle stages
 LINE = 11.0           # height of a line of 9-point text
 UNIT = 28.0           # a neuron's circle
-UNIT_STEP = 34.0
-COLUMN_GAP = 96.0    # between dense columns
+UNIT_STEP = 34.0      # from one neuron to the next in a column
+COLUMN_GAP = 96.0     # between dense columns
 # What each stage looks like.
 COLOURS = {"input": ("#dbeafe", "#1d4ed8"), "conv": ("#fef3c7", "#b45309"),
            "pool": ("#dcfce7", "#15803d")}
@@ -105,7 +105,7 @@ def _uniform(v: Sequence[int]) -> str:
 def describe(part: FeatureMaps) -> list[str]:
     """What a conv or pool stage does, as short lines: the operation and its
     window ("conv 5×5", "max pool 2×2"), the output depth of a convolution
-    ("→ 32 maps") and the arguments that are not their defaults (stride
+    ("32 filters") and the arguments that are not their defaults (stride
     other than 1 for a convolution or other than the window for a pool,
     padding, dilation, groups)."""
     k = _pairs(part.kernel_size)
@@ -169,7 +169,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
         rank = len(input_shape) - 1
     channels = input_shape[0] if input_shape is not None else first_in
     spatial = input_shape[1:] if input_shape is not None else None
-    vector = input_shape is not None and len(input_shape) == 1
+    first = next((p for p in parts if isinstance(p, (Units, FeatureMaps))), None)
+    # A dense network with batch norm (BatchNorm1d) has no maps: only columns.
+    vector = (input_shape is not None and len(input_shape) == 1) or isinstance(first, Units)
     if not vector:
         plan.stacks.append(_Stack("input", "input", channels, spatial, rank))
     where = "input"
@@ -177,7 +179,9 @@ def _plan(parts: list[Any], input_shape: Optional[tuple[int, ...]]) -> _Plan:
     while k < len(parts) and not vector:
         part = parts[k]
         if isinstance(part, Units):
-            break          # a dense layer straight after the maps: it sees them as a vector
+            raise TypeError(f"draw(view='network'): {part.name} (a dense layer) comes straight "
+                            f"after the feature maps of {where}; the network view needs a "
+                            "flatten (nn.Flatten) between the maps and the dense layers")
         k += 1
         cur = plan.stacks[-1]
         if isinstance(part, FeatureMaps) and part.kind in ("conv", "pool", "norm"):

@@ -11,7 +11,9 @@ matplotlib as grids of small grayscale images.
   per stage titled with the stage's name and shape. The outputs are
   collected with forward hooks (`Module.register_forward_hook`), which are
   removed afterwards; the net runs in eval mode (dropout off, batch norm
-  with its running statistics) and is left in the mode it was in.
+  with its running statistics) and is left in the mode it was in. A
+  convolution's output is drawn before its activation (nn.ReLU is a module
+  of its own: name it in `layers=` to see the maps after it).
 
 Grayscale: black is the smallest value, white the largest. `scale` says
 over what the range is taken: "filter" / "map" (each image stretched to its
@@ -276,14 +278,16 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
     first = next((p for p in parts.values() if p is not None and p.kind == "conv"), None)
     x = _as_example(module, image, first)
 
-    captured: list[tuple[str, np.ndarray]] = []
+    # (title, the module's part, its output), in the order the forward ran them
+    captured: list[tuple[str, Optional[FeatureMaps], np.ndarray]] = []
     calls: dict[str, int] = {}
 
     def hook_for(name: str) -> Any:
-        def hook(m: Any, args: Any, out: Any) -> None:
+        def hook(m: Any, args: Any, out: Any) -> None:   # returns None: output kept
             calls[name] = calls.get(name, 0) + 1
             label = name if calls[name] == 1 else f"{name} (call {calls[name]})"
-            captured.append((label, np.array(out.data if isinstance(out, Tensor) else out)))
+            captured.append((label, parts[name],
+                             np.array(out.data if isinstance(out, Tensor) else out)))
         return hook
 
     modes = [(m, m.training) for _, m in named]
@@ -302,8 +306,8 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
                            f"in {_describe(module)}'s forward")
 
     panels: list[tuple[str, list[np.ndarray]]] = []
-    stages = [("input", None, x[0])] + [(lbl, parts.get(lbl.split(" (call")[0]), out[0])
-                                        for lbl, out in captured]
+    sequences: list[bool] = []     # a 1-D stage: one image, channels × length
+    stages = [("input", None, x[0])] + [(lbl, part, out[0]) for lbl, part, out in captured]
     for lbl, part, out in stages:
         shape = tuple(out.shape)
         if out.ndim == 2:     # a 1-D stage: all its channels as rows of one image
@@ -315,6 +319,7 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
                              "not feature maps (C, H, W) or (C, L)")
         more = "" if out.ndim == 2 or shape[0] <= max_maps else f"  (first {max_maps})"
         panels.append((_stage_title(lbl, part, shape) + more, maps))
+        sequences.append(out.ndim == 2)
 
     mpl = require("matplotlib", "drawing feature maps (tg.draw_feature_maps)")
     from matplotlib.figure import Figure
@@ -328,9 +333,10 @@ def draw_feature_maps(module: Any, image: Any, *, layers: Optional[Sequence[str]
         fig.suptitle(_text(title or f"Feature maps of {_describe(module)}"), fontsize=12,
                      fontweight="bold", parse_math=False)
         axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
-        for s, (ax, (name, maps), (rows, cols)) in enumerate(zip(axes, panels, grids)):
+        for s, (ax, (name, maps), (rows, cols), seq) in enumerate(zip(axes, panels, grids,
+                                                                       sequences)):
             _tile(ax, maps, cols, f"stage-{s}", numbers=False)
-            if maps[0].shape[0] * 4 < maps[0].shape[1]:   # a 1-D stage: channels × length
+            if seq:      # channels × length, stretched to the panel
                 ax.set_aspect("auto")
             ax.set_anchor("W")
             ax.set_title(_text(name), fontsize=9, loc="left", parse_math=False)

@@ -106,6 +106,11 @@ def _columns(parts: list[Any]) -> tuple[list[_Column], Optional[float]]:
             else:
                 last.output = part.function
         elif isinstance(part, FeatureMaps) and part.kind == "norm" and cols:
+            n_out = cols[-1].weight.shape[1]
+            if part.in_channels is not None and part.in_channels != n_out:
+                raise ValueError(f"draw(view='network'): {part.name} ({part.operation}) takes "
+                                 f"{part.in_channels} features but layer {cols[-1].name!r} "
+                                 f"gives {n_out}")
             cols[-1].norm = part.operation
             # before the activation module that follows it (Linear, BatchNorm1d, ReLU)
             cols[-1].norm_first = cols[-1].activation is None

@@ -380,15 +380,17 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         prev = self._enter_scope()
         try:
-            for hook in list(self._forward_pre_hooks.values()):
-                new = hook(self, args)
-                if new is not None:
-                    args = new if isinstance(new, tuple) else (new,)
+            if self._forward_pre_hooks:     # (a module without hooks pays one test)
+                for hook in list(self._forward_pre_hooks.values()):
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
             out = self.forward(*args, **kwargs)
-            for hook in list(self._forward_hooks.values()):
-                new = hook(self, args, out)
-                if new is not None:
-                    out = new
+            if self._forward_hooks:
+                for hook in list(self._forward_hooks.values()):
+                    new = hook(self, args, out)
+                    if new is not None:
+                        out = new
             return out
         finally:
             _running.pop()
