@@ -150,6 +150,21 @@ class Example:
         print(f"data: {self.data_source}", flush=True)
         return Split(train, val, test, self.data_source)
 
+    def mnist_subset(self, sizes: tuple[int, int, int] = (1700, 300, 500)) -> Split:
+        """The MNIST subset shipped in the package (`tg.data.load_mnist_subset`:
+        2,000 training and 500 test digits, no download), split as the book
+        splits MNIST: the first `sizes[1]` training images validate, the next
+        `sizes[0]` train, the first `sizes[2]` test images test. Flat rows."""
+        import tensorgraph as tg
+        Xtr, ytr, Xte, yte = tg.data.load_mnist_subset()
+        n_tr, n_va, n_te = sizes
+        train = (Xtr[n_va:n_va + n_tr], ytr[n_va:n_va + n_tr])
+        val, test = (Xtr[:n_va], ytr[:n_va]), (Xte[:n_te], yte[:n_te])
+        self.data_source = (f"the MNIST subset shipped in the package (tg.data.load_mnist_subset): "
+                            f"{n_tr} train / {n_va} validation / {n_te} test")
+        print(f"data: {self.data_source}", flush=True)
+        return Split(train, val, test, self.data_source)
+
     # -- output -----------------------------------------------------------
     def figure(self, fig: Any, filename: str, caption: str = "") -> Path:
         """Write a figure into the output directory and list it in the manifest.

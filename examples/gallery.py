@@ -1,9 +1,11 @@
-"""The gallery: chapters 1 to 3 and 5 to 7 of Fundamentals of Deep Learning, trained and drawn.
+"""The gallery: chapters 1 to 7 of Fundamentals of Deep Learning, trained and drawn.
 
 `make demo` runs this file. On embedded data only (the toy problems of
 `tg.data` and small seeded sets made in the examples: no download, no data
 path), it runs every chapter-1 and chapter-2 example, the chapter-3
-graph example (on its synthetic MNIST-shaped stand-in) and the chapter-5
+graph example (on its synthetic MNIST-shaped stand-in), the chapter-4
+optimizers (an error surface, then the chapter-3 network on the MNIST subset
+shipped in the package) and the chapter-5
 conv-net examples (narrower networks trained on the MNIST subset shipped in
 the package, `tg.data.load_mnist_subset()`), the chapter-6 examples (PCA
 and autoencoders on that subset, word2vec on the 2,000-sentence slice of
@@ -43,7 +45,7 @@ The convention every example module follows (so that this file can run it):
 `file` is relative to `out`; `quick` shrinks the run to seconds; `data` is a
 data directory, which the gallery never passes (chapters 1 and 2 need none;
 chapter 3's graphs_and_sessions then uses a synthetic MNIST-shaped stand-in,
-chapter 5's examples the shipped subset).
+chapters 4 and 5's examples the shipped subset).
 
 The gallery imports each example in EXAMPLES by file path and calls its `run`
 with quick as given and data=None, into `<out>/<name>/`. A file that does not
@@ -85,18 +87,20 @@ EXAMPLES: list[tuple[int, str]] = [
     (1, "softmax_output"),
     (2, "fast_food"), (2, "backprop"), (2, "gradient_descent"), (2, "overfitting"),
     (3, "graphs_and_sessions"),
+    (4, "optimizers"),      # the MNIST part on the shipped subset
     (5, "mnist_cnn"), (5, "batch_norm"), (5, "cnn_visualized"),
     # chapter 6 on the shipped MNIST subset and the shipped slice of the polarity corpus
     (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
     (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
 ]
-REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 3 and 5 to 7: neurons, "
+REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 7: neurons, "
               "perceptrons, feed-forward networks, how they are trained, the graph as a "
-              "program, convolutional networks, learned representations and recurrent "
+              "program, optimizers beyond gradient descent, convolutional networks, learned representations and recurrent "
               "networks, "
               "as a gallery of figures")
 CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-forward networks",
             3: "Chapter 3: the graph as a program (placeholders, variables, sessions)",
+            4: "Chapter 4: beyond gradient descent (momentum, AdaGrad, RMSProp, Adam)",
             5: "Chapter 5: convolutional networks (filters, pooling, batch normalisation)",
             6: "Chapter 6: embedding and representation learning (PCA, autoencoders, "
                "word2vec)",

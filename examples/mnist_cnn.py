@@ -76,17 +76,10 @@ def images(X: np.ndarray) -> np.ndarray:
 
 
 def subset_split(ex: Example, quick: bool) -> Split:
-    """The shipped subset, split as the book splits MNIST: the first images
-    of the training file are the validation set."""
-    Xtr, ytr, Xte, yte = tg.data.load_mnist_subset()
-    n_tr, n_va, n_te = SUBSET_SIZES[quick]
-    train = (images(Xtr[n_va:n_va + n_tr]), ytr[n_va:n_va + n_tr])
-    val = (images(Xtr[:n_va]), ytr[:n_va])
-    test = (images(Xte[:n_te]), yte[:n_te])
-    ex.data_source = (f"the MNIST subset shipped in the package (tg.data.load_mnist_subset): "
-                      f"{n_tr} train / {n_va} validation / {n_te} test")
-    print(f"data: {ex.data_source}", flush=True)
-    return Split(train, val, test, ex.data_source)
+    """The shipped subset, split as the book splits MNIST (the first images
+    of the training file validate), as image batches."""
+    s = ex.mnist_subset(SUBSET_SIZES[quick])
+    return Split(*((images(X), y) for X, y in (s.train, s.val, s.test)), s.source)
 
 
 def load_split(ex: Example, data: Optional[Path]) -> tuple[Split, bool, tuple[int, int, int]]:
@@ -354,8 +347,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                            f"The book's conv net, narrower ({widths[0]}, {widths[1]} filters, "
                            f"{widths[2]} dense units)"), "network.svg",
               "The network as the book draws it: each conv layer a stack of feature maps "
-              "with its depth and size (28x28x1 -> 28x28x32 -> 14x14x32 -> ...), the 5x5 "
-              "kernels and 2x2 pooling windows marked, then the dense layers.")
+              f"with its size and depth (28x28x1 -> 28x28x{widths[0]} -> 14x14x{widths[0]} "
+              "-> ...: height x width x channels), the 5x5 kernels and 2x2 pooling windows "
+              "marked as small squares, then the dense layers.")
     digit = split.test[0][0]
     ex.figure(augmented_figure(digit, int(split.test[1][0])), "augmented.svg",
               "Chapter 5's preprocessing on one test digit, seven seeded draws per row: "

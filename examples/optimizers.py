@@ -220,13 +220,22 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         print(f"  {name:9s} ends at ({path[-1, 0]:+.3f}, {path[-1, 1]:+.3f}), "
               + ", ".join(filter(None, summary[name])))
     combined, panels = surface_figures(paths, summary)
-    ex.figure(combined, "surface.svg", "The paths of the six optimizers on Rosenbrock's valley.")
-    ex.figure(panels, "surface_panels.svg", "The same paths, one panel per optimizer.")
+    ex.figure(combined, "surface.svg", "The paths of the six optimizers on Rosenbrock's valley, "
+              "E(x, y) = (1 − x)² + 10 (y − x²)², all from the same start (○) towards the minimum "
+              "(+): plain SGD creeps along the valley floor and is still far from the minimum "
+              "after 300 steps; momentum and Nesterov swing across the valley, then run along "
+              "its floor; AdaGrad and RMSProp scale each coordinate's step by its past "
+              "gradients; Adam does both.")
+    ex.figure(panels, "surface_panels.svg", "The same paths, one panel per optimizer, on the contour lines "
+              "of the valley; the minimum is the + at (1, 1), the start the ○. Each panel shows where "
+              f"{steps} steps of that rule get from the same starting point.")
     ex.figure(curves_figure({n: (np.arange(len(pth)),
                                  np.maximum(error_surface(pth[:, 0], pth[:, 1]), 1e-12))
                              for n, pth in paths.items()},
                             "E along each path", "step", "E(x, y)"),
-              "surface_loss.svg", "The error at each step (log scale).")
+              "surface_loss.svg", "The error E at each step of each path, on a log scale: how fast "
+              "each optimizer gets down the valley, and which of them keep oscillating "
+              "instead of settling at the minimum.")
     x = tg.tensor(START[0], requires_grad=True, name="x")
     y = tg.tensor(START[1], requires_grad=True, name="y")
     E = error_surface(x, y)
@@ -237,7 +246,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               "∂E/∂x and ∂E/∂y, the direction every optimizer starts from.")
 
     # 2. The MNIST network.
-    mnist_data = ex.mnist(quick_sizes=(1000, 250, 250))
+    # with no --data (the gallery): the digits shipped in the package
+    mnist_data = ex.mnist_subset((1000, 250, 250) if quick else (1700, 300, 500)) \
+        if data is None else ex.mnist(quick_sizes=(1000, 250, 250))
     print(f"\nthe 784-256-256-10 network, {epochs} epoch(s) per optimizer, batch {BATCH}")
     loss_curves, val_curves, mnist = {}, {}, {}
     for name, (_, make) in OPTIMIZERS.items():
@@ -271,7 +282,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     ex.figure(curves_figure(val_curves, "784-256-256-10 on MNIST: validation error", "epoch",
                             "validation error (1 − accuracy)"),
               "mnist_val_error.svg", f"The fraction of the {len(mnist_data.val[0]):,} "
-              "validation images misclassified after each epoch.")
+              "validation images misclassified after each epoch, for the same network trained "
+              "from the same initial weights with each optimizer (lower is better).")
     return ex.finish()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -414,6 +415,21 @@ CHAPTER_5 = ("mnist_cnn", "batch_norm", "cnn_visualized")
 
 def _results(gallery: dict[str, Any], name: str) -> dict[str, Any]:
     return json.loads((gallery["out"] / name / "results.json").read_text(encoding="utf-8"))
+
+
+def test_chapter_4_optimizers_train_on_the_shipped_subset(gallery: dict[str, Any]) -> None:
+    page = parse(gallery["html"])
+    assert "Chapter 4: beyond gradient descent" in "".join(page.text)
+    assert "optimizers" in page.ids
+    info = _results(gallery, "optimizers")
+    assert "shipped in the package" in info["data"] and "shared" not in info["data"]
+    mnist = info["results"]["mnist"]
+    assert set(mnist) == {"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam"}, set(mnist)
+    for name, r in mnist.items():      # real digits, one short epoch: each learned something
+        assert r["train_loss"] < math.log(10) and r["test_accuracy"] > 0.1, (name, r)
+    # the chapter's point: in the same steps the adaptive methods get further than SGD
+    assert min(mnist[n]["test_accuracy"] for n in ("AdaGrad", "RMSProp", "Adam")) > \
+        mnist["SGD"]["test_accuracy"]
 
 
 def test_chapter_5_trains_on_the_shipped_subset_only(gallery: dict[str, Any]) -> None:
