@@ -21,7 +21,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 from xml.etree import ElementTree
 
 import numpy as np
@@ -417,13 +417,23 @@ def _results(gallery: dict[str, Any], name: str) -> dict[str, Any]:
     return json.loads((gallery["out"] / name / "results.json").read_text(encoding="utf-8"))
 
 
-def test_chapter_4_optimizers_train_on_the_shipped_subset(gallery: dict[str, Any]) -> None:
+def _sections(gallery: dict[str, Any], title: str, names: Sequence[str],
+              shipped: Sequence[str] = ()) -> None:
+    """The chapter's heading and a section per example, none reading ../shared;
+    the examples in `shipped` say they ran on data shipped in the package."""
     page = parse(gallery["html"])
-    assert "Chapter 4: beyond gradient descent" in "".join(page.text)
-    assert "optimizers" in page.ids
-    info = _results(gallery, "optimizers")
-    assert "shipped in the package" in info["data"] and "shared" not in info["data"]
-    mnist = info["results"]["mnist"]
+    assert title in "".join(page.text)
+    for name in names:
+        assert name in page.ids, f"no section for {name}"
+        data = _results(gallery, name)["data"]
+        assert "shared" not in data, (name, data)
+        if name in shipped:
+            assert "shipped in the package" in data, (name, data)
+
+
+def test_chapter_4_optimizers_train_on_the_shipped_subset(gallery: dict[str, Any]) -> None:
+    _sections(gallery, "Chapter 4: beyond gradient descent", ["optimizers"], ["optimizers"])
+    mnist = _results(gallery, "optimizers")["results"]["mnist"]
     assert set(mnist) == {"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam"}, set(mnist)
     for name, r in mnist.items():      # real digits, one short epoch: each learned something
         assert r["train_loss"] < math.log(10) and r["test_accuracy"] > 0.1, (name, r)
@@ -433,13 +443,9 @@ def test_chapter_4_optimizers_train_on_the_shipped_subset(gallery: dict[str, Any
 
 
 def test_chapter_5_trains_on_the_shipped_subset_only(gallery: dict[str, Any]) -> None:
-    page = parse(gallery["html"])
-    assert "Chapter 5: convolutional networks" in "".join(page.text)
+    _sections(gallery, "Chapter 5: convolutional networks", CHAPTER_5, CHAPTER_5)
     for name in CHAPTER_5:
-        assert name in page.ids, f"no section for {name}"
-        info = _results(gallery, name)
-        assert "shipped in the package" in info["data"] and "shared" not in info["data"]
-        assert info["results"]["embedded_data"] is True
+        assert _results(gallery, name)["results"]["embedded_data"] is True
     n_train, n_val, n_test = _load("mnist_cnn").SUBSET_SIZES[True]
     r = _results(gallery, "mnist_cnn")["results"]
     assert (r["n_train"], r["n_val"], r["n_test"]) == (n_train, n_val, n_test)
@@ -481,13 +487,9 @@ CHAPTER_6 = ("pca_autoencoder", "denoising_sparse", "word2vec")
 
 
 def test_chapter_6_uses_the_shipped_data_only(gallery: dict[str, Any]) -> None:
-    page = parse(gallery["html"])
-    assert "Chapter 6: embedding and representation learning" in "".join(page.text)
+    _sections(gallery, "Chapter 6: embedding and representation learning", CHAPTER_6, CHAPTER_6)
     for name in CHAPTER_6:
-        assert name in page.ids, f"no section for {name}"
-        info = _results(gallery, name)
-        assert "shipped in the package" in info["data"] and "shared" not in info["data"]
-        assert info["results"]["embedded_data"] is True
+        assert _results(gallery, name)["results"]["embedded_data"] is True
 
 
 def test_chapter_6_pca_error_matches_an_independent_pca(gallery: dict[str, Any]) -> None:
@@ -541,14 +543,8 @@ CHAPTER_7 = ("sentiment", "vanishing_gradients", "seq2seq_attention")
 
 
 def test_chapter_7_sections_use_embedded_data_only(gallery: dict[str, Any]) -> None:
-    page = parse(gallery["html"])
-    assert "Chapter 7: recurrent networks" in "".join(page.text)
-    for name in CHAPTER_7:
-        assert name in page.ids, f"no section for {name}"
-        info = _results(gallery, name)
-        assert "shared" not in info["data"], info["data"]
+    _sections(gallery, "Chapter 7: recurrent networks", CHAPTER_7, ["sentiment"])
     info = _results(gallery, "sentiment")
-    assert "shipped in the package" in info["data"]
     r = info["results"]
     assert r["embedded_data"] is True and r["full_corpus"] is False
     assert r["split"] == "train_test_split(test=0.1, seed=0)"
