@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, _default_array, _new
+from .tensor import Tensor, _default_array, _new, bump_version, mark_written
 
 # The module itself (`tensorgraph.tensor` the attribute is the function tg.tensor):
 # its globals `_capture` and `_scope` are read and set here.
@@ -320,7 +320,8 @@ class _Codegen:
         self.g = g
         self.ns: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray, "T": _new,
                                    "check": _check_input, "gname": g.name, "U": _unflatten,
-                                   "getrefcount": sys.getrefcount}
+                                   "getrefcount": sys.getrefcount,
+                                   "bump_version": bump_version, "mark_written": mark_written}
         self.bound: dict[int, str] = {}
 
     def bind(self, obj: Any, prefix: str) -> str:
@@ -377,6 +378,20 @@ class _Codegen:
                 body.append(f"if type({out}) is not ndarray: {out} = asarray({out})")
             if frees[k]:
                 body.append("del " + ", ".join(var[i] for i in frees[k]))
+        # Parameters the effect nodes wrote get a new version, as an eager in-place
+        # update does: backward through an eager graph recorded before this replay,
+        # which saved their old values, then raises instead of using the new ones.
+        written: dict[int, Any] = {}
+        for n in g.nodes:
+            if _is_effect(n):
+                v = n.inputs[0]
+                while _is_effect(v.node):
+                    v = v.node.inputs[0]
+                if v.tensor is not None:
+                    written.setdefault(id(v.tensor), v.tensor)
+        for t in written.values():
+            p = self.bind(t, "p")
+            body.append(f"bump_version({p}); mark_written({p}._data)")
         body.append("return " + self.structure(g.structure, [
             var[slot[id(v)]] + (".copy()" if v.kind in ("constant", "parameter") or
                                 _is_effect(v.node) else "")

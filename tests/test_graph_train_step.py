@@ -330,3 +330,26 @@ def test_onnx_refuses_the_updates_by_name_with_the_reason(tmp_path) -> None:
                                                   r"optimizer state in place.*inference function"):
         tg.onnx.export(g, path=str(tmp_path / "step.onnx"))
     assert not (tmp_path / "step.onnx").exists()
+
+
+def test_a_replayed_update_invalidates_eager_graphs_that_saved_the_old_values() -> None:
+    # as an eager opt.step() does: the replay's in-place update bumps the parameters'
+    # versions, so backward through a graph recorded before it raises, naming the tensor
+    net = tg.nn.Linear(3, 2)
+    opt = tg.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
+        opt.zero_grad()
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    g = tg.capture(step, tg.placeholder((None, 3)), tg.placeholder((None, 2)))
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    before = (net(tg.tensor(x)) ** 2).sum()          # records W and b as they are now
+    g(x, y)
+    with pytest.raises(RuntimeError, match=r"modified in place after the op saved it"):
+        before.backward()
+    after = (net(tg.tensor(x)) ** 2).sum()           # a graph recorded after the replay is fine
+    after.backward()
+    assert net.weight.grad is not None
