@@ -24,8 +24,8 @@ def test_readme_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in _blocks():
-        if "load_mnist" in block:   # needs the real data set, which tests must not read
-            continue
+        if "load_mnist" in block:   # the real data set (tests must not read it), or the
+            continue                # chapter-5 conv net's epochs: the slow tests run that one
         if "tg.tensorboard" in block and importlib.util.find_spec("tensorboard") is None:
             continue                # an optional extra (`make` installs it)
         exec(compile(block, str(README), "exec"), namespace)
@@ -65,7 +65,7 @@ def test_readme_mnist_block_runs_on_stand_in_data(tmp_path, monkeypatch, capsys)
     threadpoolctl = require_module("threadpoolctl")
     require_module("matplotlib")   # draw_history
     synthetic_mnist = load_example("_common").synthetic_mnist
-    blocks = [b for b in _blocks() if "load_mnist" in b]
+    blocks = [b for b in _blocks() if "load_mnist(" in b]
     assert len(blocks) == 1, "one MNIST block expected"
     seen = []
 
@@ -94,3 +94,19 @@ def test_readme_mnist_block_runs_on_stand_in_data(tmp_path, monkeypatch, capsys)
     assert seen == ["../shared/data/mnist"]
     assert re.search(r"test loss \d\.\d{4}, accuracy \d\.\d{4}\n", capsys.readouterr().out)
     assert (tmp_path / "mnist_curves.svg").is_file() and (tmp_path / "mnist_network.svg").is_file()
+
+
+@pytest.mark.slow   # three epochs of the book's conv net on the 2,000 shipped digits
+def test_readme_conv_net_block_runs_on_the_shipped_subset(tmp_path, monkeypatch, capsys):
+    """Chapter 5's block as written: the subset ships in the package, so it runs
+    for real (no stand-in), learns, and writes its three drawings."""
+    require_module = __import__("conftest").require_module
+    require_module("matplotlib")   # draw_filters, draw_feature_maps
+    blocks = [b for b in _blocks() if "load_mnist_subset(" in b]
+    assert len(blocks) == 1, "one chapter-5 block expected"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], str(README), "exec"), {})
+    m = re.search(r"test accuracy (\d+\.\d)% after 3 epochs on 2,000 digits", capsys.readouterr().out)
+    assert m and float(m.group(1)) > 80.0, m      # chance is 10%; the README says ~96%
+    for name in ("cnn_network.svg", "cnn_filters.svg", "cnn_maps.svg"):
+        assert (tmp_path / name).read_text().lstrip().startswith(("<?xml", "<svg")), name
