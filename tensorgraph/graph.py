@@ -227,7 +227,7 @@ class Graph:
             if n.attrs:
                 call += " [" + ", ".join(f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()) + "]"
             if _is_effect(n):    # an assignment: say what it writes
-                call += f" -> writes {_written(n)}"
+                call += f" -> writes {_written(n).name}"
             rows.append((n.output.name, call, _fmt_shape(n.output.shape),
                          str(n.output.dtype), "/".join(n.scope)))
         w = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
@@ -383,12 +383,9 @@ class _Codegen:
         # which saved their old values, then raises instead of using the new ones.
         written: dict[int, Any] = {}
         for n in g.nodes:
-            if _is_effect(n):
-                v = n.inputs[0]
-                while _is_effect(v.node):
-                    v = v.node.inputs[0]
-                if v.tensor is not None:
-                    written.setdefault(id(v.tensor), v.tensor)
+            t = _written(n).tensor if _is_effect(n) else None
+            if t is not None:
+                written.setdefault(id(t), t)
         for t in written.values():
             p = self.bind(t, "p")
             body.append(f"bump_version({p}); mark_written({p}._data)")
@@ -468,12 +465,12 @@ def _is_effect(n: Optional[GraphNode]) -> bool:
     return n is not None and getattr(n.op, "effect", False)
 
 
-def _written(n: GraphNode) -> str:
-    """The parameter an effect node writes (through earlier updates of it)."""
+def _written(n: GraphNode) -> Value:
+    """The parameter (or state) an effect node writes, through earlier updates of it."""
     v = n.inputs[0]
     while _is_effect(v.node):
         v = v.node.inputs[0]
-    return v.name
+    return v
 
 
 def _plain_ufunc(n: GraphNode) -> bool:
