@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,draw,train,examples,onnx,tensorboard]'
+	$(PY) -m pip install --quiet -e '.[test,draw,train,examples,onnx,tensorboard,rl]'
 	touch $(STAMP)
 
 .PHONY: demo test test-slow bench clean

@@ -240,11 +240,11 @@ def _scalar_loss(value: Any, fn: str) -> float:
     return float(value.item())
 
 
-def _bar(enabled: bool, total: int, desc: str) -> Any:
+def _bar(enabled: bool, total: int, desc: str, unit: str = "batch") -> Any:
     if enabled:
         try:
             from tqdm.auto import tqdm
-            return tqdm(total=total, desc=desc, unit="batch", leave=True, dynamic_ncols=True)
+            return tqdm(total=total, desc=desc, unit=unit, leave=True, dynamic_ncols=True)
         except ImportError:  # tqdm is optional: train silently without it
             pass
     return _NoBar()

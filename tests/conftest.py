@@ -113,6 +113,8 @@ INSTALL = {
     "tensorboard": "pip install -e '.[tensorboard]'",
     "onnx": "pip install -e '.[onnx]'",
     "onnxruntime": "pip install -e '.[onnx]'",
+    "gymnasium": "pip install -e '.[rl]'",
+    "ale_py": "pip install -e '.[rl]'",
 }
 
 

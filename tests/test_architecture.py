@@ -4,11 +4,13 @@ file's import statements."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tensorgraph"
 OUTER = ("nn", "draw", "train", "io", "losses", "optim", "data", "text", "backends", "onnx",
-         "tensorboard")
+         "tensorboard", "rl")
 
 
 def core_files() -> list[Path]:
@@ -51,3 +53,15 @@ def test_the_check_sees_relative_imports(tmp_path: Path) -> None:
     f.write_text("from ..nn import Layer\nfrom . import registry\nimport tensorgraph.draw\n")
     names = _imported(f, tmp_path)
     assert {"tensorgraph.nn.Layer", "tensorgraph.ops.registry", "tensorgraph.draw"} <= set(names)
+
+
+def test_import_tensorgraph_leaves_rl_and_gymnasium_out() -> None:
+    # tensorgraph.rl is imported by name only; gymnasium only when an environment is made.
+    code = ("import sys, tensorgraph\n"
+            "print(sorted(m for m in ('tensorgraph.rl', 'gymnasium', 'ale_py') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=PACKAGE.parent, env={"PYTHONPATH": str(PACKAGE.parent), "PATH": ""},
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

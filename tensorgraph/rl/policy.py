@@ -1,0 +1,69 @@
+"""Exploration, observation checks and evaluation."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..tensor import no_grad
+
+
+class LinearSchedule:
+    """value(step) = start + (end - start) · min(step / steps, 1): ε decays
+    linearly from `start` to `end` over `steps` steps, then stays at `end`."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"LinearSchedule: steps must be a positive integer, got {steps!r}")
+        self.start, self.end, self.steps = float(start), float(end), int(steps)
+
+    def __call__(self, step: int) -> float:
+        if step < 0:
+            raise ValueError(f"LinearSchedule: step must be >= 0, got {step}")
+        return self.start + (self.end - self.start) * min(step / self.steps, 1.0)
+
+    def __repr__(self) -> str:
+        return f"LinearSchedule(start={self.start}, end={self.end}, steps={self.steps})"
+
+
+def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+    """With probability ε a uniformly random action, else argmax_a Q(s, a)
+    (the first on ties). `q_values` is one state's (A,) array."""
+    q = np.asarray(q_values)
+    if q.ndim != 1 or q.size == 0:
+        raise ValueError(f"epsilon_greedy: q_values must have shape (A,) with A >= 1 actions, "
+                         f"got shape {q.shape}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon_greedy: epsilon must be in [0, 1], got {epsilon}")
+    if rng.random() < epsilon:
+        return int(rng.integers(q.size))
+    return int(np.argmax(q))
+
+
+def check_observation(obs: Any, expected_shape: Sequence[int], who: str) -> None:
+    """Raise a ValueError naming `who` when an observation's shape is not the
+    one the network was built for."""
+    shape, expected = np.shape(obs), tuple(expected_shape)
+    if shape != expected:
+        raise ValueError(f"{who}: observation of shape {shape} but the network expects "
+                         f"{expected}")
+
+
+def evaluate(policy: Callable[[np.ndarray], Any], env: Any, episodes: int = 100,
+             seed: int = 0) -> np.ndarray:
+    """The undiscounted return Σ_t r_t of `episodes` episodes of `policy`
+    (obs -> action, no exploration) in `env`, episode i started with
+    `reset(seed=seed + i)` (reproducible, and each episode its own start).
+    Runs without recording a graph. Returns a float64 array of returns."""
+    if episodes < 1:
+        raise ValueError(f"evaluate: episodes must be >= 1, got {episodes}")
+    returns = np.zeros(episodes)
+    with no_grad():
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(policy(obs))
+                returns[i] += float(reward)
+                done = terminated or truncated
+    return returns
