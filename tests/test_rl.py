@@ -251,6 +251,21 @@ def test_evaluate_runs_whole_episodes_with_seeded_starts() -> None:
         lengths.append(n)
     returns = rl.evaluate(lambda obs: 0, env, episodes=3, seed=10)
     assert returns.dtype == np.float64 and returns.tolist() == lengths
+
+    class Recurrent:                                    # counts steps since its reset
+        def __init__(self) -> None:
+            self.t, self.resets, self.longest = 0, 0, 0
+
+        def reset(self) -> None:
+            self.t, self.resets = 0, self.resets + 1
+
+        def __call__(self, obs: np.ndarray) -> int:
+            self.t += 1
+            self.longest = max(self.longest, self.t)
+            return 0
+    policy = Recurrent()
+    assert rl.evaluate(policy, env, episodes=3, seed=10).tolist() == lengths
+    assert policy.resets == 3 and policy.longest == max(lengths)
     with pytest.raises(ValueError, match="evaluate: episodes must be >= 1"):
         rl.evaluate(lambda obs: 0, env, episodes=0)
 

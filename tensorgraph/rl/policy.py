@@ -54,13 +54,17 @@ def evaluate(policy: Callable[[np.ndarray], Any], env: Any, episodes: int = 100,
     """The undiscounted return Σ_t r_t of `episodes` episodes of `policy`
     (obs -> action, no exploration) in `env`, episode i started with
     `reset(seed=seed + i)` (reproducible, and each episode its own start).
-    Runs without recording a graph. Returns a float64 array of returns."""
+    A policy with a `reset()` method (a recurrent one, holding its state) is
+    reset after every `env.reset()`. Runs without recording a graph.
+    Returns a float64 array of returns."""
     if episodes < 1:
         raise ValueError(f"evaluate: episodes must be >= 1, got {episodes}")
     returns = np.zeros(episodes)
     with no_grad():
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
+            if callable(getattr(policy, "reset", None)):
+                policy.reset()
             done = False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(policy(obs))

@@ -129,9 +129,11 @@ class ReplayBuffer:
 
     def sample_sequences(self, batch_size: int, length: int) -> Batch:
         """`batch_size` windows of `length` consecutive transitions (in the
-        order they were added), each starting at a uniformly drawn transition
-        (for recurrent Q-networks). `mask[b, t]` is False for the steps after
-        an episode ended inside window b (the step that ends it is True)."""
+        order they were added), for recurrent Q-networks. A window starts at a
+        uniformly drawn transition, mid-episode too (start the network from a
+        zero state, with a burn-in if needed); `mask[b, t]` is False for the
+        steps after an episode ended (terminated or truncated) inside window
+        b, True up to and including the step that ends it."""
         if length < 1:
             raise ValueError(f"ReplayBuffer.sample_sequences: length must be >= 1, got {length}")
         if length > self._size:
