@@ -1,4 +1,4 @@
-"""The gallery: chapters 1 to 7 of Fundamentals of Deep Learning, trained and drawn.
+"""The gallery: chapters 1 to 9 of Fundamentals of Deep Learning, trained and drawn.
 
 `make demo` runs this file. On embedded data only (the toy problems of
 `tg.data` and small seeded sets made in the examples: no download, no data
@@ -11,7 +11,9 @@ the package, `tg.data.load_mnist_subset()`), the chapter-6 examples (PCA
 and autoencoders on that subset, word2vec on the 2,000-sentence slice of
 rt-polarity shipped in the package) and the chapter-7 recurrent
 examples (sentiment on the 2,000-sentence slice of rt-polarity shipped in the
-package, the others on sequences they make), writes their SVG
+package, the others on sequences they make) and the chapter-9 reinforcement
+learning examples (policy gradients on gymnasium's CartPole-v1, the `rl`
+extra: the environment makes the data), writes their SVG
 figures, and writes `index.html`, a page with one section per example: its
 figures, each with a one-paragraph caption, and its key numbers. It prints
 which Graphviz backend laid out the drawings (the system `dot` or the
@@ -92,11 +94,12 @@ EXAMPLES: list[tuple[int, str]] = [
     # chapter 6 on the shipped MNIST subset and the shipped slice of the polarity corpus
     (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
     (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
+    (9, "policy_gradient"),  # gymnasium's CartPole-v1 (the rl extra)
 ]
-REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 7: neurons, "
+REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 9: neurons, "
               "perceptrons, feed-forward networks, how they are trained, the graph as a "
-              "program, optimizers beyond gradient descent, convolutional networks, learned representations and recurrent "
-              "networks, "
+              "program, optimizers beyond gradient descent, convolutional networks, learned representations, recurrent "
+              "networks and deep reinforcement learning, "
               "as a gallery of figures")
 CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-forward networks",
             3: "Chapter 3: the graph as a program (placeholders, variables, sessions)",
@@ -105,7 +108,8 @@ CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-for
             6: "Chapter 6: embedding and representation learning (PCA, autoencoders, "
                "word2vec)",
             7: "Chapter 7: recurrent networks (sentiment, vanishing gradients, seq2seq with "
-               "attention)"}
+               "attention)",
+            9: "Chapter 9: deep reinforcement learning (policy gradients, DQN)"}
 
 
 class ConventionError(Exception):
