@@ -63,8 +63,9 @@ def evaluate(policy: Callable[[np.ndarray], Any], env: Any, episodes: int = 100,
     with no_grad():
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
-            if callable(getattr(policy, "reset", None)):
-                policy.reset()
+            reset = getattr(policy, "reset", None)
+            if callable(reset):
+                reset()
             done = False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(policy(obs))

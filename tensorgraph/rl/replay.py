@@ -90,7 +90,7 @@ class ReplayBuffer:
             raise ValueError(f"ReplayBuffer.add: action and reward must be scalars, got shapes "
                              f"{np.shape(action)} and {np.shape(reward)}")
         i = self._head
-        if self._size:
+        if self._size and self._pending is not None:
             prev = (i - 1) % self.capacity
             if self._ends[prev] or not np.array_equal(obs, self._pending):
                 self._ends[prev] = True                     # the next obs is not slot i's
@@ -113,11 +113,10 @@ class ReplayBuffer:
             out[k] = self._pending if s == newest else self._own_next[s]
         return out
 
-    def _gather(self, slots: np.ndarray) -> tuple[np.ndarray, ...]:
-        flat = slots.ravel()
-        nxt = self._next_obs(flat).reshape(slots.shape + self.obs_shape)
-        return (self._obs[slots], self._actions[slots], self._rewards[slots], nxt,
-                self._terminated[slots])
+    def _gather(self, slots: np.ndarray, mask: Optional[np.ndarray] = None) -> Batch:
+        nxt = self._next_obs(slots.ravel()).reshape(slots.shape + self.obs_shape)
+        return Batch(self._obs[slots], self._actions[slots], self._rewards[slots], nxt,
+                     self._terminated[slots], mask)
 
     def sample(self, batch_size: int) -> Batch:
         """`batch_size` distinct transitions drawn uniformly."""
@@ -125,7 +124,7 @@ class ReplayBuffer:
             raise ValueError(f"ReplayBuffer.sample: asked for {batch_size} transitions but the "
                              f"buffer holds {self._size}")
         slots = self.rng.choice(self._size, size=batch_size, replace=False)
-        return Batch(*self._gather(slots))
+        return self._gather(slots)
 
     def sample_sequences(self, batch_size: int, length: int) -> Batch:
         """`batch_size` windows of `length` consecutive transitions (in the
@@ -145,4 +144,4 @@ class ReplayBuffer:
         ended = np.cumsum(self._ends[slots], axis=1)
         mask = np.ones(slots.shape, bool)
         mask[:, 1:] = ended[:, :-1] == 0
-        return Batch(*self._gather(slots), mask=mask)
+        return self._gather(slots, mask)
