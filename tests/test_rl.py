@@ -293,8 +293,14 @@ def test_progress_turns_ctrl_c_into_a_clean_stop(capsys) -> None:
             bar.update(ret=float(k))
             done.append(k)
     assert bar.interrupted and done == [0, 1, 2, 3]
-    assert bar.returns == [0.0, 1.0, 2.0, 3.0] and bar.running_return == 1.5
+    assert bar.returns == [0.0, 1.0, 2.0, 3.0] and bar.running_return == 1.5 and bar.n == 4
     assert "interrupted (Ctrl-C) after 4 episodes" in capsys.readouterr().out
+    with rl.Progress(1000, "DQN", unit="step", enabled=False) as bar:
+        bar.update(n=200)
+        bar.update(n=300, ret=1.0)
+        raise KeyboardInterrupt
+    assert bar.n == 500 and bar.returns == [1.0]
+    assert "DQN: interrupted (Ctrl-C) after 500 steps" in capsys.readouterr().out
     with rl.Progress(2, "test", enabled=False) as bar:
         bar.update(ret=1.0)
     assert not bar.interrupted

@@ -26,13 +26,15 @@ class Progress:
             print("stopped early; the best checkpoint is kept")
 
     The KeyboardInterrupt raised inside the block ends the block and is not
-    re-raised; `interrupted` is then True. `returns` holds every return given.
+    re-raised; `interrupted` is then True. `n` counts the units done, `returns`
+    holds every return given.
     """
 
     def __init__(self, total: int, desc: str, unit: str = "episode", window: int = 100,
                  enabled: Optional[bool] = None) -> None:
         self.total, self.desc, self.unit = total, desc, unit
         self.interrupted = False
+        self.n = 0                                            # units done
         self.returns: list[float] = []
         self._recent: deque[float] = deque(maxlen=window)
         self._bar = _bar(_interactive() if enabled is None else enabled, total, desc, unit)
@@ -49,6 +51,7 @@ class Progress:
             self._recent.append(float(ret))
             self._bar.set_postfix(ret=f"{ret:.1f}", avg=f"{self.running_return:.1f}",
                                   refresh=False)
+        self.n += n
         self._bar.update(n)
 
     def close(self) -> None:
@@ -61,8 +64,8 @@ class Progress:
         self.close()
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             self.interrupted = True
-            print(f"\n{self.desc}: interrupted (Ctrl-C) after {len(self.returns)} "
-                  f"{self.unit}s with a return", flush=True)
+            print(f"\n{self.desc}: interrupted (Ctrl-C) after {self.n} {self.unit}s",
+                  flush=True)
             return True                                       # swallow it: a clean stop
         return False
 
