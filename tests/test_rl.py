@@ -83,6 +83,18 @@ def test_new_episode_without_flags_still_breaks_the_chain() -> None:
     assert np.array_equal(s.mask, np.tile([True, False, False], (20, 1)))
 
 
+def test_float64_observations_chain_in_a_float32_buffer() -> None:
+    """gymnasium may hand out float64 arrays: stored as float32, the next
+    transition's obs still continues the episode (no mask break)."""
+    buf = rl.ReplayBuffer(10, (2,), seed=0)
+    x = np.array([0.1, 1 / 3])                          # not exact in float32
+    for k in range(4):
+        buf.add(x + k, 0, 1.0, x + k + 1, False)
+    s = buf.sample_sequences(5, 4)
+    assert s.mask.all() and s.obs.dtype == np.float32
+    assert np.array_equal(s.next_obs[0, :, 0], (x[0] + np.arange(1, 5)).astype(np.float32))
+
+
 def test_sampling_is_uniform_and_seeded() -> None:
     buf = rl.ReplayBuffer(50, (1,), seed=3)
     for k in range(20):

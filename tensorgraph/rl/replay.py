@@ -79,7 +79,7 @@ class ReplayBuffer:
                             f"{self.obs_dtype} without losing its values (obs_dtype="
                             f"{self.obs_dtype}); convert it first or make the buffer with "
                             f"obs_dtype={x.dtype}")
-        return x
+        return x.astype(self.obs_dtype, copy=False)   # compared with the stored next obs
 
     def add(self, obs: Any, action: Any, reward: float, next_obs: Any, terminated: bool,
             truncated: bool = False) -> None:
@@ -101,7 +101,7 @@ class ReplayBuffer:
         self._rewards[i] = reward
         self._terminated[i] = terminated
         self._ends[i] = bool(terminated) or bool(truncated)
-        self._pending = next_obs.astype(self.obs_dtype, copy=True)
+        self._pending = next_obs.copy()
         self._head = (i + 1) % self.capacity
         self._size = min(self._size + 1, self.capacity)
 
