@@ -114,8 +114,8 @@ def ntm_address(prev_w: ArrayLike, content_w: ArrayLike, gate: ArrayLike, shift:
     wg = g * content_w + (1 - g) * prev_w
     r = S // 2
     # roll(w, d)[i] = w[i - d]: offset d = k - r moves the focus d rows on
-    shifted = sum(shift[..., k:k + 1] * ops.roll(wg, k - r, axis=-1) for k in range(S))
-    assert isinstance(shifted, Tensor)
+    rolled = ops.stack([ops.roll(wg, k - r, axis=-1) for k in range(S)], axis=-2)  # (B,H,S,N)
+    shifted = (shift[..., None, :] @ rolled)[..., 0, :]
     powered = shifted ** sharpen[..., None]
     return powered / powered.sum(axis=-1, keepdims=True)
 
@@ -501,11 +501,12 @@ class NTM(_MemoryNet):
     def _read_vector(self, s: Any) -> Tensor:
         return s.read_vector
 
-    def _address(self, memory: Tensor, prev_w: Tensor, p: dict[str, Tensor]) -> Tensor:
+    def _address(self, memory: Tensor, prev_w: Tensor, p: dict[str, Tensor],
+                 seen: dict[str, Tensor], head: str) -> Tensor:
         content = content_weights(memory, p["key"][:, None, :], ops.softplus(p["strength"]))
-        return ntm_address(prev_w, content, ops.sigmoid(p["gate"]),
-                           ops.softmax(p["shift"], axis=-1)[:, None, :],
-                           1 + ops.softplus(p["sharpen"]))
+        shift, sharpen = ops.softmax(p["shift"], axis=-1), 1 + ops.softplus(p["sharpen"])
+        seen[head + "_shift"], seen[head + "_sharpen"] = shift, sharpen[:, 0]
+        return ntm_address(prev_w, content, ops.sigmoid(p["gate"]), shift[:, None, :], sharpen)
 
     def _step(self, s: Any, xi: Tensor) -> tuple[Any, dict[str, Tensor]]:
         W = self.word_size
@@ -514,24 +515,21 @@ class NTM(_MemoryNet):
         p = _pieces(xi, sizes)
         write = {k[2:]: v for k, v in p.items() if k.startswith("w_")}
         read = {k[2:]: v for k, v in p.items() if k.startswith("r_")}
+        seen: dict[str, Tensor] = {}
         prev = push_scope(("write",))
         try:
-            ww = self._address(s.memory, s.write_weights[:, None, :], write)[:, 0, :]
+            ww = self._address(s.memory, s.write_weights[:, None, :], write, seen, "write")[:, 0, :]
             memory = dnc_write(s.memory, ww, ops.sigmoid(p["erase"]), p["add"])
         finally:
             restore_scope(prev)
         prev = push_scope(("read",))
         try:
-            rw = self._address(memory, s.read_weights, read)
+            rw = self._address(memory, s.read_weights, read, seen, "read")
             r = (rw @ memory)[:, 0, :]
         finally:
             restore_scope(prev)
         new = s._replace(memory=memory, read_vector=r, read_weights=rw, write_weights=ww)
-        seen = {"write_weights": ww, "read_weights": rw, "memory": memory,
-                "write_shift": ops.softmax(write["shift"], axis=-1),
-                "read_shift": ops.softmax(read["shift"], axis=-1),
-                "write_sharpen": 1 + ops.softplus(write["sharpen"][:, 0]),
-                "read_sharpen": 1 + ops.softplus(read["sharpen"][:, 0])}
+        seen.update(write_weights=ww, read_weights=rw, memory=memory)
         return new, seen
 
     def extra_repr(self) -> str:
