@@ -579,3 +579,17 @@ def test_drawing_a_dnc_folds_its_steps() -> None:
     assert op_count(d.source, "lstm_cell") == 1
     require(tg.draw.backend_info() is not None, "no Graphviz layout engine")
     assert d.svg().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_float32_inputs_give_float32() -> None:
+    f = np.float32
+    M, w = RNG.normal(size=(2, 4, 3)).astype(f), distribution(RNG, 2, 4).astype(f)
+    rw, L = distribution(RNG, 2, 1, 4).astype(f), np.zeros((2, 4, 4), f)
+    outs = [nn.content_weights(M, M[:, :2], np.ones((2, 2), f)),
+            nn.ntm_address(rw, rw, np.full((2, 1), 0.5, f), np.full((2, 1, 3), 1 / 3, f),
+                           np.ones((2, 1), f)),
+            nn.dnc_usage(w, w, rw, np.full((2, 1), 0.5, f)), nn.dnc_allocation(w),
+            nn.dnc_write_weights(w, w, np.ones(2, f), np.ones(2, f)),
+            nn.dnc_write(M, w, M[:, 0], M[:, 1]), *nn.dnc_link(L, w, w),
+            nn.dnc_read_weights(L, rw, rw, np.full((2, 1, 3), 1 / 3, f))]
+    assert [o.dtype for o in outs] == [np.float32] * len(outs)
