@@ -47,22 +47,22 @@ def _t(x: ArrayLike) -> Tensor:
 
 
 def _check(fn: str, **args: tuple[Tensor, str]) -> None:
-    """Check each argument's shape against its pattern ("B,N,W"): the same
-    letter means the same size across the arguments of one call."""
+    """Check each argument's shape against its pattern, a letter (or a fixed
+    size) per axis ("BNW", "BR3"): the same letter means the same size
+    across the arguments of one call."""
     sizes: dict[str, int] = {}
     for name, (x, pattern) in args.items():
-        dims = pattern.split(",")
-        ok = x.ndim == len(dims)
-        for d, n in zip(dims, x.shape if ok else ()):
+        ok = x.ndim == len(pattern)
+        for d, n in zip(pattern, x.shape if ok else ()):
             if d.isdigit():
                 ok = ok and n == int(d)
             elif sizes.setdefault(d, n) != n:
                 ok = False
         if not ok:
             given = ", ".join(f"{k} {v[0].shape}" for k, v in args.items())
-            want = ", ".join(f"{k} ({v[1]})" for k, v in args.items())
-            raise ValueError(f"{fn}: {name} must have shape ({pattern}) with sizes consistent "
-                             f"across the arguments {want}; got {given}")
+            want = ", ".join(f"{k} ({','.join(v[1])})" for k, v in args.items())
+            raise ValueError(f"{fn}: {name} must have shape ({','.join(pattern)}) with sizes "
+                             f"consistent across the arguments {want}; got {given}")
 
 
 def _norm(x: Tensor, eps: float) -> Tensor:
@@ -83,8 +83,8 @@ def content_weights(memory: ArrayLike, keys: ArrayLike, strengths: ArrayLike,
     strengths (B, H), β ≥ 0 by convention (a larger β focuses the weighting);
     returns (B, H, N)."""
     memory, keys, strengths = _t(memory), _t(keys), _t(strengths)
-    _check("content_weights", memory=(memory, "B,N,W"), keys=(keys, "B,H,W"),
-           strengths=(strengths, "B,H"))
+    _check("content_weights", memory=(memory, "BNW"), keys=(keys, "BHW"),
+           strengths=(strengths, "BH"))
     dots = keys @ memory.swapaxes(-1, -2)                                  # (B, H, N)
     cos = dots / (_norm(keys, eps)[..., None] * _norm(memory, eps)[:, None, :])
     return ops.softmax(strengths[..., None] * cos, axis=-1)
@@ -104,8 +104,8 @@ def ntm_address(prev_w: ArrayLike, content_w: ArrayLike, gate: ArrayLike, shift:
     positive somewhere (it is whenever w^c is a softmax and g > 0)."""
     prev_w, content_w, gate = _t(prev_w), _t(content_w), _t(gate)
     shift, sharpen = _t(shift), _t(sharpen)
-    _check("ntm_address", prev_w=(prev_w, "B,H,N"), content_w=(content_w, "B,H,N"),
-           gate=(gate, "B,H"), shift=(shift, "B,H,S"), sharpen=(sharpen, "B,H"))
+    _check("ntm_address", prev_w=(prev_w, "BHN"), content_w=(content_w, "BHN"),
+           gate=(gate, "BH"), shift=(shift, "BHS"), sharpen=(sharpen, "BH"))
     S = shift.shape[-1]
     if S % 2 == 0:
         raise ValueError(f"ntm_address: shift must hold an odd number 2r + 1 of offsets "
@@ -133,8 +133,8 @@ def dnc_usage(prev_usage: ArrayLike, write_w: ArrayLike, read_w: ArrayLike,
     previous read weightings (B, R, N); free_gates (B, R). Returns u_t (B, N),
     in [0, 1] when its inputs are."""
     prev_usage, write_w, read_w, free_gates = map(_t, (prev_usage, write_w, read_w, free_gates))
-    _check("dnc_usage", prev_usage=(prev_usage, "B,N"), write_w=(write_w, "B,N"),
-           read_w=(read_w, "B,R,N"), free_gates=(free_gates, "B,R"))
+    _check("dnc_usage", prev_usage=(prev_usage, "BN"), write_w=(write_w, "BN"),
+           read_w=(read_w, "BRN"), free_gates=(free_gates, "BR"))
     retention = ops.prod(1 - free_gates[..., None] * read_w, axis=1)
     return (prev_usage + write_w - prev_usage * write_w) * retention
 
@@ -155,7 +155,7 @@ def dnc_allocation(usage: ArrayLike) -> Tensor:
     products are an exclusive `cumprod`, whose gradient is exact where a
     usage is exactly 0 or 1."""
     usage = _t(usage)
-    _check("dnc_allocation", usage=(usage, "B,N"))
+    _check("dnc_allocation", usage=(usage, "BN"))
     N = usage.shape[-1]
     ordered = ops.sort(usage, axis=-1)                                      # u[φ_j]
     one = Tensor(np.ones((usage.shape[0], 1), usage.dtype))
@@ -177,7 +177,7 @@ def dnc_write_weights(allocation: ArrayLike, content_w: ArrayLike, alloc_gate: A
     the write gate g^w (B,) whether to write at all. Returns (B, N)."""
     allocation, content_w, alloc_gate, write_gate = map(
         _t, (allocation, content_w, alloc_gate, write_gate))
-    _check("dnc_write_weights", allocation=(allocation, "B,N"), content_w=(content_w, "B,N"),
+    _check("dnc_write_weights", allocation=(allocation, "BN"), content_w=(content_w, "BN"),
            alloc_gate=(alloc_gate, "B"), write_gate=(write_gate, "B"))
     ga = alloc_gate[:, None]
     return write_gate[:, None] * (ga * allocation + (1 - ga) * content_w)
@@ -192,8 +192,8 @@ def dnc_write(memory: ArrayLike, write_w: ArrayLike, erase: ArrayLike, add: Arra
     gains w^w[i] v. memory (B, N, W); write_w (B, N); erase e (B, W) in
     [0, 1]; add (the write vector) v (B, W). Returns M_t (B, N, W)."""
     memory, write_w, erase, add = map(_t, (memory, write_w, erase, add))
-    _check("dnc_write", memory=(memory, "B,N,W"), write_w=(write_w, "B,N"),
-           erase=(erase, "B,W"), add=(add, "B,W"))
+    _check("dnc_write", memory=(memory, "BNW"), write_w=(write_w, "BN"),
+           erase=(erase, "BW"), add=(add, "BW"))
     w = write_w[:, :, None]
     return memory * (1 - w * erase[:, None, :]) + w * add[:, None, :]
 
@@ -210,8 +210,8 @@ def dnc_link(prev_link: ArrayLike, prev_precedence: ArrayLike,
     much row j was the last written. prev_link (B, N, N), prev_precedence
     (B, N), write_w w^w_t (B, N). Returns (L_t, p_t)."""
     prev_link, prev_precedence, write_w = map(_t, (prev_link, prev_precedence, write_w))
-    _check("dnc_link", prev_link=(prev_link, "B,N,N"), prev_precedence=(prev_precedence, "B,N"),
-           write_w=(write_w, "B,N"))
+    _check("dnc_link", prev_link=(prev_link, "BNN"), prev_precedence=(prev_precedence, "BN"),
+           write_w=(write_w, "BN"))
     N = write_w.shape[-1]
     wi, wj = write_w[:, :, None], write_w[:, None, :]
     link = (1 - wi - wj) * prev_link + wi * prev_precedence[:, None, :]
@@ -233,8 +233,8 @@ def dnc_read_weights(link: ArrayLike, prev_read_w: ArrayLike, content_w: ArrayLi
     modes π (B, R, 3), each a distribution in the order backward, content,
     forward. Returns (B, R, N)."""
     link, prev_read_w, content_w, modes = map(_t, (link, prev_read_w, content_w, modes))
-    _check("dnc_read_weights", link=(link, "B,N,N"), prev_read_w=(prev_read_w, "B,R,N"),
-           content_w=(content_w, "B,R,N"), modes=(modes, "B,R,3"))
+    _check("dnc_read_weights", link=(link, "BNN"), prev_read_w=(prev_read_w, "BRN"),
+           content_w=(content_w, "BRN"), modes=(modes, "BR3"))
     # as rows: (L w)ᵀ = wᵀ Lᵀ and (Lᵀ w)ᵀ = wᵀ L
     forward = prev_read_w @ link.swapaxes(-1, -2)
     backward = prev_read_w @ link
