@@ -6,6 +6,7 @@ nn.DNC against a plain-numpy DNC, their gradients, trace, state, errors,
 state_dict and drawing."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -394,7 +395,7 @@ def random_state(m: Any, B: int, rng: np.random.Generator) -> Any:
 
 
 @settings(max_examples=3, deadline=None)
-@given(I=st.integers(1, 3), N=st.integers(2, 4), W=st.integers(1, 3), R=st.integers(1, 2),
+@given(I=st.integers(1, 2), N=st.integers(2, 4), W=st.integers(1, 3), R=st.integers(1, 2),
        T=st.integers(1, 3), seed=st.integers(0, 99))
 def test_dnc_gradients(I: int, N: int, W: int, R: int, T: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -404,7 +405,7 @@ def test_dnc_gradients(I: int, N: int, W: int, R: int, T: int, seed: int) -> Non
 
 
 @settings(max_examples=3, deadline=None)
-@given(I=st.integers(1, 3), N=st.integers(3, 5), W=st.integers(1, 3), T=st.integers(1, 3),
+@given(I=st.integers(1, 2), N=st.integers(3, 5), W=st.integers(1, 3), T=st.integers(1, 3),
        seed=st.integers(0, 99))
 def test_ntm_gradients(I: int, N: int, W: int, T: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -569,14 +570,17 @@ def test_each_step_records_under_its_own_scope() -> None:
 
 def test_drawing_a_dnc_folds_its_steps() -> None:
     pytest.importorskip("graphviz")
-    from test_draw_recurrent import clusters, loop_labels, op_count
     m = nn.DNC(3, 2, hidden_size=4, memory_size=4, word_size=2, name="dnc", seed=0)
     y, _ = m(RNG.normal(size=(3, 2, 3)).astype(np.float32))
     d = tg.draw(y, view="modules", module=m)
-    assert "one time step of 3 (t0 … t2), drawn once" in clusters(d.source)
-    assert loop_labels(d.source).count("next step ×3") == 1
-    assert op_count(d.source, "cumprod") == 1          # the allocation of the drawn step
-    assert op_count(d.source, "lstm_cell") == 1
+    # the DOT source, read as tests/test_draw_recurrent.py reads it
+    clusters = re.findall(r'label="([^"]*)" labeljust=l', d.source)
+    assert "one time step of 3 (t0 … t2), drawn once" in clusters
+    loops = [line for line in d.source.splitlines()
+             if 'tooltip="the state carried to the next time step"' in line]
+    assert sum('label=" next step ×3 "' in line for line in loops) == 1
+    assert len(re.findall(r'\[label="cumprod\\n', d.source)) == 1   # the drawn step's allocation
+    assert len(re.findall(r'\[label="lstm_cell\\n', d.source)) == 1
     require(tg.draw.backend_info() is not None, "no Graphviz layout engine")
     assert d.svg().lstrip().startswith(("<?xml", "<svg"))
 
