@@ -27,7 +27,7 @@ recorded under its own scope "t0", "t1", ... (as `nn.LSTM`), so the
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -246,7 +246,7 @@ def _oneplus(x: Tensor) -> Tensor:
     return 1 + ops.softplus(x)
 
 
-def _pieces(v: Tensor, sizes: dict[str, Union[int, tuple[int, ...]]]) -> dict[str, Tensor]:
+def _pieces(v: Tensor, sizes: Mapping[str, Union[int, tuple[int, ...]]]) -> dict[str, Tensor]:
     """Cut the last axis of v (B, Σ sizes) into named pieces, reshaped to
     (B, *size) for tuple sizes."""
     out, at = {}, 0
@@ -296,6 +296,9 @@ class _MemoryNet(Module):
 
     num_reads = 1
     State: Any = NTMState
+    shift_range: int
+    _head: dict[str, int]
+    _sizes: dict[str, Union[int, tuple[int, ...]]]
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int, memory_size: int,
                  word_size: int, interface_size: int, batch_first: bool, seed: Seed,
@@ -380,6 +383,7 @@ class _MemoryNet(Module):
         T, B = x.shape[0], x.shape[1]
         s = self._state(state, B)
         cell, I, H = self.controller, self.input_size, self.hidden_size
+        assert cell.bias_ih is not None and cell.bias_hh is not None   # made with bias=True
         prev = push_scope(("controller",))
         try:
             # the x part of every step's input projection: one (T·B, I) matmul
@@ -388,7 +392,6 @@ class _MemoryNet(Module):
             w_read, whh_t = cell.weight_ih[:, I:].T, cell.weight_hh.T
         finally:
             restore_scope(prev)
-        w_if, b_if = self.interface.weight.T, self.interface.bias
         hc = None if state is None else ops.concat([s.h, s.c], axis=-1)
         hs, reads = [], []
         steps: dict[str, list[np.ndarray]] = {}
@@ -402,12 +405,7 @@ class _MemoryNet(Module):
                     h = hc[:, :H]
                 finally:
                     restore_scope(with_scope)
-                with_scope = push_scope(("interface",))
-                try:
-                    xi = h @ w_if + b_if
-                finally:
-                    restore_scope(with_scope)
-                s, seen = self._step(s, xi)
+                s, seen = self._step(s, self.interface(h))
                 hs.append(h)
                 reads.append(self._read_vector(s))
                 if trace:
@@ -417,12 +415,8 @@ class _MemoryNet(Module):
                 restore_scope(prev)
         assert hc is not None
         s = s._replace(h=hc[:, :H], c=hc[:, H:])
-        prev = push_scope(("output",))
-        try:
-            hr = ops.concat([ops.stack(hs, axis=0), ops.stack(reads, axis=0)], axis=-1)
-            y = (hr.reshape(T * B, -1) @ self.output.weight.T + self.output.bias).reshape(T, B, -1)
-        finally:
-            restore_scope(prev)
+        hr = ops.concat([ops.stack(hs, axis=0), ops.stack(reads, axis=0)], axis=-1)
+        y = self.output(hr.reshape(T * B, -1)).reshape(T, B, -1)     # every step at once
         if self.batch_first:
             y = y.swapaxes(0, 1)
         if not trace:
