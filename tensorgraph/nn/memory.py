@@ -328,11 +328,9 @@ class _MemoryNet(Module):
     def _shapes(self, B: int) -> dict[str, tuple[int, ...]]:
         """Each state field's shape for a batch of B."""
         N, W, R, H = self.memory_size, self.word_size, self.num_reads, self.hidden_size
-        shapes = {"h": (B, H), "c": (B, H), "memory": (B, N, W), "read_weights": (B, R, N),
-                  "write_weights": (B, N), "usage": (B, N), "link": (B, N, N),
-                  "precedence": (B, N)}
-        shapes["read_vector" if self.State is NTMState else "read_vectors"] = \
-            (B, W) if self.State is NTMState else (B, R, W)
+        shapes = {"h": (B, H), "c": (B, H), "memory": (B, N, W), "read_vector": (B, W),
+                  "read_vectors": (B, R, W), "read_weights": (B, R, N), "write_weights": (B, N),
+                  "usage": (B, N), "link": (B, N, N), "precedence": (B, N)}
         return {k: shapes[k] for k in self.State._fields}
 
     def initial_state(self, batch: int) -> Any:
