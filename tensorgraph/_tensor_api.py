@@ -522,6 +522,12 @@ so it is right where x has zeros."""
 The gradient is the reversed running sum of g."""
         return _f.cumsum(self, axis, dim=dim)
 
+    def cumprod(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+        """Running product along `axis` (of the flattened x when None, as numpy):
+y_j = Π_{k≤j} x_k. ∂L/∂x_i = Σ_{j≥i} g_j Π_{k≤j, k≠i} x_k, computed
+without dividing by x_i where x has zeros, so it is right there too."""
+        return _f.cumprod(self, axis, dim=dim)
+
     def repeat(self, repeats: Union[int, Sequence[int]], axis: Optional[int] = None) -> Tensor:
         """Repeat each element `repeats` times along `axis` (of the flattened x
 when None), as numpy.repeat: repeat([1, 2], 2) = [1, 1, 2, 2]. (PyTorch's

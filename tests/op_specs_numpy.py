@@ -120,6 +120,13 @@ def _cumsum(data: st.DataObject) -> Spec:
             lambda a: np.cumsum(a, axis))
 
 
+def _cumprod(data: st.DataObject) -> Spec:
+    shape = data.draw(S.shapes(), label="shape")
+    axis = data.draw(S.axes(len(shape), allow_tuple=False), label="axis")
+    return (lambda x: tg.cumprod(x, axis), [data.draw(S.arrays(shape, -1.5, 1.5), label="x")],
+            lambda a: np.cumprod(a, axis))
+
+
 def _repeat(data: st.DataObject) -> Spec:
     shape = data.draw(S.shapes(), label="shape")
     axis = data.draw(S.axes(len(shape), allow_tuple=False), label="axis")
@@ -212,7 +219,8 @@ def _svdvals(data: st.DataObject) -> Spec:
 
 
 NUMPY_SPECS.update({
-    "std": _std, "prod": _prod, "cumsum": _cumsum, "repeat": _repeat, "tile": _tile,
+    "std": _std, "prod": _prod, "cumsum": _cumsum, "cumprod": _cumprod,
+    "repeat": _repeat, "tile": _tile,
     "roll": _roll, "diagonal": _diagonal, "diag": _diag, "sort": _sort, "argsort": _argsort, "einsum": _einsum,
     "cross": _cross, "norm": _norm, "svdvals": _svdvals,
 })

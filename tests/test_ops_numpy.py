@@ -405,21 +405,52 @@ def test_prod_second_derivative_with_zeros() -> None:
     check_second(lambda t: tg.prod(t, axis=0), np.array([[0.0, 1.5], [2.0, 0.0], [-1.0, 3.0]]))
 
 
+@pytest.mark.parametrize("name", ["cumsum", "cumprod"])
 @pytest.mark.parametrize("spelling", ["tg", "method", "numpy"])
 @SOME
 @given(data=st.data())
-def test_cumsum(spelling: str, data: st.DataObject) -> None:
+def test_running_sum_and_product(name: str, spelling: str, data: st.DataObject) -> None:
     shape = data.draw(S.shapes(allow_zero=True), label="shape")
-    a = data.draw(S.arrays(shape), label="x")
+    a = data.draw(S.arrays(shape, -1.5, 1.5), label="x")
     axis = data.draw(S.axes(len(shape), allow_tuple=False), label="axis")
-    fn = {"tg": lambda x: tg.cumsum(x, axis=axis),
-          "method": lambda x: x.cumsum(axis),
-          "numpy": lambda x: np.cumsum(x, axis=axis)}[spelling]
+    fn = {"tg": lambda x: getattr(tg, name)(x, axis=axis),
+          "method": lambda x: getattr(x, name)(axis),
+          "numpy": lambda x: getattr(np, name)(x, axis=axis)}[spelling]
     out = fn(leaf(a))
-    assert_forward(out, np.cumsum(a, axis=axis), rtol=1e-12, atol=1e-14)
-    assert op_name(out) == "cumsum"
+    assert_forward(out, getattr(np, name)(a, axis=axis), rtol=1e-12, atol=1e-14)
+    assert op_name(out) == name
     if spelling == "tg":        # the others record the same op
         check_grads(fn, a)
+
+
+# Zeros where the gradient would divide by x_i: one zero, two, a zero first
+# and last, a row of them (a DNC's usage starts at exactly 0).
+CUMPROD_ZEROS = np.array([[0.5, 0.0, 2.0, 0.0, 3.0],
+                          [0.0, 1.5, -1.0, 1.2, 2.0],
+                          [1.0, -2.0, 3.0, 0.5, 0.0],
+                          [0.0, 0.0, 0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_cumprod_gradient_with_zeros_against_central_differences(axis: Any) -> None:
+    check_grads(lambda t: tg.cumprod(t, axis=axis), CUMPROD_ZEROS)
+
+
+def test_cumprod_gradient_with_zeros_written_out() -> None:
+    # ∂L/∂x_i = Σ_{j≥i} g_j Π_{k≤j, k≠i} x_k, summed term by term.
+    g = np.arange(1.0, 6.0)
+    for row in CUMPROD_ZEROS:
+        x = leaf(row)
+        (tg.cumprod(x) * g).sum().backward()
+        want = [sum(g[j] * np.prod([row[k] for k in range(j + 1) if k != i])
+                    for j in range(i, 5)) for i in range(5)]
+        np.testing.assert_allclose(x.grad.data, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [None, 1])
+def test_cumprod_second_derivative(axis: Any) -> None:
+    check_second(lambda t: tg.cumprod(t, axis=axis), CUMPROD_ZEROS)
+    check_second(lambda t: tg.cumprod(t, axis=axis), CUMPROD_ZEROS + 0.25)   # no zeros
 
 
 # ---------------------------------------------------------------------------
@@ -1038,7 +1069,7 @@ def test_float32_stays_float32(name: str) -> None:
 # A Tensor that requires grad given to numpy's own function is never silently
 # turned into an array.
 
-@pytest.mark.parametrize("fn", [np.sin, np.cumsum, np.prod, np.std, np.sort, np.trace,
+@pytest.mark.parametrize("fn", [np.sin, np.cumsum, np.cumprod, np.prod, np.std, np.sort, np.trace,
                                 lambda t: np.einsum("ij->j", t), np.linalg.norm, np.square])
 def test_numpy_functions_on_tensors_record(fn: Any) -> None:
     x = leaf([[0.5, -1.0], [1.0, 0.2]])
@@ -1050,11 +1081,10 @@ def test_numpy_functions_on_tensors_record(fn: Any) -> None:
 
 
 # What tests/test_ops.py and tests/test_tensor.py asserted with np.sin,
-# np.cumsum, np.sort, np.linalg.norm and np.cos (ops now) holds for the
+# np.cumsum, np.cumprod, np.sort, np.linalg.norm and np.cos (ops now) holds for the
 # numpy functions that are still not ops.
 @pytest.mark.parametrize("fn, shown", [
     (np.cbrt, r"numpy\.cbrt is not a tensorgraph op"),
-    (np.cumprod, r"numpy\.cumprod is not a tensorgraph op"),
     (np.median, r"numpy\.median is not a tensorgraph op"),
     (lambda t: np.linalg.det(t.reshape(2, 2)), r"numpy\.(linalg\.)?det is not a tensorgraph op"),
 ])

@@ -16,6 +16,8 @@ The files read in the order of the book:
 - `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
 - `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
 - `recurrent` (chapter 7): `RNNCell`, `LSTMCell`, `GRUCell`, `RNN`, `LSTM`, `GRU`;
+- `memory` (chapter 8): content and location addressing, the DNC's memory
+  functions, `NTM`, `DNC`;
 - `utils`: `clip_grad_norm_`, `clip_grad_value_`.
 
 Modules are graph nodes in the following sense: calling a module pushes its
@@ -44,6 +46,8 @@ from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, mas
 from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .memory import (DNC, NTM, DNCState, NTMState, content_weights, dnc_allocation, dnc_link,
+                     dnc_read_weights, dnc_usage, dnc_write, dnc_write_weights, ntm_address)
 from . import utils
 
 __all__ = [
@@ -57,4 +61,6 @@ __all__ = [
     "Decoded", "beam_search", "greedy_decode", "length_penalty",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
+    "content_weights", "ntm_address", "dnc_usage", "dnc_allocation", "dnc_write_weights",
+    "dnc_write", "dnc_link", "dnc_read_weights", "NTMState", "DNCState", "NTM", "DNC",
 ]

@@ -80,6 +80,8 @@ REFUSED: dict[str, str] = {
     "argsort": "ONNX's TopK does not promise numpy's stable order of equal elements",
     "index_add": "it is the backward of indexing (a scatter-add); export the forward pass",
     "arctan2": "ONNX has no atan2, and a composition of Atan loses the quadrant at x = 0",
+    "cumprod": "ONNX has a CumProd op only from opset 26 on (and exp(cumsum(log x)) fails "
+               "at zeros and negative values); no rule is written for it yet",
     "dropout_mask": "it draws a random mask (dropout in training mode); call .eval() on the "
                     "model before exporting, where dropout is the identity",
 }

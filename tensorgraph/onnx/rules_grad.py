@@ -889,6 +889,7 @@ for _key, _why in {
     "prod_vjp0": "its gradient is the product of the other elements of each row (exact with "
                  "zeros: a prefix and suffix cumulative product), and ONNX has no cumulative "
                  "product",
+    "cumprod_vjp0": "cumprod itself has no ONNX export (ONNX has CumProd only from opset 26)",
     "sort_vjp0": "its gradient scatters g back by the sort's permutation, which ONNX's TopK "
                  "does not promise for ties (as argsort)",
     "svdvals_vjp0": "ONNX has no singular value decomposition",

@@ -5,7 +5,7 @@ from .reductions import sum, mean, max, min, var, logsumexp, argmax, argmin, any
 from .indexing import getitem, take, one_hot  # noqa: F401
 from .linalg import matmul, dot, outer  # noqa: F401
 from .shape import reshape, ravel, transpose, swapaxes, expand_dims, squeeze, broadcast_to, flip, concat, cat, stack, split, pad  # noqa: F401
-from .math import sin, cos, tan, sinh, cosh, arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2, sinc, log2, log10, log1p, exp2, expm1, square, reciprocal, logaddexp, hypot, floor, ceil, round, floor_divide, mod, remainder, fmax, fmin, std, prod, cumsum  # noqa: F401
+from .math import sin, cos, tan, sinh, cosh, arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2, sinc, log2, log10, log1p, exp2, expm1, square, reciprocal, logaddexp, hypot, floor, ceil, round, floor_divide, mod, remainder, fmax, fmin, std, prod, cumsum, cumprod  # noqa: F401
 from .arrays import repeat, tile, roll, diagonal, diag, sort, argsort  # noqa: F401
 from .algebra import einsum, inner, cross, trace, svdvals, norm  # noqa: F401
 from .creation import zeros, ones, full, eye, arange, linspace, zeros_like, ones_like, full_like  # noqa: F401
@@ -27,10 +27,10 @@ __all__ = [
     'sin', 'cos', 'tan', 'sinh', 'cosh', 'arcsin', 'arccos', 'arctan', 'arcsinh', 'arccosh',
     'arctanh', 'arctan2', 'sinc', 'log2', 'log10', 'log1p', 'exp2', 'expm1', 'square',
     'reciprocal', 'logaddexp', 'hypot', 'floor', 'ceil', 'round', 'floor_divide', 'mod',
-    'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'repeat', 'tile', 'roll', 'diagonal',
-    'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals', 'norm', 'zeros',
-    'ones', 'full', 'eye', 'arange', 'linspace', 'zeros_like', 'ones_like', 'full_like',
-    'Generator', 'dropout', 'manual_seed', 'rand', 'randn', 'randint', 'rand_like',
+    'remainder', 'fmax', 'fmin', 'std', 'prod', 'cumsum', 'cumprod', 'repeat', 'tile', 'roll',
+    'diagonal', 'diag', 'sort', 'argsort', 'einsum', 'inner', 'cross', 'trace', 'svdvals',
+    'norm', 'zeros', 'ones', 'full', 'eye', 'arange', 'linspace', 'zeros_like', 'ones_like',
+    'full_like', 'Generator', 'dropout', 'manual_seed', 'rand', 'randn', 'randint', 'rand_like',
     'randn_like', 'bernoulli', 'conv2d', 'conv1d', 'conv_transpose2d', 'conv_transpose1d',
     'flatten', 'embedding', 'max_pool2d', 'max_pool1d', 'avg_pool2d', 'avg_pool1d',
     'batch_norm', 'lstm_cell', 'gru_cell',

@@ -26,11 +26,11 @@ defop, public = OPS.defop, OPS.public
 __all__ = ['SIN', 'COS', 'TAN', 'SINH', 'COSH', 'ARCSIN', 'ARCCOS', 'ARCTAN', 'ARCSINH',
            'ARCCOSH', 'ARCTANH', 'ARCTAN2', 'SINC', 'LOG2', 'LOG10', 'LOG1P', 'EXP2', 'EXPM1',
            'SQUARE', 'RECIPROCAL', 'LOGADDEXP', 'HYPOT', 'FLOOR', 'CEIL', 'ROUND', 'FLOOR_DIVIDE',
-           'MOD', 'FMAX', 'FMIN', 'STD', 'PROD', 'CUMSUM', 'sin', 'cos', 'tan', 'sinh', 'cosh',
+           'MOD', 'FMAX', 'FMIN', 'STD', 'PROD', 'CUMSUM', 'CUMPROD', 'sin', 'cos', 'tan', 'sinh', 'cosh',
            'arcsin', 'arccos', 'arctan', 'arcsinh', 'arccosh', 'arctanh', 'arctan2', 'sinc',
            'log2', 'log10', 'log1p', 'exp2', 'expm1', 'square', 'reciprocal', 'logaddexp',
            'hypot', 'floor', 'ceil', 'round', 'floor_divide', 'mod', 'remainder', 'fmax', 'fmin',
-           'std', 'prod', 'cumsum']
+           'std', 'prod', 'cumsum', 'cumprod']
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -320,7 +320,7 @@ def fmin(a: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 # ---------------------------------------------------------------------------
-# Reductions: std, prod, cumsum
+# Reductions: std, prod, cumsum, cumprod
 
 def _std_vjp(g: Any, out: Any, x: Any, axis: Axis, ddof: int, keepdims: bool) -> Any:
     # d std = d var / (2 std), d var = 2 (x - mean)/(N - ddof). Where std = 0
@@ -381,6 +381,41 @@ def _cumsum_vjp(g: Any, out: Any, x: Any, axis: Optional[int]) -> Any:
 CUMSUM = defop("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
 
 
+def _rcumsum(v: Any, axis: int) -> Any:
+    """Σ_{j≥i} v_j along `axis`: the reversed running sum."""
+    return FLIP(CUMSUM(FLIP(v, axis=axis), axis=axis), axis=axis)
+
+
+def _cumprod_vjp(g: Any, out: Any, x: Any, axis: Optional[int]) -> Any:
+    # y_j = Π_{k≤j} x_k, so ∂L/∂x_i = Σ_{j≥i} g_j Π_{k≤j, k≠i} x_k.
+    ax = 0 if axis is None else axis
+    xf = x.reshape(-1) if axis is None else x
+    zero = (xf._data if isinstance(xf, Tensor) else xf) == 0
+    if not zero.any():
+        # Σ_{j≥i} g_j y_j / x_i: one reversed running sum
+        return (_rcumsum(g * out, ax) / xf).reshape(x.shape)
+    if isinstance(x, Tensor):
+        # Differentiable (create_graph): the sum written as polynomials in x,
+        # row i of C being the running product of x with x_i set to 1, so that
+        # its own derivatives are right at the zeros too (O(n²) memory, only then).
+        xl, gl = xf.swapaxes(ax, -1), g.swapaxes(ax, -1)
+        n = xl.shape[-1]
+        c = CUMPROD(np.where(np.eye(n, dtype=bool), 1, xl[..., None, :]), axis=-1)
+        upper = np.triu(np.ones((n, n), dtype=bool))           # j ≥ i
+        return (c * upper * gl[..., None, :]).sum(axis=-1).swapaxes(ax, -1).reshape(x.shape)
+    # With zeros, exactly and in O(n): up to the first zero x_z divide as
+    # above (the terms j ≥ z are 0 on both sides); at x_z, the running product
+    # with x_z set to 1; after it every term holds the factor x_z = 0.
+    seen = np.cumsum(zero, axis=ax)
+    before, first = seen == 0, zero & (seen == 1)
+    grad = np.where(before, _rcumsum(g * out, ax) / np.where(before, xf, 1), 0)
+    at_zero = _rcumsum(g * np.cumprod(np.where(first, 1, xf), axis=ax), ax)
+    return np.where(first, at_zero, grad).reshape(x.shape)
+
+
+CUMPROD = defop("cumprod", lambda x, axis: np.cumprod(x, axis=axis), _cumprod_vjp)
+
+
 @public(STD, method=True, numpy=np.std)
 def std(x: ArrayLike, axis: Axis = None, ddof: int = 0, keepdims: bool = False, *,
         dim: Axis = None, keepdim: Optional[bool] = None) -> Tensor:
@@ -410,5 +445,17 @@ def cumsum(x: ArrayLike, axis: Optional[int] = None, *, dim: Optional[int] = Non
     if axis is not None:
         (axis,) = axes(axis, x.ndim, f"cumsum (input shape {x.shape})")
     return unary(CUMSUM, x, axis=axis)
+
+
+@public(CUMPROD, method=True, numpy=np.cumprod)
+def cumprod(x: ArrayLike, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """Running product along `axis` (of the flattened x when None, as numpy):
+    y_j = Π_{k≤j} x_k. ∂L/∂x_i = Σ_{j≥i} g_j Π_{k≤j, k≠i} x_k, computed
+    without dividing by x_i where x has zeros, so it is right there too."""
+    axis, _ = torch_alias("cumprod", axis, False, dim, None)
+    x = as_tensor(x, "cumprod")
+    if axis is not None:
+        (axis,) = axes(axis, x.ndim, f"cumprod (input shape {x.shape})")
+    return unary(CUMPROD, x, axis=axis)
 
 
