@@ -233,6 +233,8 @@ def _default_array(data: Any, dtype: Any = None) -> np.ndarray:
         arr = data
     elif isinstance(data, np.generic):
         arr = np.asarray(data)
+    elif dtype is not None:   # straight to the asked dtype: no float32 detour (0.4 stays 0.4)
+        arr = np.asarray(data, dtype=np.dtype(dtype))
     else:
         arr = np.asarray(data)
         if arr.dtype == np.float64:

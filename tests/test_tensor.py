@@ -36,6 +36,13 @@ def test_explicit_dtype_converts():
     assert tg.tensor(1.0, dtype=np.float16).dtype == np.float16
 
 
+def test_explicit_float64_keeps_python_floats_exact():
+    # Python floats asked for as float64 go straight there, not through float32
+    assert tg.tensor([0.4], dtype="float64").item() == 0.4
+    assert tg.tensor(0.1, dtype=tg.float64).item() == 0.1
+    assert tg.tensor([[1e-10, 0.3]], dtype=np.float64).numpy().tolist() == [[1e-10, 0.3]]
+
+
 def test_constructor_arguments():
     t = tg.tensor([1.0, 2.0], requires_grad=True, name="w")
     assert t.requires_grad and t.name == "w" and t.is_leaf and t.node is None and t.grad is None
