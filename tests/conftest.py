@@ -115,6 +115,7 @@ INSTALL = {
     "onnxruntime": "pip install -e '.[onnx]'",
     "gymnasium": "pip install -e '.[rl]'",
     "ale_py": "pip install -e '.[rl]'",
+    "cv2": "pip install -e '.[rl]'",
 }
 
 
