@@ -15,9 +15,13 @@
 A network with feature maps (a `FeatureMaps` part: Conv2d, pooling, batch
 norm, Flatten) is drawn by `tensorgraph.draw.conv`: stacks of maps, then
 these columns.
+A recurrent cell or layer (a `Cell` part) is drawn by
+`tensorgraph.draw.recurrent` as the book's cell diagram, a memory network (a
+`MemoryNetwork` part: NTM, DNC) by `tensorgraph.draw.memory_diagram` as the
+book's architecture figure.
 
 The view asks, it does not guess: it reads only what `Module.diagram()`
-returns (Units, Activation, Regularizer, Box; see `tg.nn.Module.diagram`), so
+returns (Units, Activation, Regularizer, Box, ...; see `tg.nn.Module.diagram`), so
 a subclass draws as its base class does and an unknown module is one box.
 """
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 # What Module.diagram() returns.
-from ..nn import Activation, Box, Cell, FeatureMaps, Regularizer, Units
+from ..nn import Activation, Box, Cell, FeatureMaps, MemoryNetwork, Regularizer, Units
 from ._optional import require
 from .graph import Remark
 from .labels import FONT, fmt_number, label, subscript
@@ -196,7 +200,10 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
     if len(parts) == 1 and isinstance(parts[0], Cell):
         from .recurrent import cell_source
         return cell_source(parts[0], title), []
-    if any(isinstance(p, (Box, Cell)) for p in parts):
+    if len(parts) == 1 and isinstance(parts[0], MemoryNetwork):
+        from .memory_diagram import memory_source
+        return memory_source(parts[0], title), []
+    if any(isinstance(p, (Box, Cell, MemoryNetwork)) for p in parts):
         return _boxes(parts, rankdir, title), []
     if any(isinstance(p, FeatureMaps) for p in parts):
         from .conv import conv_source
@@ -209,10 +216,11 @@ def network_source(module: Any, *, rankdir: str = "LR", title: Optional[str] = N
 
 
 def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Digraph:
-    """A network with a module the view cannot open (a `Box`) or a recurrent
-    layer (a `Cell`) among other modules: every part as one labelled box, in
-    order: name and type with parameter shapes, a layer's sizes and
-    activation, a recurrent layer's kind, sizes and gates."""
+    """A network with a module the view cannot open (a `Box`), a recurrent
+    layer (a `Cell`) or a memory network among other modules: every part as
+    one labelled box, in order: name and type with parameter shapes, a
+    layer's sizes and activation, a recurrent layer's kind, sizes and gates,
+    a memory network's controller and memory sizes."""
     g = _base(rankdir)
     _heading(g, title, [" → ".join(p.name for p in parts)])
     for k, p in enumerate(parts):
@@ -234,10 +242,13 @@ def _boxes(parts: list[Any], rankdir: str, title: Optional[str]) -> graphviz.Dig
         elif isinstance(p, Cell):
             from .recurrent import describe_cell
             lines = describe_cell(p)
+        elif isinstance(p, MemoryNetwork):
+            from .memory_diagram import describe_memory
+            lines = describe_memory(p)
         else:
             lines = [f"{p.name}: {p.kind} p={fmt_number(p.p)}"]
         fill = "#f3f4f6" if isinstance(p, Box) else "#fed7aa" if isinstance(p, Cell) \
-            else "#fef3c7"
+            else "#ede9fe" if isinstance(p, MemoryNetwork) else "#fef3c7"
         g.node(f"b{k}", label=label(*lines), shape="box", style="rounded,filled",
                fillcolor=fill, color="#6b7280")
         if k:

@@ -32,9 +32,9 @@ x (batch, n_in) maps to x @ W + b (batch, n_out).
 """
 from . import init
 from .init import Init, Seed
-from .module import (Activation, Box, Cell, DiagramPart, DType, FeatureMaps, IncompatibleKeys,
-                     Module,
-                     ModuleList, Parameter, Regularizer, Sequential, Units)
+from .module import (Activation, Box, Cell, DiagramPart, DType, FeatureMaps, Field,
+                     IncompatibleKeys, MemoryNetwork, Module, ModuleList, Parameter, Regularizer,
+                     Sequential, Stage, Units)
 from .neurons import (ACTIVATIONS, STEP, Identity, LinearPerceptron, Neuron, ReLU, Sigmoid,
                       Softmax, Tanh, get_activation, identity, relu, sigmoid, softmax, tanh)
 from .dense import FeedForward, Layer, Linear, NeuronView
@@ -55,7 +55,7 @@ __all__ = [
     "Linear", "FeedForward", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax",
     "NeuronView", "identity", "sigmoid", "tanh", "relu", "softmax", "get_activation",
     "ACTIVATIONS", "init", "IncompatibleKeys", "Units", "Activation", "Regularizer", "Box",
-    "FeatureMaps", "Cell",
+    "FeatureMaps", "Cell", "Field", "Stage", "MemoryNetwork",
     "DiagramPart", "Conv1d", "Conv2d", "Flatten", "Embedding",
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
     "Decoded", "beam_search", "greedy_decode", "length_penalty",

@@ -35,7 +35,8 @@ from .. import ops
 from ..tensor import ArrayLike, Tensor, push_scope, restore_scope
 from .dense import Linear
 from .init import Seed, _rng
-from .module import DType, Module, _as_input, _float_dtype
+from .module import (Cell, DiagramPart, DType, Field, MemoryNetwork, Module, Stage, _as_input,
+                     _float_dtype, _join)
 from .recurrent import LSTMCell, _lstm_step, _positive, _unstack
 
 __all__ = ["content_weights", "ntm_address", "dnc_usage", "dnc_allocation", "dnc_write_weights",
@@ -435,6 +436,17 @@ class _MemoryNet(Module):
              f"memory_size={self.memory_size}, word_size={self.word_size}")
         return s + (", batch_first=True" if self.batch_first else "")
 
+    def _diagram(self, name: str, title: str, fields: tuple[Field, ...],
+                 write: tuple[Stage, ...], read: tuple[Stage, ...]) -> list[DiagramPart]:
+        """The book's architecture figure (see `tg.nn.MemoryNetwork`): the
+        controller as its own module describes it, the sizes, the interface
+        fields and the heads' stages given by the subclass."""
+        controller = self.controller.diagram(_join(name, "controller"))[0]
+        assert isinstance(controller, Cell)     # an LSTMCell describes itself as one
+        return [MemoryNetwork(name or self.scope_name, title, controller, self.input_size,
+                              self.output_size, self.memory_size, self.word_size, self.num_reads,
+                              self.interface.out_features, fields, write, read)]
+
 
 class NTM(_MemoryNet):
     """A Neural Turing Machine (Graves, Wayne and Danihelka 2014): an LSTM
@@ -527,6 +539,47 @@ class NTM(_MemoryNet):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", shift_range={self.shift_range}"
 
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """The NTM figure (Graves et al. 2014, fig. 1-2): the interface fields
+        of each head, the write head's addressing (content, interpolation,
+        shift, sharpening) then erase and add, the read head's addressing
+        then r⟨t⟩ = M⟨t⟩ᵀ wʳ⟨t⟩ (see `tg.nn.MemoryNetwork`)."""
+        N, W, S = self.memory_size, self.word_size, 2 * self.shift_range + 1
+        r = self.shift_range
+        squash = {"key": "linear", "strength": "softplus", "gate": "σ", "shift": "softmax",
+                  "sharpen": "1 + softplus"}
+        symbol = {"key": "k", "strength": "β", "gate": "g", "shift": "s", "sharpen": "γ"}
+        fields = []
+        for head, mark in (("write", "ʷ"), ("read", "ʳ")):
+            for k, size in self._head.items():
+                fields.append(Field(f"{head} {k}", symbol[k] + mark, (size,), squash[k], head))
+        fields += [Field("erase", "e", (W,), "σ", "write"), Field("add", "a", (W,), "linear",
+                                                                    "write")]
+
+        def address(head: str, mark: str, memory: str) -> list[Stage]:
+            p = "" if head == "write" else "read "
+            return [
+                Stage(f"{p}content weighting", "c" + mark, (N,),
+                      f"c{mark}[i] ∝ exp(β{mark} cos(k{mark}, {memory}[i]))",
+                      (f"{head} key", f"{head} strength", "memory")),
+                Stage(f"{p}interpolated weighting", "wᵍ", (N,),
+                      f"wᵍ = g{mark} c{mark} + (1 − g{mark}) w{mark}⟨t−1⟩",
+                      (f"{p}content weighting", f"{head} gate"),
+                      previous=(f"{head} weighting",)),
+                Stage(f"{p}shifted weighting", "w̃", (N,),
+                      f"w̃[i] = Σₖ s{mark}[k] wᵍ[i − k]\nk = −{r}..{r}, i − k mod {N}",
+                      (f"{p}interpolated weighting", f"{head} shift")),
+                Stage(f"{head} weighting", "w" + mark, (N,),
+                      f"w{mark}[i] = w̃[i]^γ{mark} / Σⱼ w̃[j]^γ{mark}",
+                      (f"{p}shifted weighting", f"{head} sharpen"))]
+        write = address("write", "ʷ", "M⟨t−1⟩") + [
+            Stage("erase and add", "M", (N, W), "M⟨t⟩ = M⟨t−1⟩ ⊙ (E − wʷ eᵀ)\n+ wʷ aᵀ",
+                  ("write weighting", "erase", "add", "memory"), writes=True)]
+        read = address("read", "ʳ", "M⟨t⟩") + [
+            Stage("read vector", "r", (W,), "r⟨t⟩ = M⟨t⟩ᵀ wʳ⟨t⟩", ("read weighting", "memory"))]
+        return self._diagram(name, "Neural Turing Machine", tuple(fields), tuple(write),
+                             tuple(read))
+
 
 class DNC(_MemoryNet):
     """A Differentiable Neural Computer (Graves et al., Nature 2016): an LSTM
@@ -617,3 +670,51 @@ class DNC(_MemoryNet):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", num_reads={self.num_reads}"
+
+    def diagram(self, name: str = "") -> list[DiagramPart]:
+        """The DNC figure (Graves et al. 2016, fig. 1): the interface fields,
+        the write head's usage, allocation, content weighting, write
+        weighting, erase and add, temporal link and precedence; a read head's
+        content weighting, forward/backward weightings along the link
+        matrix, read modes and read vector (see `tg.nn.MemoryNetwork`)."""
+        N, W, R = self.memory_size, self.word_size, self.num_reads
+        fields = (
+            Field("read keys", "kʳ", (R, W), "linear", "read"),
+            Field("read strengths", "βʳ", (R,), "oneplus", "read"),
+            Field("write key", "kʷ", (W,), "linear", "write"),
+            Field("write strength", "βʷ", (1,), "oneplus", "write"),
+            Field("erase", "e", (W,), "σ", "write"),
+            Field("write vector", "v", (W,), "linear", "write"),
+            Field("free gates", "f", (R,), "σ", "write"),
+            Field("allocation gate", "gᵃ", (1,), "σ", "write"),
+            Field("write gate", "gʷ", (1,), "σ", "write"),
+            Field("read modes", "π", (R, 3), "softmax", "read"))
+        write = (
+            Stage("usage", "u", (N,), "u⟨t⟩ = (u + wʷ − u ⊙ wʷ)⟨t−1⟩ ⊙ ψ\n"
+                  "ψ = Πᵢ (1 − fⁱ wʳⁱ⟨t−1⟩)",
+                  ("free gates",), previous=("usage", "write weighting", "read weighting")),
+            Stage("allocation", "a", (N,), "a[φⱼ] = (1 − u[φⱼ]) Π_{i<j} u[φᵢ]\n"
+                  "φ: the rows by ascending usage",
+                  ("usage",)),
+            Stage("write content weighting", "cʷ", (N,), "cʷ[i] ∝ exp(βʷ cos(kʷ, M⟨t−1⟩[i]))",
+                  ("write key", "write strength", "memory")),
+            Stage("write weighting", "wʷ", (N,), "wʷ = gʷ (gᵃ a + (1 − gᵃ) cʷ)",
+                  ("allocation", "write content weighting", "allocation gate", "write gate")),
+            Stage("erase and add", "M", (N, W), "M⟨t⟩ = M⟨t−1⟩ ⊙ (E − wʷ eᵀ)\n+ wʷ vᵀ",
+                  ("write weighting", "erase", "write vector", "memory"), writes=True),
+            Stage("temporal link", "L", (N, N),
+                  "L[i,j] = (1 − wʷ[i] − wʷ[j]) L⟨t−1⟩[i,j]\n"
+                  "+ wʷ[i] p⟨t−1⟩[j]",
+                  ("write weighting",), previous=("temporal link", "precedence")),
+            Stage("precedence", "p", (N,), "p⟨t⟩ = (1 − Σᵢ wʷ[i]) p⟨t−1⟩ + wʷ",
+                  ("write weighting",), previous=("precedence",)))
+        read = (
+            Stage("read content weighting", "cʳ", (N,), "cʳ[i] ∝ exp(βʳ cos(kʳ, M⟨t⟩[i]))",
+                  ("read keys", "read strengths", "memory")),
+            Stage("forward and backward weightings", "f, b", (2, N),
+                  "f = L wʳ⟨t−1⟩,  b = Lᵀ wʳ⟨t−1⟩", ("temporal link",),
+                  previous=("read weighting",)),
+            Stage("read weighting", "wʳ", (N,), "wʳ = π₁ b + π₂ cʳ + π₃ f",
+                  ("forward and backward weightings", "read content weighting", "read modes")),
+            Stage("read vector", "r", (W,), "r⟨t⟩ = M⟨t⟩ᵀ wʳ⟨t⟩", ("read weighting", "memory")))
+        return self._diagram(name, "Differentiable Neural Computer", fields, write, read)

@@ -21,7 +21,8 @@ import numpy as np
 from ..tensor import ArrayLike, Tensor, current_scope, push_scope, restore_scope
 
 __all__ = ["Parameter", "Module", "ModuleList", "Sequential", "IncompatibleKeys",
-           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "DiagramPart",
+           "Units", "Activation", "Regularizer", "Box", "FeatureMaps", "Cell", "Field", "Stage",
+           "MemoryNetwork", "DiagramPart",
            "RemovableHandle"]
 
 DType = Any
@@ -151,7 +152,66 @@ class Cell:
     bidirectional: bool = False
 
 
-DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps, Cell]
+@dataclass(frozen=True)
+class Field:
+    """One piece of a memory network's interface vector ξ_t (chapter 8): the
+    controller emits ξ_t = W_ξ h_t + b_ξ, and the heads cut it into named
+    fields, each squashed into its range (`squash`: "linear", "σ",
+    "softmax", "oneplus" = 1 + log(1 + eˣ), "softplus", "1 + softplus").
+    `shape` is per example: (R, W) for R read keys of W numbers, (1,) for a
+    scalar gate. `head` says which head uses it: "write" or "read"."""
+    name: str                      # "write key"; unique in the network's diagram
+    symbol: str                    # "kʷ"
+    shape: tuple[int, ...]
+    squash: str
+    head: str                      # "write" or "read"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of what a memory head computes at each time step, in order:
+    `symbol` names its result (drawn as symbol⟨t⟩), `formula` gives it in
+    the book's notation, `shape` per example. `inputs` are the names of the
+    interface `Field`s and `Stage`s it uses at this step, or "memory" (the
+    memory matrix: M⟨t−1⟩ for the write head, M⟨t⟩ once written);
+    `previous` the stages whose value at the previous step it uses (the
+    state a head carries from step to step). `writes` marks the stage whose
+    result is the new memory M⟨t⟩."""
+    name: str                      # "allocation"; unique in the network's diagram
+    symbol: str                    # "a"
+    shape: tuple[int, ...]
+    formula: str
+    inputs: tuple[str, ...]
+    previous: tuple[str, ...] = ()
+    writes: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryNetwork:
+    """A memory-augmented network (chapter 8: the Neural Turing Machine, the
+    Differentiable Neural Computer), drawn as the book's architecture
+    figure: the `controller` (a `Cell`) takes [x_t; r_{t-1}] and emits the
+    interface vector ξ_t (`interface_size` numbers, cut into `interface`
+    fields); the write head's `write_head` stages end by writing the memory
+    of `memory_size` rows (N) of `word_size` numbers (W); each of the
+    `num_reads` read heads (R) runs the `read_head` stages, the last giving
+    its read vector r_t (W), fed to the output layer y_t = W_y [h_t; r_t] +
+    b_y (`output_size`) and to the controller at the next step."""
+    name: str
+    title: str                     # "Neural Turing Machine"
+    controller: Cell
+    input_size: int
+    output_size: int
+    memory_size: int               # N
+    word_size: int                 # W
+    num_reads: int                 # R
+    interface_size: int
+    interface: tuple[Field, ...]   # in the order ξ_t is cut
+    write_head: tuple[Stage, ...]
+    read_head: tuple[Stage, ...]   # one read head's stages
+
+
+DiagramPart = Union[Units, Activation, Regularizer, Box, FeatureMaps, Cell, MemoryNetwork]
 
 
 def _join(prefix: str, name: str) -> str:
@@ -680,7 +740,9 @@ class Module:
         column of neurons fed by a dense weight (n_in, n_out)), `Activation`
         and `Regularizer` (applied to the Units before them), `FeatureMaps`
         (a convolution, pooling, normalisation or flatten stage of chapter
-        5's networks), `Cell` (a recurrent cell or layer, chapter 7), or `Box` (any other module, drawn as one labelled box). `name` is this module's
+        5's networks), `Cell` (a recurrent cell or layer, chapter 7),
+        `MemoryNetwork` (an NTM or DNC, chapter 8), or `Box` (any other
+        module, drawn as one labelled box). `name` is this module's
         dotted path inside the drawn root ("" for the root itself).
 
         The default is one Box with the type name and the parameter shapes: a
