@@ -58,9 +58,15 @@ def heading(source):
     return attrs_of(next(line for line in source.splitlines() if "labelloc" in line))["label"]
 
 
+def edges(source):
+    """The edges as drawn: tail -> head in the arrow's direction (a back edge,
+    dir=back, is written head -> tail)."""
+    return [(d, s, e) if e.get("dir") == "back" else (s, d, e) for s, d, e in parse(source)[1]]
+
+
 def loops(source):
     """The dashed blue edges: what a step carries to the next."""
-    return [(s, d, e) for s, d, e in parse(source)[1]
+    return [(s, d, e) for s, d, e in edges(source)
             if e.get("color") == LOOP_COLOUR and e.get("style") == "dashed"]
 
 
@@ -135,6 +141,15 @@ def test_dnc_figure_has_its_parts_with_the_modules_sizes():
     assert text[node(src, f"output layer  y{T0} = W_y [h{T0}; r{T0}] + b_y")].endswith(
         f"{H} + {R * W} → 4")
     assert f"one of {R}" in src      # the read head cluster: one drawn for the R alike
+    # content addressing compares the keys with the rows of M⟨t−1⟩ (write) and
+    # M⟨t⟩ (read, after the write); the read vector is M⟨t⟩ᵀ wʳ
+    mem = node(src, f"memory M{T0}")
+    reads = {(first_lines(src)[d], e.get("label")) for s, d, e in edges(src)
+             if s == mem and d != mem}
+    assert reads == {(f"cʷ{T0}  write content weighting", f"M{TM1}"),
+                     (f"M{T0}  erase and add", f"M{TM1}"),
+                     (f"cʳ{T0}  read content weighting", f"M{T0}"),
+                     (f"r{T0}  read vector", f"M{T0}")}
     head = heading(src)
     assert "dnc: Differentiable Neural Computer" in head
     assert f"N × W = {N} × {W}" in head and f"{R} read heads" in head
@@ -159,20 +174,20 @@ def test_every_field_feeds_a_stage_of_its_own_head_and_the_memory_sits_between_t
     for m in (dnc(), ntm()):
         part = m.diagram()[0]
         src = tg.draw(m, view="network").source
-        nodes, edges = parse(src)
+        drawn = edges(src)
         by_first = {v: k for k, v in first_lines(src).items()}
         head_of = {by_first[f"{s.symbol}{T0}  {s.name}"]: h for h, stages in
                    (("write", part.write_head), ("read", part.read_head)) for s in stages}
         for f in part.interface:
             fid = by_first[f"{f.symbol}  {f.name}"]
-            targets = [d for s, d, _ in edges if s == fid]
+            targets = [d for s, d, _ in drawn if s == fid]
             assert targets and all(head_of[d] == f.head for d in targets), f.name
         mem = by_first[f"memory M{T0}"]
         writer = next(s for s in part.write_head if s.writes)
-        into = [(s, e) for s, d, e in edges if d == mem and s != mem]
+        into = [(s, e) for s, d, e in drawn if d == mem and s != mem]
         assert [s for s, _ in into] == [by_first[f"M{T0}  {writer.name}"]]
         # the read heads read M⟨t⟩ (solid); the write head addresses M⟨t−1⟩ (a loop)
-        out = {(d, e.get("label"), e.get("style")) for s, d, e in edges if s == mem and d != mem}
+        out = {(d, e.get("label"), e.get("style")) for s, d, e in drawn if s == mem and d != mem}
         assert {(head_of[d], lab, style) for d, lab, style in out} == {
             ("read", f"M{T0}", None), ("write", f"M{TM1}", "dashed")}
 
@@ -213,7 +228,7 @@ def test_the_state_carried_to_the_next_step_is_drawn_as_labelled_loops():
                       (f"wʳ{T0}  read weighting", f"f, b{T0}  forward and backward weightings",
                        f"wʳ{TM1}")):
         assert (a, b, lab) in got, (a, b, lab)
-    assert (by_first[r_prev], "controller") in {(s, d) for s, d, _ in parse(src)[1]}
+    assert (by_first[r_prev], "controller") in {(s, d) for s, d, _ in edges(src)}
     # NTM: the heads' weightings feed their interpolation at the next step
     n_src = tg.draw(ntm(), view="network").source
     n_text = labels(n_src)

@@ -51,8 +51,6 @@ CONTROLLER = {"shape": "box", "style": "rounded,filled", "fillcolor": "#fed7aa",
 LAYER = {"shape": "box", "style": "rounded,filled", "fillcolor": "#fef3c7", "color": "#b45309"}
 MEMORY = {"shape": "box3d", "style": "filled", "fillcolor": "#ede9fe", "color": "#6d28d9",
           "penwidth": "1.8", "fontsize": "11"}
-# what a step carries to the next, against the flow (Graphviz routes a back
-# edge around the nodes between: clearer than constraint=false's straight cut)
 LOOP = {"style": "dashed", "color": "#2563eb", "fontcolor": "#2563eb", "penwidth": "1.3"}
 MEMORY_EDGE = {"color": "#6d28d9", "fontcolor": "#6d28d9", "penwidth": "1.6"}
 
@@ -119,6 +117,18 @@ def _stage_label(s: Stage) -> object:
     return label(f"{s.symbol}{T}  {s.name}", f"({_dims(s.shape)})", s.formula, limit=72)
 
 
+def _loop(g: graphviz.Digraph, later: str, earlier: str, text: object) -> None:
+    """What a step carries to the next: an arrow from `later` back to
+    `earlier`, written as earlier -> later with dir=back so that the layout
+    ranks it with the flow (a forward-ranked back edge could pull `earlier`
+    after `later`) and routes it around the nodes between, where
+    constraint=false would cut straight across them."""
+    if later == earlier:
+        g.edge(later, later, label=text, **LOOP)
+    else:
+        g.edge(earlier, later, label=text, dir="back", **LOOP)
+
+
 def _row(g: graphviz.Digraph, ids: list[str]) -> None:
     """`ids` in one rank, in this order (invisible edges keep it)."""
     with g.subgraph() as s:
@@ -161,7 +171,7 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
            **CONTROLLER)
     g.edge("x", "controller")
     g.edge("r_prev", "controller")
-    g.edge("controller", "controller", label=label(f"h{TM1}, c{TM1}"), **LOOP)
+    _loop(g, "controller", "controller", label(f"h{TM1}, c{TM1}"))
 
     # the interface vector, cut into its fields in order
     g.node("xi", label=label(f"interface ξ{T} = W_ξ h{T} + b_ξ", f"{H} → {p.interface_size}"),
@@ -208,7 +218,7 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
             if n == "memory":
                 if stage_head[s.name] == "write":
                     # the write head addresses the memory of the step before
-                    g.edge("memory", ids[s.name], label=label(f"M{TM1}"), **LOOP)
+                    _loop(g, "memory", ids[s.name], label(f"M{TM1}"))
                 else:
                     g.edge("memory", ids[s.name], label=label(f"M{T}"), **MEMORY_EDGE)
             elif n in sources:
@@ -218,7 +228,7 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
                 g.edge(ids[n], ids[s.name])
         for n in s.previous:
             src = next(x for x in list(p.write_head) + list(p.read_head) if x.name == n)
-            g.edge(ids[n], ids[s.name], label=label(f"{src.symbol}{TM1}"), **LOOP)
+            _loop(g, ids[n], ids[s.name], label(f"{src.symbol}{TM1}"))
 
     # the words read: to the output layer, and fed back at the next step
     reader = p.read_head[-1]
@@ -230,6 +240,6 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
     g.edge(ids[reader.name], "output", label=label(f"r{T} ({words})"))
     g.edge("controller", "output", label=label(f"h{T}"))
     g.edge("output", "y")
-    g.edge(ids[reader.name], "r_prev", label=label(f"r{T} → r{TM1}", "next step"), **LOOP)
-    g.edge("memory", "memory", label=label(f"M{T} → M{TM1}"), **LOOP)
+    _loop(g, ids[reader.name], "r_prev", label(f"r{T} → r{TM1}", "next step"))
+    _loop(g, "memory", "memory", label(f"M{T} → M{TM1}"))
     return g
