@@ -8,7 +8,9 @@ labels); sizes are checked against the modules' own parameters, and the
 interface fields against the order the paper lists them in.
 """
 import dataclasses
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +18,14 @@ import pytest
 import tensorgraph as tg
 from conftest import require
 from tensorgraph import nn
-from test_draw import any_backend, attrs_of, labels, parse, svg_node_titles, svg_texts
+from test_draw import attrs_of, labels, need, parse, svg_node_titles, svg_texts
 
 try:
     import graphviz
 except ImportError:
     graphviz = None
 
+GOLDEN = Path(__file__).parent / "golden" / "memory"
 T0, TM1 = "⟨t⟩", "⟨t−1⟩"
 LOOP_COLOUR = "#2563eb"
 
@@ -248,14 +251,31 @@ def test_a_memory_network_among_other_modules_is_one_box_with_its_sizes():
 
 
 @pytest.mark.backend
-def test_the_figure_renders_to_svg():
+@pytest.mark.parametrize("backend", ["dot", pytest.param("wasm", marks=pytest.mark.slow)])
+def test_the_figure_renders_to_svg(backend):   # WebAssembly: ~3 s, its module compiled
+    need(backend)
     for m in (dnc(), ntm()):
-        d = tg.draw(m, view="network")
-        svg = d.svg(any_backend())
-        titles = svg_node_titles(svg)
-        assert len(titles) == len(parse(d.source)[0])     # every node laid out
+        d = tg.draw(m, view="network", backend=backend)
+        svg = d.svg()
+        assert len(svg_node_titles(svg)) == len(parse(d.source)[0])    # every node laid out
         texts = svg_texts(svg)
         assert f"memory M{T0}" in texts and "controller: LSTM" in texts
+        assert f"N × W = {m.memory_size} × {m.word_size}" in texts
+
+
+GOLDEN_CASES = {"ntm": lambda: ntm(shift_range=1), "dnc": dnc}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_figure_dot_is_unchanged(case):
+    """Regenerate for an intended change only:
+    TG_REGEN_GOLDEN=1 python -m pytest tests/test_draw_memory_diagram.py -k dot_is_unchanged"""
+    source = tg.draw(GOLDEN_CASES[case](), view="network").source
+    path = GOLDEN / f"{case}.dot"
+    if os.environ.get("TG_REGEN_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    assert source == path.read_text(encoding="utf-8"), f"figure of {case} changed"
 
 
 # ---------------------------------------------------------------------------
