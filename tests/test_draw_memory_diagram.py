@@ -303,6 +303,10 @@ def test_a_part_that_contradicts_itself_is_refused_naming_what_is_wrong():
     with pytest.raises(ValueError, match=r"stage 'allocation' uses 'usagee', which is neither an "
                                          r"interface field nor a stage"):
         tg.draw(typo, view="network")
+    bad_prev = dataclasses.replace(part.write_head[0], previous=("usage", "free gates"))
+    with pytest.raises(ValueError, match=r"stage 'usage' uses 'free gates' of the previous step, "
+                                         r"which is not a stage"):
+        tg.draw(_with(write_head=(bad_prev,) + part.write_head[1:]), view="network")
     fields = (dataclasses.replace(part.interface[0], head="both"),) + part.interface[1:]
     with pytest.raises(ValueError, match=r"interface field 'read keys' is used by head 'both'; "
                                          r"expected 'write' or 'read'"):

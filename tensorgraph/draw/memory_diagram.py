@@ -96,14 +96,17 @@ def _check(p: MemoryNetwork) -> dict[str, str]:
         sizes = ", ".join(f"{f.name} {_dims(f.shape)}" for f in p.interface)
         raise ValueError(f"{where}: its interface fields hold {given} numbers ({sizes}) but the "
                          f"interface layer gives {p.interface_size}")
+    stage_names = {s.name for s in stages}
     for s in stages:
-        for n in s.inputs + s.previous:
-            if n not in ids and not (n == "memory" and n in s.inputs):
+        for n in s.inputs:
+            if n not in ids and n != "memory":
                 raise ValueError(f"{where}: stage {s.name!r} uses {n!r}, which is neither an "
-                                 f"interface field nor a stage" + ("" if n != "memory" else
-                                                                     " ('memory' is an input "
-                                                                     "of this step, not a "
-                                                                     "previous one)"))
+                                 f"interface field nor a stage")
+        for n in s.previous:
+            if n not in stage_names:
+                raise ValueError(f"{where}: stage {s.name!r} uses {n!r} of the previous step, "
+                                 f"which is not a stage (only stages carry values to the next "
+                                 f"step; the memory's own loop is always drawn)")
     writers = [s.name for s in p.write_head if s.writes]
     if len(writers) != 1 or any(s.writes for s in p.read_head):
         raise ValueError(f"{where}: exactly one write-head stage must write the memory "
@@ -148,7 +151,7 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
     read_in = p.controller.input_size - I     # the read words fed back: R·W
     g = graphviz.Digraph("memory")
     g.attr("graph", rankdir="LR", fontname=FONT, fontsize="12", nodesep="0.18",
-           ranksep="0.55", newrank="true", splines="spline", compound="true")
+           ranksep="0.55", newrank="true", splines="spline")
     g.attr("node", fontname=FONT, fontsize="10")
     g.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.6", color="#4b5563",
            fontcolor="#6b7280")
@@ -156,8 +159,9 @@ def memory_source(p: MemoryNetwork, title: Optional[str] = None) -> graphviz.Dig
              f"{_plural(R, 'read head')}, {kind} controller with hidden {H}, "
              f"input {I}, output {O}",
              f"each step: h{T} = {kind}([x{T}; r{TM1}]),  ξ{T} = W_ξ h{T} + b_ξ cut into "
-             f"the heads' fields; the write head writes M{T}, the read heads read it",
-             f"dashed blue: carried to the next time step (⟨t−1⟩ there)"]
+             f"the heads' fields; the write head writes M{T}, "
+             + ("the read head reads it" if R == 1 else f"the {R} read heads read it"),
+             "dashed blue: carried to the next time step (⟨t−1⟩ there)"]
     g.attr("graph", label=heading_label(*([title] if title else []), *lines, width=110),
            labelloc="t")
 
