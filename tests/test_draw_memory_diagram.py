@@ -362,3 +362,8 @@ def test_a_dnc_unrolled_k_steps_draws_k_and_the_rest_as_one_block():
     assert len(blocks) == 1 and "(t1 … t6)" in blocks[0]
     folded = tg.draw(m, view="modules", input=_seq(7))
     assert "one time step of 7 (t0 … t6), drawn once" in clusters(folded.source)
+    state = [e for _, _, e in parse(folded.source)[1]
+             if e.get("tooltip") == "the state carried to the next time step"]
+    assert [e["label"].strip() for e in state if "label" in e] == ["next step ×7"]
+    # one allocation (its exclusive cumprod) drawn for the 7 steps
+    assert sum(lab.split("\n")[0] == "cumprod" for lab in labels(folded.source).values()) == 1
