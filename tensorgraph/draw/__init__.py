@@ -12,6 +12,7 @@ convolutional network learned, with matplotlib. Read the package in this order:
 - `network`: the book's pictures of neurons and networks ("network");
 - `conv`: the same view of a convolutional network: stacks of feature maps;
 - `recurrent`: the same view of an RNN, LSTM or GRU: the book's cell diagram;
+- `memory_diagram`: the same view of an NTM or DNC: the papers' architecture figure;
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);
 - `attention`: attention heatmaps (`draw_attention`, matplotlib);

@@ -21,7 +21,8 @@ One recorded graph, four zoom levels:
 - ``view="network"``: the book's picture of a network, neuron or perceptron
   (see `tensorgraph.draw.network`); a convolutional network as stacks of
   feature maps to scale, given ``input_shape=`` (`tensorgraph.draw.conv`);
-  an RNN, LSTM or GRU as the book's cell diagram (`tensorgraph.draw.recurrent`).
+  an RNN, LSTM or GRU as the book's cell diagram (`tensorgraph.draw.recurrent`);
+  an NTM or DNC as its architecture figure (`tensorgraph.draw.memory_diagram`).
 - ``view="backward"``: after ``backward()``, each edge carries the gradient
   sent along it and each value the sum of what reached it.
 
