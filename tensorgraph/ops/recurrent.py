@@ -37,7 +37,7 @@ state may be given as one row).
 
 - `lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh)`: a whole one-direction LSTM
   layer over T steps as ONE op (nn.LSTM's default path; PyTorch's and cuDNN's
-  fused layer do the same). x (T, B, I), h0 and c0 (B, H). Returns the states
+  fused layer do the same). x (T, B, I), h0 and c0 (B, H) or (1, H). Returns the states
   of every step side by side, [h_t, c_t] (T, B, 2H), as `lstm_cell` does per step:
 
       a_t = W_ih x_t + b_ih + b_hh + W_hh h_{t-1}        (the x part for all t: one matmul)
@@ -412,7 +412,7 @@ def lstm_sequence(x: ArrayLike, h0: Optional[ArrayLike], c0: Optional[ArrayLike]
                   weight_ih: ArrayLike, weight_hh: ArrayLike, bias_ih: Optional[ArrayLike] = None,
                   bias_hh: Optional[ArrayLike] = None) -> Tensor:
     """A one-direction LSTM layer over a whole sequence as one op: x (T, B, I),
-    h0 and c0 (B, H) (None: zeros), weight_ih (4H, I), weight_hh (4H, H),
+    h0 and c0 (B, H) or one row (1, H) (None: zeros), weight_ih (4H, I), weight_hh (4H, H),
     biases (4H,) (None: none), gates in PyTorch's order i, f, g, o. Returns
     [h_t, c_t] for every step, (T, B, 2H): the outputs are [..., :H], the
     final state [-1]. The same values as `lstm_cell` step by step; the VJP is
@@ -434,11 +434,13 @@ def lstm_sequence(x: ArrayLike, h0: Optional[ArrayLike], c0: Optional[ArrayLike]
                          f"shape {wi.shape}")
     dt = xt.dtype if xt.dtype.kind == "f" else np.dtype(np.float32)
     args: list[Tensor] = [xt]
-    for pos, (name, v, shape) in enumerate((("h0", h0, (B, H)), ("c0", c0, (B, H))), start=1):
-        t = Tensor(np.zeros(shape, dt)) if v is None else as_tensor(v, fn, pos)
-        if t.shape != shape:
-            raise ValueError(f"{fn}: {name} must be (batch, hidden_size) = {shape} for x of shape "
-                             f"{xt.shape} and weight_hh of shape {wh.shape}, got shape {t.shape}")
+    for pos, (name, v) in enumerate((("h0", h0), ("c0", c0)), start=1):
+        # None: one zero row for the whole batch (a captured graph's batch size is open)
+        t = Tensor(np.zeros((1, H), dt)) if v is None else as_tensor(v, fn, pos)
+        if t.shape not in ((B, H), (1, H)):
+            raise ValueError(f"{fn}: {name} must be (batch, hidden_size) = {(B, H)} (or one row "
+                             f"{(1, H)} for every sequence) for x of shape {xt.shape} and "
+                             f"weight_hh of shape {wh.shape}, got shape {t.shape}")
         args.append(t)
     args += [wi, wh]
     for pos, (name, v) in enumerate((("bias_ih", bias_ih), ("bias_hh", bias_hh)), start=5):
