@@ -306,7 +306,7 @@ def _lstm_sequence(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarr
 def _lstm_bptt(g: np.ndarray, out: np.ndarray, h0: np.ndarray, c0: np.ndarray,
                w_hh: np.ndarray, saved: list[Any]) -> dict[str, Any]:
     """Backpropagation through time, once per backward: {"da": ∂A (T, B, 4H),
-    "h0": ∂h0, "c0": ∂c0}, kept in saved[2] with the g it was computed for."""
+    "c0": ∂c0}, kept in saved[2] with the g it was computed for."""
     if saved[2] is not None and saved[2][0] is g:
         return saved[2][1]
     act, tc = saved[0], saved[1]
@@ -348,8 +348,9 @@ def _lstm_bptt(g: np.ndarray, out: np.ndarray, h0: np.ndarray, c0: np.ndarray,
         np.subtract(1, dsig[:, 2 * H:3 * H], out=dsig[:, 2 * H:3 * H])
         dat *= dsig
         dc_next = dc * f
-        dh_next = dat @ w_hh
-    grads = {"da": da, "h0": dh_next, "c0": dc_next}
+        if t:               # ∂h0 = ∂a_0 W_hh only if h0's VJP asks (a zero state does not)
+            dh_next = dat @ w_hh
+    grads = {"da": da, "c0": dc_next}
     saved[2] = (g, grads)
     return grads
 
@@ -382,8 +383,10 @@ def _lstm_sequence_vjp(k: int) -> Any:
         if saved is None:              # a replayed VJP without its forward's values
             saved = _lstm_sequence(*xs)[1]
         d = _lstm_bptt(g, out, h0, c0, w_hh, saved)
-        if k in (1, 2):
-            return d["h0" if k == 1 else "c0"]
+        if k == 1:
+            return d["da"][0] @ w_hh
+        if k == 2:
+            return d["c0"]
         T, B, H4 = d["da"].shape
         da = d["da"].reshape(T * B, H4)
         if k == 0:
