@@ -488,10 +488,10 @@ class _RNNBase(Module):
                 scope = f"l{layer}" + ("_reverse" if d else "")
                 k = layer * D + d
                 if self._fused(D, lens):
-                    out, state = self._sequence(x, h0[k], c0[k], (w_ih, w_hh, b_ih, b_hh), scope)
-                    outs.append(out[..., :H])
-                    hs.append(state[..., :H])
-                    cs.append(state[..., H:])
+                    seq, last = self._sequence(x, h0[k], c0[k], (w_ih, w_hh, b_ih, b_hh), scope)
+                    outs.append(seq[..., :H])
+                    hs.append(last[..., :H])
+                    cs.append(last[..., H:])
                     continue
                 prev = push_scope((scope,))
                 try:
