@@ -75,11 +75,6 @@ class NumpyLSTM:
         self.k[2 * H:3 * H] = 1
         self.m = self.k.copy()
         self.m[2 * H:3 * H] = 0
-        ids = self.tokens.ravel()
-        self.order = np.argsort(ids, kind="stable")      # the batch is fixed: sorted once
-        sorted_ids = ids[self.order]
-        self.starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        self.rows = sorted_ids[self.starts]
 
     def step(self) -> float:
         p, H, T, B = self.p, HIDDEN, STEPS, BATCH
@@ -150,8 +145,12 @@ class NumpyLSTM:
         db = da2.sum(0)
         grads["lstm.bias_ih_l0"], grads["lstm.bias_hh_l0"] = db, db.copy()
         dx = da2 @ Wih
+        ids = self.tokens.ravel()                      # each id's rows summed: sorted, then
+        order = np.argsort(ids, kind="stable")         # one segment sum per distinct id
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         dE = np.zeros_like(E)                          # dense, as PyTorch's default
-        dE[self.rows] = np.add.reduceat(dx[self.order], self.starts, axis=0)
+        dE[sorted_ids[starts]] = np.add.reduceat(dx[order], starts, axis=0)
         grads["embed.weight"] = dE
         for n in NAMES:                                # in place: no temporary per parameter
             g = grads[n]
