@@ -248,6 +248,28 @@ def test_a_thousand_steps_backpropagate() -> None:
     assert np.isfinite(x.grad.data).all() and np.abs(x.grad.data[-1]).sum() > 0
 
 
+def test_the_op_captures_and_replays_with_its_gradients() -> None:
+    # nn.LSTM records its steps under tg.capture; the op itself captures too: its
+    # forward, and a captured tg.grad (one VJP op per input, each from the forward's
+    # saved values), at batch sizes the capture never saw
+    rng = np.random.default_rng(13)
+    w = [tg.tensor(a, requires_grad=True) for a in _args(rng, 1, 1, 5, 3, np.float32)[3:]]
+
+    def step(x: tg.Tensor) -> Any:
+        out = tg.lstm_sequence(x, None, None, *w)
+        loss = tg.sum(out * out)
+        return [out, *tg.grad(loss, w)]
+    g = tg.capture(step, tg.placeholder((4, None, 5), name="x"))
+    names = [n.op.name for n in g.nodes]
+    assert names.count("lstm_sequence") == 1
+    assert {f"lstm_sequence_vjp{i}" for i in range(3, 7)} <= set(names)
+    for batch in (1, 3):
+        x = rng.standard_normal((4, batch, 5)).astype(np.float32)
+        got, want = g(x), step(tg.tensor(x))
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # When nn.LSTM uses it
 
