@@ -33,8 +33,8 @@ logistic sigmoid, ⊙ the elementwise product):
 How a layer runs: a one-direction `LSTM` layer without `lengths` is ONE op,
 `lstm_sequence` (tensorgraph/ops/recurrent.py): its forward runs the T steps
 in numpy and its VJP is backpropagation through time, with each weight's
-gradient one matmul over all steps (what PyTorch's fused layer does; 1.7x
-faster than recording the steps for the benchmark's LSTM training step).
+gradient one matmul over all steps (as PyTorch's fused layer; fewer ops to
+record and walk, no per-step gradient accumulation: benchmarks/bench_rnn.py).
 Every other layer, and an LSTM inside `record_steps()`, under `tg.capture`,
 with `lengths` or bidirectional, records its steps: the input projection
 W_ih x_t + b_ih of every time step is ONE matmul before the loop (T·B rows);
