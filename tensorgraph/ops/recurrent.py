@@ -1,5 +1,5 @@
-"""Fused recurrent cells: the gate math of one LSTM or GRU time step as ONE op
-(chapter 7; used by tensorgraph/nn/recurrent.py).
+"""Fused recurrent ops: the gate math of one LSTM or GRU time step as ONE op,
+and a whole LSTM layer as one op (chapter 7; used by tensorgraph/nn/recurrent.py).
 
 A step recorded op by op costs ~15 small ops (slices, two sigmoids, tanh,
 products, sums), each a Python call forward and backward. Here the matrix
