@@ -281,6 +281,9 @@ def test_which_path_records_what() -> None:
     with nn.record_steps():
         ops = _ops(m(x)[0])
     assert "lstm_sequence" not in ops and ops.count("lstm_cell") == 8
+    with pytest.raises(RuntimeError), nn.record_steps():
+        raise RuntimeError          # leaving by an exception ends it too
+    assert "lstm_sequence" in _ops(m(x)[0])
     assert "lstm_sequence" not in _ops(m(x, lengths=[4, 2])[0])
     assert "lstm_sequence" not in _ops(nn.LSTM(3, 2, bidirectional=True, seed=0)(x)[0])
     g = tg.capture(lambda x: m(x)[0], tg.placeholder((4, None, 3)))
