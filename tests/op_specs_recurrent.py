@@ -62,5 +62,26 @@ def _gru(data: st.DataObject) -> Spec:
     return (lambda xp, hp, h: tg.gru_cell(xp, hp, h), [xp, hp, h], gru_ref)
 
 
+def lstm_sequence_ref(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray,
+                      w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
+    """[h_t, c_t] of every step, by lstm_ref one step at a time."""
+    H = w_hh.shape[1]
+    hc = np.concatenate([h0, c0], axis=-1)
+    outs = []
+    for xt in x:
+        hc = lstm_ref(xt @ w_ih.T + b_ih + hc[:, :H] @ w_hh.T + b_hh, hc)
+        outs.append(hc)
+    return np.stack(outs)
+
+
+def _lstm_sequence(data: st.DataObject) -> Spec:
+    T, B, I, H = (data.draw(st.integers(1, n), label=k) for k, n in
+                  (("T", 4), ("B", 3), ("I", 3), ("H", 3)))
+    shapes = [(T, B, I), (B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,)]
+    arrays = [data.draw(S.arrays(s, -1.5, 1.5), label=f"x{k}") for k, s in enumerate(shapes)]
+    return (lambda *xs: tg.lstm_sequence(*xs), arrays, lstm_sequence_ref)
+
+
 RECURRENT_SPECS["lstm_cell"] = _lstm
 RECURRENT_SPECS["gru_cell"] = _gru
+RECURRENT_SPECS["lstm_sequence"] = _lstm_sequence

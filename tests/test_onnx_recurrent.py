@@ -14,7 +14,7 @@ from conftest import require_module
 from test_onnx import check, one_op, rand, run_onnx
 
 #: the rules tested here (tests/test_onnx.py's test_every_rule_is_tested reads it)
-TESTED_RECURRENT = {"lstm_cell", "gru_cell"}
+TESTED_RECURRENT = {"lstm_cell", "gru_cell", "lstm_sequence"}
 
 ONE_OP = [
     ("lstm_cell", [(3, 8), (3, 4)]),
@@ -22,6 +22,9 @@ ONE_OP = [
     ("lstm_cell", [(2, 3, 12), (3, 6)]),
     ("gru_cell", [(3, 6), (3, 6), (3, 2)]),
     ("gru_cell", [(3, 6), (6,), (2,)]),
+    # x (T, B, I), h0, c0 (B, H), W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,)
+    ("lstm_sequence", [(4, 3, 5), (3, 2), (3, 2), (8, 5), (8, 2), (8,), (8,)]),
+    ("lstm_sequence", [(1, 2, 3), (2, 4), (2, 4), (16, 3), (16, 4), (16,), (16,)]),
 ]
 
 
@@ -142,3 +145,26 @@ def test_captured_loss_and_gradients_export(kind: str, tmp_path: Path) -> None:
 
 
 RNG = np.random.default_rng(5)
+
+
+def test_lstm_sequence_needs_its_length_and_its_gradients_are_refused_by_name(
+        tmp_path: Path) -> None:
+    require_module("onnx")
+    from tensorgraph.onnx import ExportError, export
+    from test_onnx_grad import one_vjp
+    w = [tg.tensor(rand(*s)) for s in [(8, 5), (8, 2), (8,), (8,)]]
+    with pytest.raises(ExportError, match=r"op 'lstm_sequence' .*cannot be written as ONNX: it "
+                                          r"is unrolled .*sequence length"):
+        export(lambda x: tg.lstm_sequence(x, None, None, *w), tg.placeholder((None, 3, 5)),
+               path=tmp_path / "m.onnx")
+    # a fixed length exports, the state zeros as constants
+    export(lambda x: tg.lstm_sequence(x, None, None, *w), tg.placeholder((4, None, 5)),
+           path=tmp_path / "m.onnx")
+    x = rand(4, 3, 5)
+    np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", x)[0],
+                               tg.lstm_sequence(x, None, None, *w).data, rtol=1e-5, atol=1e-5)
+    g, _ = one_vjp("lstm_sequence", 3, [rand(*s) for s in
+                                        [(4, 3, 5), (3, 2), (3, 2), (8, 5), (8, 2), (8,), (8,)]])
+    with pytest.raises(ExportError, match=r"op 'lstm_sequence_vjp3' .*no ONNX export rule: it is "
+                                          r"backpropagation through a whole LSTM layer"):
+        export(g, path=tmp_path / "g.onnx")

@@ -312,7 +312,9 @@ def draw(target: Any, view: Optional[str] = None, *, values: bool = False, grads
             raise TypeError(f"draw(view={view!r}) of a module needs input=<an example batch> to "
                             "trace it; or draw the output tensor with module=<the module>")
         module = target if module is None else module
-        target = target(input)
+        from ..nn.recurrent import record_steps
+        with record_steps():        # an LSTM's steps as ops, so that they fold or unroll
+            target = target(input)
     from .graph import graph_source
     roots = _roots(target, view)
     params, classes = _module_info(module) if module is not None else ({}, {})

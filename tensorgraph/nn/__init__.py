@@ -15,7 +15,7 @@ The files read in the order of the book:
 - `decoding` (chapter 7): `greedy_decode`, `beam_search`.
 - `pooling` (chapter 5): `MaxPool2d`, `MaxPool1d`, `AvgPool2d`, `AvgPool1d`;
 - `normalization` (chapter 5): `BatchNorm1d`, `BatchNorm2d`.
-- `recurrent` (chapter 7): `RNNCell`, `LSTMCell`, `GRUCell`, `RNN`, `LSTM`, `GRU`;
+- `recurrent` (chapter 7): `RNNCell`, `LSTMCell`, `GRUCell`, `RNN`, `LSTM`, `GRU`, `record_steps`;
 - `memory` (chapter 8): content and location addressing, the DNC's memory
   functions, `NTM`, `DNC`;
 - `utils`: `clip_grad_norm_`, `clip_grad_value_`.
@@ -45,7 +45,7 @@ from .decoding import Decoded, beam_search, greedy_decode, length_penalty
 from .attention import AdditiveAttention, BahdanauAttention, LuongAttention, masked_softmax
 from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, record_steps
 from .memory import (DNC, NTM, DNCState, NTMState, content_weights, dnc_allocation, dnc_link,
                      dnc_read_weights, dnc_usage, dnc_write, dnc_write_weights, ntm_address)
 from . import utils
@@ -60,7 +60,7 @@ __all__ = [
     "AdditiveAttention", "BahdanauAttention", "LuongAttention", "masked_softmax",
     "Decoded", "beam_search", "greedy_decode", "length_penalty",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
-    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "record_steps", "utils",
     "content_weights", "ntm_address", "dnc_usage", "dnc_allocation", "dnc_write_weights",
     "dnc_write", "dnc_link", "dnc_read_weights", "NTMState", "DNCState", "NTM", "DNC",
 ]

@@ -30,9 +30,19 @@ logistic sigmoid, ⊙ the elementwise product):
           n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn))
           h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
 
-How a layer runs: the input projection W_ih x_t + b_ih of every time step is
-ONE matmul before the loop (T·B rows); each step then records its small ops
-(the h_{t-1} product, the gate math) under its own scope element.
+How a layer runs: a one-direction `LSTM` layer without `lengths` is ONE op,
+`lstm_sequence` (tensorgraph/ops/recurrent.py): its forward runs the T steps
+in numpy and its VJP is backpropagation through time, with each weight's
+gradient one matmul over all steps (as PyTorch's fused layer; fewer ops to
+record and walk, no per-step gradient accumulation: benchmarks/bench_rnn.py).
+Every other layer, and an LSTM inside `record_steps()`, under `tg.capture`,
+with `lengths` or bidirectional, records its steps: the input projection
+W_ih x_t + b_ih of every time step is ONE matmul before the loop (T·B rows);
+each step then records its small ops (the h_{t-1} product, the gate math)
+under its own scope element. Both give the same values and gradients.
+`tg.draw(module, input=...)` traces inside `record_steps()`, so that its
+drawings fold or unroll the steps; a captured graph keeps the steps so that
+it exports to ONNX with its gradients.
 
 Scopes: inside the layer's scope, layer k of direction d records under
 "l{k}" ("l{k}_reverse" for the backward direction; the input projection and
@@ -51,8 +61,10 @@ at each sequence's own last step, as with packed sequences.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Optional, Sequence, Union
+import sys
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -62,9 +74,30 @@ from ..tensor import ArrayLike, Tensor, push_scope, restore_scope
 from .init import Seed, _rng
 from .module import Cell, DiagramPart, DType, Module, Parameter, _as_input, _float_dtype
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "record_steps"]
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
+_tensor_mod: Any = sys.modules[Tensor.__module__]   # its live `_capture` (tg.tensor shadows it)
+_record_steps = 0
+
+
+@contextlib.contextmanager
+def record_steps() -> Iterator[None]:
+    """Inside, `nn.LSTM` records every time step as its own ops (the product
+    with W_hh and `lstm_cell`, under scope "t{k}"), as the RNN and GRU
+    layers always do, instead of one `lstm_sequence` op per layer: for a
+    drawing of the steps (`tg.draw(module, input=...)` uses it) or a graph
+    that must show them. The values and gradients are the same.
+
+        with tg.nn.record_steps():
+            out, (h, c) = lstm(x)
+    """
+    global _record_steps
+    _record_steps += 1
+    try:
+        yield
+    finally:
+        _record_steps -= 1
 
 
 # ---------------------------------------------------------------------------
@@ -454,6 +487,12 @@ class _RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
                 scope = f"l{layer}" + ("_reverse" if d else "")
                 k = layer * D + d
+                if self._fused(D, lens):
+                    seq, last = self._sequence(x, h0[k], c0[k], (w_ih, w_hh, b_ih, b_hh), scope)
+                    outs.append(seq[..., :H])
+                    hs.append(last[..., :H])
+                    cs.append(last[..., H:])
+                    continue
                 prev = push_scope((scope,))
                 try:
                     # the input projection of every step: one (T·B, in) @ (in, G·H) matmul
@@ -489,6 +528,23 @@ class _RNNBase(Module):
         elif self.batch_first:
             x = x.swapaxes(0, 1)
         return x, h_n, c_n
+
+    def _fused(self, D: int, lengths: Optional[np.ndarray]) -> bool:
+        """Whether this layer runs as one `lstm_sequence` op per layer (see the
+        module docstring for when the steps are recorded instead)."""
+        return (self.mode == "LSTM" and D == 1 and lengths is None and not _record_steps
+                and _tensor_mod._capture is None)
+
+    def _sequence(self, x: Tensor, h0: Optional[Tensor], c0: Optional[Tensor],
+                  weights: tuple[Any, ...], scope: str) -> tuple[Tensor, Tensor]:
+        """One LSTM layer as one op: (the states [h_t, c_t] of every step
+        (T, B, 2H), the last one)."""
+        prev = push_scope((scope,))
+        try:
+            hc = ops.lstm_sequence(x, h0, c0, *weights)
+            return hc, hc[-1]
+        finally:
+            restore_scope(prev)
 
     def diagram(self, name: str = "") -> list[DiagramPart]:
         """The book's cell diagram of one step, which the layer runs over the

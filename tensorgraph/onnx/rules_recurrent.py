@@ -7,6 +7,15 @@ ONNX's own LSTM/GRU ops are not used: they take whole sequences, while a
 captured graph holds the steps one by one (with their own scopes and, for
 padded batches, their `where` masks).
 
+`lstm_sequence` (a whole one-direction LSTM layer as one op, nn.LSTM's eager
+path) is written unrolled the same way: the input projection of every step as
+one MatMul, then per step a Gather of its row, the MatMul with W_hhᵀ and the
+cell's ops; its output [h_t, c_t] of every step is their Concat. ONNX's LSTM
+op gives only the last c, not c_t of every step, so it is not used here
+either. Its seven VJPs (backpropagation through time in numpy) are refused by
+name: a captured tg.grad of nn.LSTM records the steps instead (nn.LSTM
+records its steps under tg.capture), and exports.
+
 The cells' gradients (`lstm_cell_vjp0/1`, `gru_cell_vjp0/1/2`, what a captured
 `tg.grad` of a recurrent network records) are written the same way, with the
 formulas of the VJPs in tensorgraph/ops/recurrent.py; σ and tanh are recomputed
@@ -18,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .rules import Context, rule
+from .rules import REFUSED, Context, Unsupported, rule
 from .rules_grad import _Grad, _vjp
 
 __all__: list[str] = []
@@ -34,16 +43,47 @@ def _part(ctx: Context, x: str, lo: int, hi: int) -> str:
     return ctx.op("Slice", x, ctx.ints([lo], "starts"), ctx.ints([hi], "ends"), ctx.ints([-1]))
 
 
+def _lstm_step(ctx: Context, a: str, c_prev: str, H: int) -> tuple[str, str]:
+    """(h', c') of one LSTM step from its preactivations a (..., 4H)."""
+    s = ctx.op("Sigmoid", a)
+    i, f, o = _part(ctx, s, 0, H), _part(ctx, s, H, 2 * H), _part(ctx, s, 3 * H, 4 * H)
+    g = ctx.op("Tanh", _part(ctx, a, 2 * H, 3 * H))
+    c = ctx.op("Add", ctx.op("Mul", f, c_prev), ctx.op("Mul", i, g))
+    return ctx.op("Mul", o, ctx.op("Tanh", c)), c
+
+
 @rule("lstm_cell")
 def _lstm_cell(ctx: Context, node: Any, xs: list[str]) -> str:
     a, hc = _cast(ctx, node, xs)
     H = node.inputs[0].shape[-1] // 4
-    s = ctx.op("Sigmoid", a)
-    i, f, o = _part(ctx, s, 0, H), _part(ctx, s, H, 2 * H), _part(ctx, s, 3 * H, 4 * H)
-    g = ctx.op("Tanh", _part(ctx, a, 2 * H, 3 * H))
-    c = ctx.op("Add", ctx.op("Mul", f, _part(ctx, hc, H, 2 * H)), ctx.op("Mul", i, g))
-    h = ctx.op("Mul", o, ctx.op("Tanh", c))
+    h, c = _lstm_step(ctx, a, _part(ctx, hc, H, 2 * H), H)
     return ctx.op("Concat", h, c, axis=-1)
+
+
+@rule("lstm_sequence")
+def _lstm_sequence(ctx: Context, node: Any, xs: list[str]) -> str:
+    x, h, c, w_ih, w_hh, b_ih, b_hh = _cast(ctx, node, xs)
+    T = node.inputs[0].shape[0]
+    if T is None:
+        raise Unsupported("it is unrolled over the time steps, so the sequence length (axis 0 "
+                          "of x) must be known; give the placeholder a fixed length")
+    H = node.inputs[4].shape[1]
+    xp = ctx.op("Add", ctx.op("Add", ctx.op("MatMul", x, ctx.op("Transpose", w_ih)), b_ih), b_hh)
+    whh_t = ctx.op("Transpose", w_hh)
+    zero = ctx.ints([0])
+    steps = []
+    for t in range(T):
+        xt = ctx.op("Gather", xp, ctx.const(np.int64(t), "t"), axis=0)
+        h, c = _lstm_step(ctx, ctx.op("Add", xt, ctx.op("MatMul", h, whh_t)), c, H)
+        steps.append(ctx.op("Unsqueeze", ctx.op("Concat", h, c, axis=-1), zero))
+    return ctx.op("Concat", *steps, axis=0)
+
+
+REFUSED.update(dict.fromkeys(
+    (f"lstm_sequence_vjp{i}" for i in range(7)),
+    "it is backpropagation through a whole LSTM layer, for which no ONNX rule is written; "
+    "nn.LSTM records its steps under tg.capture, whose gradients export (or record them "
+    "yourself inside tg.nn.record_steps())"))
 
 
 @rule("gru_cell")

@@ -14,7 +14,7 @@ from .conv import conv2d, conv1d, conv_transpose2d, conv_transpose1d, flatten  #
 from .embedding import embedding  # noqa: F401
 from .pooling import max_pool2d, max_pool1d, avg_pool2d, avg_pool1d  # noqa: F401
 from .normalization import batch_norm  # noqa: F401
-from .recurrent import lstm_cell, gru_cell  # noqa: F401
+from .recurrent import lstm_cell, gru_cell, lstm_sequence  # noqa: F401
 
 __all__ = [
     'add', 'subtract', 'multiply', 'divide', 'power', 'negative', 'abs', 'exp', 'log', 'sqrt',
@@ -33,5 +33,5 @@ __all__ = [
     'full_like', 'Generator', 'dropout', 'manual_seed', 'rand', 'randn', 'randint', 'rand_like',
     'randn_like', 'bernoulli', 'conv2d', 'conv1d', 'conv_transpose2d', 'conv_transpose1d',
     'flatten', 'embedding', 'max_pool2d', 'max_pool1d', 'avg_pool2d', 'avg_pool1d',
-    'batch_norm', 'lstm_cell', 'gru_cell',
+    'batch_norm', 'lstm_cell', 'gru_cell', 'lstm_sequence',
 ]
