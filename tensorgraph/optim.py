@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 
 from .ops.registry import Op, OpTable
-from .tensor import Tensor, _new, bump_version, enable_grad, mark_written
+from .tensor import Tensor, _new, bump_versions, enable_grad, mark_written
 
 __all__ = ["Optimizer", "Update", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
            "LRScheduler", "StepLR", "ExponentialLR"]
@@ -119,6 +119,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         # Per-parameter state (buffers), keyed by the parameter (Tensor hashes by identity).
         self.state: dict[Tensor, dict[str, Any]] = {}
+        self._scratch_bufs: dict[tuple[Any, ...], np.ndarray] = {}
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()
         if isinstance(params, Tensor):
@@ -197,6 +198,41 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         rec = _tensor_mod._capture
+        if rec is not None:
+            self._record_step(rec)
+            return loss
+        written: list[Tensor] = []
+        for group in self.param_groups:
+            items = []
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                g = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
+                if g.shape != p._data.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
+                                       f"{g.shape} for a parameter of shape {p.shape}")
+                theta = p.data
+                if not theta.flags.writeable:  # e.g. a broadcast view: update a copy
+                    p.data = theta.copy()
+                    theta = p._data
+                if g.dtype != theta.dtype:
+                    g = g.astype(theta.dtype)
+                items.append((p, theta, g))
+            if items:
+                self._update_group(items, group)
+                written += [p for p, _, _ in items]
+        if written:
+            # an in-place change: a graph that saved p (or memory shared with it,
+            # such as a detached target network) raises at backward instead of
+            # silently using the new values
+            bump_versions(written)
+            for p in written:
+                mark_written(p._data)
+        return loss
+
+    def _record_step(self, rec: Any) -> None:
+        """Inside tg.capture: one update op per parameter, run by each replay (not now)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -205,19 +241,30 @@ class Optimizer:
                 if g.shape != p.shape:
                     raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
                                        f"{g.shape} for a parameter of shape {p.shape}")
-                if rec is not None:
-                    # captured: one update op, run by each replay (not now)
-                    rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
-                    continue
-                if not p.data.flags.writeable:  # e.g. a broadcast view: update a copy
-                    p.data = p.data.copy()
-                self._apply(p, p.data, g._data, group)
-                # an in-place change: a graph that saved p (or memory shared with it,
-                # such as a detached target network) raises at backward instead of
-                # silently using the new values
-                bump_version(p)
-                mark_written(p._data)
-        return loss
+                rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
+
+    def _update_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                      group: dict[str, Any]) -> None:
+        """The eager step of one parameter group: (parameter, its array, its
+        gradient) triples, gradients already of the parameter's dtype. The
+        hyperparameters are read once per group; each parameter gets the very
+        `_update` a captured replay runs."""
+        hyper = _hyper(group)
+        state = self.state
+        for p, theta, g in items:
+            st = state.get(p)
+            if st is None:
+                st = state[p] = {}
+            self._update(theta, g, st, **hyper)
+
+    def _scratch(self, like: np.ndarray, k: int = 0) -> np.ndarray:
+        """A reusable work array of like's shape and dtype (the k-th), so
+        that the updates make no temporaries. Not part of the state."""
+        key = (like.shape, like.dtype.str, k)
+        buf = self._scratch_bufs.get(key)
+        if buf is None:
+            buf = self._scratch_bufs[key] = np.empty_like(like)
+        return buf
 
     def _apply(self, p: Tensor, theta: np.ndarray, g: np.ndarray, group: dict[str, Any]) -> None:
         """One parameter's update, in place on theta (p's array) and p's state:
@@ -369,17 +416,30 @@ class SGD(Optimizer):
     def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
                 momentum: float, dampening: float, weight_decay: float, nesterov: bool) -> None:
         lr, momentum = float(lr), float(momentum)
+        # In place, into work arrays: the same arithmetic, in the same order,
+        # as θ -= ε (g + λθ) written with temporaries, so the same bits.
         if weight_decay:
-            g = g + float(weight_decay) * theta
+            gw = self._scratch(theta, 1)
+            np.multiply(theta, float(weight_decay), out=gw)
+            gw += g
+            g = gw
+        tmp = self._scratch(theta)
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = np.array(g, copy=True)
             else:
                 buf *= momentum
-                buf += (1.0 - float(dampening)) * g
-            g = g + momentum * buf if nesterov else buf
-        theta -= lr * g
+                np.multiply(g, 1.0 - float(dampening), out=tmp)
+                buf += tmp
+            if nesterov:
+                np.multiply(buf, momentum, out=tmp)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        np.multiply(g, lr, out=tmp)
+        theta -= tmp
 
 
 class AdaGrad(Optimizer):
@@ -523,21 +583,35 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
+        # In place, into two work arrays, no temporaries: the same operations
+        # in the same order as the formula written with temporaries
+        # (m/denom, then × step size), so the same bits.
         if weight_decay:
-            g = g + float(weight_decay) * theta
+            gw = self._scratch(theta, 1)
+            np.multiply(theta, float(weight_decay), out=gw)
+            gw += g
+            g = gw
+        tmp = self._scratch(theta)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
-        m += (1.0 - b1) * g
+        np.multiply(g, 1.0 - b1, out=tmp)
+        m += tmp
         v *= b2
-        v += (1.0 - b2) * (g * g)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp
         if amsgrad:
             vmax = state["max_exp_avg_sq"]
             np.maximum(vmax, v, out=vmax)
             v = vmax
         # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
         step_size = float(lr) / (1.0 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + float(eps)
-        theta -= step_size * (m / denom)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - b2 ** t)
+        tmp += float(eps)               # the denominator √v̂ + δ
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        theta -= tmp
 
 
 # The update ops a captured step records (TensorFlow: ApplyGradientDescent /
