@@ -4,7 +4,7 @@ second, tensorgraph against the same loop in PyTorch, in the same process.
 The loop (chapter 9's deep Q-network), identical for every engine:
 
 - CartPole-v1 (`tensorgraph.rl.make_env`, gymnasium), ε-greedy actions with
-  ε decaying linearly from 1 to 0.05 over EPS_DECAY steps, each transition
+  ε decaying linearly from 1 to 0.05 over EPS_DECAY steps (timed after that), each transition
   into a `tensorgraph.rl.ReplayBuffer` (numpy arrays out, for every engine);
 - after WARMUP transitions, one gradient step per environment step on a
   minibatch of BATCH: Q-network 4-128-128-2 (ReLU), Huber loss (smooth L1,
@@ -56,7 +56,7 @@ BATCH = 64
 SYNC = 500
 WARMUP = 1000
 CAPACITY = 50_000
-EPS_START, EPS_END, EPS_DECAY = 1.0, 0.05, 10_000
+EPS_START, EPS_END, EPS_DECAY = 1.0, 0.05, 2_000
 ENV_ID = "CartPole-v1"
 KINDS = ("tg", "tg_capture", "torch", "numpy")
 NAMES = {"tg": "tensorgraph eager", "tg_capture": "tensorgraph captured (tg.capture)",
@@ -409,14 +409,15 @@ class Timings:
 
 def measure(kinds: tuple[str, ...] = KINDS, repeats: int = 9, sample_steps: int = 300,
             seed: int = 0, progress: Callable[[str], None] = print) -> list[Timings]:
-    """Warm every loop up (WARMUP steps of filling, then some training), then
-    `repeats` rounds; in each, every engine runs `sample_steps` env steps,
+    """Warm every loop up (WARMUP steps of filling, then training until ε
+    reaches its floor, where a DQN run spends most of its steps: the greedy
+    action is then computed at 95% of the steps), then `repeats` rounds; in each, every engine runs `sample_steps` env steps,
     one engine after the other, the order turned each round."""
     params = init_params(seed)
     timings = []
     for kind in kinds:
         loop = Loop(make_agent(kind, params), seed)
-        loop.run(WARMUP + 200)
+        loop.run(max(EPS_DECAY, WARMUP + 200))
         timings.append(Timings(NAMES[kind], loop))
     for r in range(repeats):
         order = timings[r % len(timings):] + timings[:r % len(timings)]
