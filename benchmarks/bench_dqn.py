@@ -19,7 +19,8 @@ overhead of the engine is what is measured, not the matmuls.
 Engines (`make_agent(kind, params, dtype)`):
   tg          tensorgraph eager: nn.Sequential of nn.Linear/nn.ReLU, optim.Adam
   tg_capture  the training step captured once with `tg.capture` (forward,
-              target, loss, backward, Adam: one graph) and replayed each step
+              target, loss, backward, Adam: one graph) and replayed each step;
+              the greedy action's forward likewise
   torch       PyTorch eager, torch.nn and torch.optim.Adam, F.smooth_l1_loss
   numpy       forward, backward and Adam written out by hand: the floor
 
@@ -213,7 +214,10 @@ class TgAgent:
         self.sync()
         self.opt = optim.Adam(self.net.parameters(), lr=LR)
         self.graph: Optional[Any] = None
+        self.act_graph: Optional[Any] = None
         if capture:
+            # the greedy action's forward too (parameters are read at each replay)
+            self.act_graph = tg.capture(self.net, tg.placeholder((1, 4), self.dtype, name="obs"))
             n = BATCH
             self.graph = tg.capture(self._step, tg.placeholder((n, 4), self.dtype, name="obs"),
                                     tg.placeholder((n,), "int64", name="actions"),
@@ -236,9 +240,12 @@ class TgAgent:
         return loss
 
     def act(self, obs: np.ndarray) -> int:
+        x = obs[None].astype(self.dtype, copy=False)
+        if self.act_graph is not None:
+            return int(self.act_graph(x).data.argmax())
         tg = self.tg
         with tg.no_grad():
-            return int(self.net(tg.tensor(obs[None].astype(self.dtype, copy=False))).data.argmax())
+            return int(self.net(tg.tensor(x)).data.argmax())
 
     def train(self, b: Any) -> None:
         dt = self.dtype
