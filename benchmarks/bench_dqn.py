@@ -37,6 +37,7 @@ apart, so "per step without env" is the engine's share (network, optimizer,
 replay buffer, Python of the loop).
 
     python benchmarks/bench_dqn.py [--repeats 9] [--steps 300] [--quick]
+    python benchmarks/bench_dqn.py --profile tg     # cProfile of one engine's loop
 """
 from __future__ import annotations
 
@@ -454,6 +455,28 @@ def table(timings: list[Timings], ref: str = NAMES["torch"]) -> str:
     return "\n".join(lines)
 
 
+def profile(kind: str, top: int = 25, seed: int = 0, steps: int = 1000) -> int:
+    """Where one engine's loop spends its time: cProfile over `steps` env
+    steps at the ε floor, functions by their own time, per env step."""
+    import cProfile
+    import pstats
+    _limiter = limit_threads(1)
+    loop = Loop(make_agent(kind, init_params(seed)), seed)
+    loop.run(max(EPS_DECAY, WARMUP + 200))
+    prof = cProfile.Profile()
+    prof.enable()
+    loop.run(steps)
+    prof.disable()
+    st = pstats.Stats(prof)
+    total = st.total_tt  # type: ignore[attr-defined]
+    print(f"== {NAMES[kind]}: {steps} env steps, {total / steps * 1e6:.0f} us per step under "
+          "cProfile (profiling inflates small functions); us per step = tottime / "
+          f"{steps} * 1e6")
+    st.sort_stats("tottime").print_stats(top)
+    del _limiter
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
@@ -461,7 +484,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 repeats of 100 steps")
     ap.add_argument("--only", default=",".join(KINDS), help="engines, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", metavar="ENGINE", choices=KINDS,
+                    help="instead: cProfile 1,000 steps of one engine's loop (after the warm-up)")
+    ap.add_argument("--top", type=int, default=25, help="rows of the --profile table")
     args = ap.parse_args(argv)
+    if args.profile:
+        return profile(args.profile, args.top, args.seed)
     if args.quick:
         args.repeats, args.steps = 3, 100
     kinds = tuple(k.strip() for k in args.only.split(",") if k.strip())
