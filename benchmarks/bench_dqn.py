@@ -34,7 +34,8 @@ between the engines, round robin, in one process, at one thread (threadpoolctl
 and torch.set_num_threads(1)); we quote medians over repeats and the median of
 per-repeat ratios. The time spent inside `env.step`/`env.reset` is measured
 apart, so "per step without env" is the engine's share (network, optimizer,
-replay buffer, Python of the loop).
+replay buffer, Python of the loop). The thread's CPU time per step is kept
+too: on a shared, oversubscribed machine it is steadier than wall time.
 
     python benchmarks/bench_dqn.py [--repeats 9] [--steps 300] [--quick]
     python benchmarks/bench_dqn.py --profile tg     # cProfile of one engine's loop
@@ -280,7 +281,8 @@ def make_agent(kind: str, params: list[np.ndarray], dtype: Any = np.float32) -> 
 class Loop:
     """One engine's DQN loop: its own env, replay buffer and ε stream, all
     seeded alike, so every engine sees the same kind of work. `run(n)` runs n
-    environment steps and returns (seconds, seconds inside the env)."""
+    environment steps and returns (seconds, seconds inside the env); the
+    thread's CPU seconds of the last run are in `cpu`."""
 
     def __init__(self, agent: Any, seed: int = 0) -> None:
         from tensorgraph.rl import ReplayBuffer, make_env
@@ -292,11 +294,13 @@ class Loop:
         self.steps = 0          # environment steps so far
         self.updates = 0        # gradient steps so far
         self.episodes = 0
+        self.cpu = 0.0
 
     def run(self, n: int) -> tuple[float, float]:
         env, agent, buf, rng = self.env, self.agent, self.buffer, self.rng
         clock = time.perf_counter
         env_time = 0.0
+        cpu0 = time.thread_time()
         start = clock()
         for _ in range(n):
             eps = max(EPS_END, EPS_START - (EPS_START - EPS_END) * self.steps / EPS_DECAY)
@@ -320,7 +324,9 @@ class Loop:
                 self.updates += 1
                 if self.updates % SYNC == 0:
                     agent.sync()
-        return clock() - start, env_time
+        elapsed = clock() - start
+        self.cpu = time.thread_time() - cpu0
+        return elapsed, env_time
 
 
 # -- the same computation ---------------------------------------------------------
@@ -399,6 +405,7 @@ class Timings:
         self.loop = loop
         self.times: list[float] = []
         self.no_env: list[float] = []
+        self.cpu: list[float] = []      # the thread's CPU time per step (steadier under load)
         self.faults: list[float] = []
         self.info: dict[str, Any] = {"pid": os.getpid()}
 
@@ -433,6 +440,7 @@ def measure(kinds: tuple[str, ...] = KINDS, repeats: int = 9, sample_steps: int 
             secs, env_secs = t.loop.run(sample_steps)
             t.times.append(secs / sample_steps)
             t.no_env.append((secs - env_secs) / sample_steps)
+            t.cpu.append(t.loop.cpu / sample_steps)
             t.faults.append(0.0)
         progress(f"  repeat {r + 1}/{repeats}: " + ", ".join(
             f"{t.name} {1 / t.times[-1]:.0f} steps/s" for t in timings))
@@ -446,12 +454,14 @@ def paired(a: list[float], b: list[float]) -> float:
 def table(timings: list[Timings], ref: str = NAMES["torch"]) -> str:
     by = {t.name: t for t in timings}
     lines = ["| implementation | env steps/s (median) | per step, all | per step, without env "
-             "| time vs PyTorch (without env) |", "|---|---:|---:|---:|---:|"]
+             "| CPU per step | time vs PyTorch: all (without env; CPU) |",
+             "|---|---:|---:|---:|---:|---:|"]
     for t in timings:
-        vs = (f"{paired(t.times, by[ref].times):.2f}x ({paired(t.no_env, by[ref].no_env):.2f}x)"
-              if ref in by else "-")
+        vs = (f"{paired(t.times, by[ref].times):.2f}x ({paired(t.no_env, by[ref].no_env):.2f}x; "
+              f"{paired(t.cpu, by[ref].cpu):.2f}x)" if ref in by else "-")
         lines.append(f"| {t.name} | {1 / t.median:.0f} | {t.median * 1e6:.0f} us | "
-                     f"{statistics.median(t.no_env) * 1e6:.0f} us | {vs} |")
+                     f"{statistics.median(t.no_env) * 1e6:.0f} us | "
+                     f"{statistics.median(t.cpu) * 1e6:.0f} us | {vs} |")
     return "\n".join(lines)
 
 

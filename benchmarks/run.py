@@ -459,7 +459,8 @@ def main(argv: list[str]) -> int:
         del limiter
         print(bench_dqn.table(timings))
         extra = {t.name: {"env steps/s": 1 / t.median,
-                          "us per step without env (median)": statistics.median(t.no_env) * 1e6}
+                          "us per step without env (median)": statistics.median(t.no_env) * 1e6,
+                          "CPU us per step (median)": statistics.median(t.cpu) * 1e6}
                  for t in timings}
         done = report.add("dqn", "us/env step", 1e6, timings, extra)  # type: ignore[arg-type]
         report.target("dqn: env step (tensorgraph eager) <= PyTorch eager", done,
