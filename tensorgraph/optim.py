@@ -120,6 +120,7 @@ class Optimizer:
         # Per-parameter state (buffers), keyed by the parameter (Tensor hashes by identity).
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._scratch_bufs: dict[tuple[Any, ...], np.ndarray] = {}
+        self._flat: dict[int, Any] = {}     # Adam: id(group) -> its flat buffers
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()
         if isinstance(params, Tensor):
@@ -582,36 +583,143 @@ class Adam(Optimizer):
             if amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
-        t = state["step"]
-        # In place, into two work arrays, no temporaries: the same operations
-        # in the same order as the formula written with temporaries
-        # (m/denom, then × step size), so the same bits.
         if weight_decay:
             gw = self._scratch(theta, 1)
             np.multiply(theta, float(weight_decay), out=gw)
             gw += g
             g = gw
         tmp = self._scratch(theta)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        np.multiply(g, 1.0 - b1, out=tmp)
-        m += tmp
-        v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v += tmp
-        if amsgrad:
-            vmax = state["max_exp_avg_sq"]
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
-        step_size = float(lr) / (1.0 - b1 ** t)
-        np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - b2 ** t)
-        tmp += float(eps)               # the denominator √v̂ + δ
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size
+        vmax = state["max_exp_avg_sq"] if amsgrad else None
+        _adam_delta(state["exp_avg"], state["exp_avg_sq"], vmax, g, tmp, b1, b2, float(lr),
+                    float(eps), state["step"])
         theta -= tmp
+
+    # -- the eager step, fused per parameter group --------------------------------
+    def _update_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                      group: dict[str, Any]) -> None:
+        """One Adam step for a whole group at once: the moments of all its
+        parameters live in one flat array per buffer (each parameter's state
+        holds views into it), so the ~10 elementwise passes of the update run
+        once over the group instead of once per parameter (small parameters
+        such as biases cost a numpy call each, whatever their size). The
+        arithmetic per element is that of `_update`, so the same bits.
+        Falls back to one parameter at a time when the group is not in step
+        (a parameter without a gradient, mixed dtypes or step counts)."""
+        flat = self._flat_group(items, group)
+        if flat is None:
+            super()._update_group(items, group)
+            return
+        b1, b2 = (float(b) for b in group["betas"])
+        wd = group["weight_decay"]
+        for i, (p, theta, g) in enumerate(items):
+            np.copyto(flat.g[i], g)
+            if wd:   # g + λθ, the same sum as _update's
+                np.multiply(theta, float(wd), out=flat.d[i])
+                flat.g[i] += flat.d[i]
+        t = 0
+        for p, _, _ in items:
+            st = self.state[p]
+            st["step"] += 1
+            t = st["step"]
+        _adam_delta(flat.m, flat.v, flat.vmax, flat.g_all, flat.d_all, b1, b2, float(group["lr"]),
+                    float(group["eps"]), t)
+        for i, (_, theta, _) in enumerate(items):
+            theta -= flat.d[i]
+
+    def _flat_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                    group: dict[str, Any]) -> Optional["_FlatState"]:
+        """The group's flat buffers, made (or remade after `load_state_dict`,
+        from the state's values) when needed; None when the group cannot be
+        stepped as one."""
+        ps = group["params"]
+        if len(items) != len(ps) or len(items) < 2:
+            return None
+        dtype = items[0][1].dtype
+        if any(theta.dtype != dtype for _, theta, _ in items):
+            return None
+        amsgrad = bool(group["amsgrad"])
+        flat = self._flat.get(id(group))
+        states = [self.state.get(p) for p in ps]
+        if (flat is not None and flat.params == tuple(map(id, ps)) and flat.amsgrad == amsgrad
+                and flat.m.dtype == dtype and all(st is not None and st.get("exp_avg") is m
+                                                  for st, m in zip(states, flat.m_views))):
+            steps = {st["step"] for st in states}   # type: ignore[index]
+            return flat if len(steps) == 1 else None
+        # (re)build: all parameters fresh, or all with Adam's state at one step
+        keys = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+        if all(not st for st in states):
+            steps = {0}
+        elif all(st and set(st) == keys for st in states):
+            steps = {st["step"] for st in states}   # type: ignore[index]
+        else:
+            return None
+        if len(steps) != 1:
+            return None
+        flat = _FlatState([theta for _, theta, _ in items], dtype, amsgrad)
+        flat.params = tuple(map(id, ps))
+        step = steps.pop()
+        for i, (p, st) in enumerate(zip(ps, states)):
+            new = {"step": step, "exp_avg": flat.m_views[i], "exp_avg_sq": flat.v_views[i]}
+            if amsgrad:
+                new["max_exp_avg_sq"] = flat.vmax_views[i]
+            if st:   # keep the values (after load_state_dict, or a step made one at a time)
+                for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                    if k in new:
+                        np.copyto(new[k], st[k])
+            self.state[p] = new
+        self._flat[id(group)] = flat
+        return flat
+
+
+def _adam_delta(m: np.ndarray, v: np.ndarray, vmax: Optional[np.ndarray], g: np.ndarray,
+                d: np.ndarray, b1: float, b2: float, lr: float, eps: float, t: int) -> None:
+    """Adam's moments updated in place from g, and into d the step to
+    subtract from θ: ε / (1 − β1^t) · m / (√v / √(1 − β2^t) + δ). No
+    temporaries: the same operations in the same order as that formula
+    written with them, so the same bits."""
+    m *= b1
+    np.multiply(g, 1.0 - b1, out=d)
+    m += d
+    v *= b2
+    np.multiply(g, g, out=d)
+    d *= 1.0 - b2
+    v += d
+    if vmax is not None:
+        np.maximum(vmax, v, out=vmax)
+        v = vmax
+    # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
+    np.sqrt(v, out=d)
+    d /= math.sqrt(1.0 - b2 ** t)
+    d += eps                       # the denominator √v̂ + δ
+    np.divide(m, d, out=d)
+    d *= lr / (1.0 - b1 ** t)
+
+
+class _FlatState:
+    """One parameter group's Adam buffers as flat arrays (m, v, and the
+    running max of v with amsgrad; g and d, work arrays for the gradients
+    and the step), with a view of each shaped like each parameter."""
+
+    def __init__(self, thetas: list[np.ndarray], dtype: np.dtype, amsgrad: bool) -> None:
+        sizes = [a.size for a in thetas]
+        n = sum(sizes)
+        self.amsgrad = amsgrad
+        self.params: tuple[int, ...] = ()
+        self.m = np.zeros(n, dtype)
+        self.v = np.zeros(n, dtype)
+        self.vmax: Optional[np.ndarray] = np.zeros(n, dtype) if amsgrad else None
+        self.g_all = np.empty(n, dtype)
+        self.d_all = np.empty(n, dtype)
+
+        def views(flat: np.ndarray) -> list[np.ndarray]:
+            out, at = [], 0
+            for a, k in zip(thetas, sizes):
+                out.append(flat[at:at + k].reshape(a.shape))
+                at += k
+            return out
+        self.m_views, self.v_views = views(self.m), views(self.v)
+        self.vmax_views = views(self.vmax) if self.vmax is not None else []
+        self.g, self.d = views(self.g_all), views(self.d_all)
 
 
 # The update ops a captured step records (TensorFlow: ApplyGradientDescent /

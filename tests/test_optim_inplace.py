@@ -59,6 +59,12 @@ def test_steps_equal_torch_optim(name, kw):
         for i, (p, t) in enumerate(zip(ours, theirs)):
             np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-14,
                                        err_msg=f"{name} {kw}: parameter {i} after step {step + 1}")
+    saved = opt.state_dict()["state"]
+    for i, t in enumerate(theirs):     # the buffers too, in PyTorch's layout
+        for k, v in topt.state[t].items():
+            if k != "step":
+                np.testing.assert_allclose(saved[i][k], v.numpy(), rtol=1e-12, atol=1e-14,
+                                           err_msg=f"{name} {kw}: buffer {k} of parameter {i}")
 
 
 def _adam_with_temporaries(theta, grads, lr, b1, b2, eps, wd):
@@ -197,3 +203,41 @@ def test_linear_under_no_grad_still_checks_anomalies():
     with tg.autograd.detect_anomaly(), tg.no_grad():
         with pytest.raises(tg.AnomalyError):
             layer(np.ones((1, 2), np.float32))
+
+
+def test_adam_group_steps_mix_with_replays_and_a_reload_bit_for_bit():
+    # eager steps update a group's flat buffers at once, a captured replay one
+    # parameter at a time through the same state, load_state_dict brings in
+    # new arrays: whatever the mix, the same bits as eager steps only
+    def make():
+        return nn.Sequential(nn.Linear(3, 4, seed=1), nn.ReLU(), nn.Linear(4, 2, seed=2))
+    net, ref = make(), make()
+    opt = optim.Adam(net.parameters(), lr=1e-2, weight_decay=0.01)
+    ref_opt = optim.Adam(ref.parameters(), lr=1e-2, weight_decay=0.01)
+
+    def step(model, o, x, t):
+        o.zero_grad()
+        loss = ((model(x) - t) ** 2).mean()
+        loss.backward()
+        o.step()
+        return loss
+    g = tg.capture(lambda x, t: step(net, opt, x, t), tg.placeholder((5, 3)),
+                   tg.placeholder((5, 2)))
+    rng = np.random.default_rng(3)
+    for how in ["eager", "eager", "replay", "replay", "reload", "eager", "replay", "eager"]:
+        x = rng.normal(size=(5, 3)).astype(np.float32)
+        t = rng.normal(size=(5, 2)).astype(np.float32)
+        if how == "reload":
+            opt.load_state_dict(opt.state_dict())
+            how = "eager"
+        if how == "eager":
+            step(net, opt, tg.tensor(x), tg.tensor(t))
+        else:
+            g(x, t)
+        step(ref, ref_opt, tg.tensor(x), tg.tensor(t))
+        for p, q in zip(net.parameters(), ref.parameters()):
+            np.testing.assert_array_equal(p.data, q.data)
+    assert opt._flat, "the eager steps did not take the grouped path"
+    for a, b in zip(opt.state_dict()["state"].values(), ref_opt.state_dict()["state"].values()):
+        assert a["step"] == b["step"] == 8
+        np.testing.assert_array_equal(a["exp_avg_sq"], b["exp_avg_sq"])
