@@ -261,7 +261,7 @@ class Optimizer:
     def _scratch(self, like: np.ndarray, k: int = 0) -> np.ndarray:
         """A reusable work array of like's shape and dtype (the k-th), so
         that the updates make no temporaries. Not part of the state."""
-        key = (like.shape, like.dtype.str, k)
+        key = (like.shape, like.dtype, k)
         buf = self._scratch_bufs.get(key)
         if buf is None:
             buf = self._scratch_bufs[key] = np.empty_like(like)
