@@ -202,7 +202,8 @@ class Optimizer:
         if rec is not None:
             self._record_step(rec)
             return loss
-        written: list[Tensor] = []
+        # every gradient checked before any parameter changes
+        todo = []
         for group in self.param_groups:
             items = []
             for p in group["params"]:
@@ -221,8 +222,11 @@ class Optimizer:
                     g = g.astype(theta.dtype)
                 items.append((p, theta, g))
             if items:
-                self._update_group(items, group)
-                written += [p for p, _, _ in items]
+                todo.append((items, group))
+        written: list[Tensor] = []
+        for items, group in todo:
+            self._update_group(items, group)
+            written += [p for p, _, _ in items]
         if written:
             # an in-place change: a graph that saved p (or memory shared with it,
             # such as a detached target network) raises at backward instead of
