@@ -9,7 +9,8 @@ The loop (chapter 9's deep Q-network), identical for every engine:
 - after WARMUP transitions, one gradient step per environment step on a
   minibatch of BATCH: Q-network 4-128-128-2 (ReLU), Huber loss (smooth L1,
   β = 1) on Q(s, a) against y = r + γ (1 - terminated) max_a' Q_target(s', a'),
-  Adam (lr 1e-3); the target network copies the online one every SYNC steps.
+  Adam (lr 1e-3); the target network copies the online one every SYNC
+  gradient steps.
 
 Per step the network work is one forward of a single observation (the greedy
 action, under no_grad) and one training step of batch 64 (two forwards, one
@@ -29,7 +30,7 @@ from the same weights on the same minibatches (target sync included) and
 asserts the same parameters: the timed loops compute the same thing.
 
 Timing: each engine keeps its own loop (env, buffer, network, all seeded
-alike); a sample runs SAMPLE_STEPS steps of one loop; samples alternate
+alike); a sample runs `--steps` (300) env steps of one loop; samples alternate
 between the engines, round robin, in one process, at one thread (threadpoolctl
 and torch.set_num_threads(1)); we quote medians over repeats and the median of
 per-repeat ratios. The time spent inside `env.step`/`env.reset` is measured
