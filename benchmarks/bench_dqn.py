@@ -40,6 +40,7 @@ too: on a shared, oversubscribed machine it is steadier than wall time.
 
     python benchmarks/bench_dqn.py [--repeats 9] [--steps 300] [--quick]
     python benchmarks/bench_dqn.py --profile tg     # cProfile of one engine's loop
+    python benchmarks/bench_dqn.py --parts          # training step and action apart
 """
 from __future__ import annotations
 
@@ -488,6 +489,38 @@ def profile(kind: str, top: int = 25, seed: int = 0, steps: int = 1000) -> int:
     return 0
 
 
+def parts(kinds: tuple[str, ...] = KINDS, repeats: int = 7, seed: int = 0) -> str:
+    """The loop's two network parts apart, without env or buffer: a training
+    step on fixed minibatches and a greedy action, thread CPU time, engines
+    alternating; a table of medians in us."""
+    from tensorgraph.rl import ReplayBuffer
+    rng = np.random.default_rng(seed)
+    buf = ReplayBuffer(1000, (4,), seed=seed)
+    obs = rng.normal(size=4).astype(np.float32)
+    for i in range(500):
+        nxt = rng.normal(size=4).astype(np.float32)
+        buf.add(obs, int(rng.integers(2)), 1.0, nxt, i % 20 == 19)
+        obs = nxt
+    batches = [buf.sample(BATCH) for _ in range(20)]
+    agents = {k: make_agent(k, init_params(seed)) for k in kinds}
+    res: dict[str, dict[str, list[float]]] = {k: {"train": [], "act": []} for k in kinds}
+    for _ in range(repeats):
+        for k, a in agents.items():
+            t0 = time.thread_time()
+            for i in range(100):
+                a.train(batches[i % 20])
+            res[k]["train"].append((time.thread_time() - t0) / 100)
+            t0 = time.thread_time()
+            for i in range(300):
+                a.act(batches[i % 20].obs[i % BATCH])
+            res[k]["act"].append((time.thread_time() - t0) / 300)
+    lines = ["| implementation | training step (CPU) | greedy action (CPU) |", "|---|---:|---:|"]
+    for k in kinds:
+        lines.append(f"| {NAMES[k]} | {statistics.median(res[k]['train']) * 1e6:.0f} us | "
+                     f"{statistics.median(res[k]['act']) * 1e6:.1f} us |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
@@ -498,7 +531,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--profile", metavar="ENGINE", choices=KINDS,
                     help="instead: cProfile 1,000 steps of one engine's loop (after the warm-up)")
     ap.add_argument("--top", type=int, default=25, help="rows of the --profile table")
+    ap.add_argument("--parts", action="store_true",
+                    help="instead: a training step and a greedy action apart (CPU time)")
     args = ap.parse_args(argv)
+    if args.parts:
+        _limiter = limit_threads(1)
+        print(parts(tuple(k.strip() for k in args.only.split(",") if k.strip())))
+        return 0
     if args.profile:
         return profile(args.profile, args.top, args.seed)
     if args.quick:
