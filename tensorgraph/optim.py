@@ -645,8 +645,11 @@ class Adam(Optimizer):
         flat = self._flat.get(id(group))
         states = [self.state.get(p) for p in ps]
         if (flat is not None and flat.params == tuple(map(id, ps)) and flat.amsgrad == amsgrad
-                and flat.m.dtype == dtype and all(st is not None and st.get("exp_avg") is m
-                                                  for st, m in zip(states, flat.m_views))):
+                and flat.m.dtype == dtype and flat.views_of_flat()
+                and all(st is not None and st.get("exp_avg") is m and st.get("exp_avg_sq") is v
+                        and m.shape == theta.shape
+                        for st, m, v, (_, theta, _) in zip(states, flat.m_views, flat.v_views,
+                                                           items))):
             steps = {st["step"] for st in states}   # type: ignore[index]
             return flat if len(steps) == 1 else None
         # (re)build: all parameters fresh, or all with Adam's state at one step
@@ -724,6 +727,12 @@ class _FlatState:
         self.m_views, self.v_views = views(self.m), views(self.v)
         self.vmax_views = views(self.vmax) if self.vmax is not None else []
         self.g, self.d = views(self.g_all), views(self.d_all)
+
+    def views_of_flat(self) -> bool:
+        """Whether the views still share the flat arrays' memory (a deep copy
+        of the optimizer copies each view on its own: then remake)."""
+        return all(np.shares_memory(a, self.m) for a in self.m_views[:1]) and \
+            all(np.shares_memory(a, self.v) for a in self.v_views[:1])
 
 
 # The update ops a captured step records (TensorFlow: ApplyGradientDescent /

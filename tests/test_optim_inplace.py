@@ -241,3 +241,26 @@ def test_adam_group_steps_mix_with_replays_and_a_reload_bit_for_bit():
     for a, b in zip(opt.state_dict()["state"].values(), ref_opt.state_dict()["state"].values()):
         assert a["step"] == b["step"] == 8
         np.testing.assert_array_equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_a_deep_copy_of_adam_steps_on_its_own():
+    import copy
+    rng = np.random.default_rng(4)
+    ps = [tg.tensor(a, requires_grad=True) for a in _params(rng)]
+    opt = optim.Adam(ps, lr=1e-2)
+    grads = [[rng.normal(size=s) for s in SHAPES] for _ in range(4)]
+
+    def step(o, params, gs):
+        for p, g in zip(params, gs):
+            p.grad = tg.tensor(g)
+        o.step()
+    step(opt, ps, grads[0])
+    twin = copy.deepcopy({"params": ps, "opt": opt})     # parameters and optimizer together
+    for gs in grads[1:]:
+        step(opt, ps, gs)
+        step(twin["opt"], twin["params"], gs)
+    for p, q in zip(ps, twin["params"]):
+        np.testing.assert_array_equal(p.data, q.data)
+    for st, tw in zip(opt.state_dict()["state"].values(), twin["opt"].state_dict()["state"].values()):
+        np.testing.assert_array_equal(st["exp_avg"], tw["exp_avg"])
+        np.testing.assert_array_equal(st["exp_avg_sq"], tw["exp_avg_sq"])
