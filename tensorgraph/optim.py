@@ -646,8 +646,8 @@ class Adam(Optimizer):
         states = [self.state.get(p) for p in ps]
         if (flat is not None and flat.params == tuple(map(id, ps)) and flat.amsgrad == amsgrad
                 and flat.m.dtype == dtype and flat.views_of_flat()
-                and all(st is not None and st.get("exp_avg") is m and st.get("exp_avg_sq") is v
-                        and m.shape == theta.shape
+                and all(m.shape == theta.shape and st is not None and st.get("exp_avg") is m
+                        and st.get("exp_avg_sq") is v
                         for st, m, v, (_, theta, _) in zip(states, flat.m_views, flat.v_views,
                                                            items))):
             steps = {st["step"] for st in states}   # type: ignore[index]
