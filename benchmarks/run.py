@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                  # everything (2-3 minutes on an idle machine)
     python benchmarks/run.py --quick          # a smoke run (under a minute)
-    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn
+    python benchmarks/run.py --only chain     # or mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn, dqn
     python benchmarks/run.py --repeats 21 --json results.json
 
 Benchmarks (see benchmarks/README.md):
@@ -16,6 +16,9 @@ Benchmarks (see benchmarks/README.md):
   pool   max_pool2d 2x2 and batch_norm (training) forward + backward, batch 64,
          32x28x28 and 64x14x14 (the book's conv net), float32, ms
   rnn    one LSTM training step: 10,000 x 256 embedding, LSTM(256, 256), batch 32, 35 steps, ms
+  dqn    the DQN training loop on CartPole-v1 (Q-network 4-128-128-2, Adam, replay batch 64,
+         one gradient step per env step): us per env step and env steps/s, in one process,
+         engines alternating, always at 1 thread (bench_dqn.py)
 
 Each is run for tensorgraph, hand-written numpy (the floor for a numpy engine) and
 PyTorch CPU eager (when installed), each in its own worker process, round robin,
@@ -42,7 +45,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _REMOVED_MARK = "TG_BENCH_REMOVED_OPENBLAS_ENV"
 DEFAULT_DATA = os.path.join(_HERE, "..", "..", "shared", "data", "mnist")
-BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv", "embedding", "pool", "rnn")
+BENCHMARKS = ("chain", "mlp", "mnist", "replay_chain", "replay_mlp", "conv", "embedding", "pool", "rnn",
+              "dqn")
 
 NUMPY, TORCH = "numpy (by hand)", "pytorch eager"
 TG, TG_NN = "tensorgraph (core ops)", "tensorgraph (nn/optim)"
@@ -60,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[1:]))
     ap.add_argument("--only", action="append", default=None,
-                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn "
+                    help="run only these benchmarks: chain, mlp, mnist, replay_chain, replay_mlp, conv, embedding, pool, rnn, dqn "
                          "(repeatable or comma-separated)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter samples (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None,
@@ -435,6 +439,34 @@ def main(argv: list[str]) -> int:
             done = report.add("rnn_lstm_step", "ms/step", 1e3, workers)
             report.target("rnn: LSTM training step <= 1.5 x PyTorch eager", done, TG, TORCH, 1.5)
         run("rnn", {n: spec("rnn", n) for n in names}, rnn_body)
+        print()
+
+    # -- the DQN loop on CartPole (issue 12) ----------------------------------
+    if "dqn" in args.only:
+        import bench_dqn
+        kinds = tuple(k for k in bench_dqn.KINDS if have_torch or k != "torch")
+        steps = 100 if args.quick else 300
+        print(f"dqn: the DQN loop on {bench_dqn.ENV_ID}, Q-network "
+              f"{'-'.join(map(str, bench_dqn.SIZES))} ReLU, Adam lr {bench_dqn.LR}, replay batch "
+              f"{bench_dqn.BATCH}, target sync every {bench_dqn.SYNC} steps, Huber loss; "
+              f"{steps} env steps per sample, engines alternating in this process, 1 thread",
+              flush=True)
+        limiter = bench_dqn.limit_threads(1)
+        diffs = bench_dqn.check_same_training(kinds)
+        print("  same training (float64, 6 steps from the same weights): largest parameter "
+              "difference " + ", ".join(f"{bench_dqn.NAMES[k]} {d:.2g}" for k, d in diffs.items()))
+        timings = bench_dqn.measure(kinds, args.repeats, steps, args.seed, progress=progress)
+        del limiter
+        print(bench_dqn.table(timings))
+        extra = {t.name: {"env steps/s": 1 / t.median,
+                          "us per step without env (median)": statistics.median(t.no_env) * 1e6,
+                          "CPU us per step (median)": statistics.median(t.cpu) * 1e6}
+                 for t in timings}
+        done = report.add("dqn", "us/env step", 1e6, timings, extra)  # type: ignore[arg-type]
+        report.target("dqn: env step (tensorgraph eager) <= PyTorch eager", done,
+                      bench_dqn.NAMES["tg"], TORCH, 1.0)
+        report.target("dqn: env step (captured step) <= PyTorch eager", done,
+                      bench_dqn.NAMES["tg_capture"], TORCH, 1.0)
         print()
 
     report.print()

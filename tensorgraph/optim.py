@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 
 from .ops.registry import Op, OpTable
-from .tensor import Tensor, _new, bump_version, enable_grad, mark_written
+from .tensor import Tensor, _new, bump_versions, enable_grad, mark_written
 
 __all__ = ["Optimizer", "Update", "SGD", "AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam",
            "LRScheduler", "StepLR", "ExponentialLR"]
@@ -119,6 +119,8 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         # Per-parameter state (buffers), keyed by the parameter (Tensor hashes by identity).
         self.state: dict[Tensor, dict[str, Any]] = {}
+        self._scratch_bufs: dict[tuple[Any, ...], np.ndarray] = {}
+        self._flat: dict[int, Any] = {}     # Adam: id(group) -> its flat buffers
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()
         if isinstance(params, Tensor):
@@ -197,6 +199,45 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         rec = _tensor_mod._capture
+        if rec is not None:
+            self._record_step(rec)
+            return loss
+        # every gradient checked before any parameter changes
+        todo = []
+        for group in self.param_groups:
+            items = []
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                g = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
+                if g.shape != p._data.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
+                                       f"{g.shape} for a parameter of shape {p.shape}")
+                theta = p.data
+                if not theta.flags.writeable:  # e.g. a broadcast view: update a copy
+                    p.data = theta.copy()
+                    theta = p._data
+                if g.dtype != theta.dtype:
+                    g = g.astype(theta.dtype)
+                items.append((p, theta, g))
+            if items:
+                todo.append((items, group))
+        written: list[Tensor] = []
+        for items, group in todo:
+            self._update_group(items, group)
+            written += [p for p, _, _ in items]
+        if written:
+            # an in-place change: a graph that saved p (or memory shared with it,
+            # such as a detached target network) raises at backward instead of
+            # silently using the new values
+            bump_versions(written)
+            for p in written:
+                mark_written(p._data)
+        return loss
+
+    def _record_step(self, rec: Any) -> None:
+        """Inside tg.capture: one update op per parameter, run by each replay (not now)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -205,19 +246,30 @@ class Optimizer:
                 if g.shape != p.shape:
                     raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
                                        f"{g.shape} for a parameter of shape {p.shape}")
-                if rec is not None:
-                    # captured: one update op, run by each replay (not now)
-                    rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
-                    continue
-                if not p.data.flags.writeable:  # e.g. a broadcast view: update a copy
-                    p.data = p.data.copy()
-                self._apply(p, p.data, g._data, group)
-                # an in-place change: a graph that saved p (or memory shared with it,
-                # such as a detached target network) raises at backward instead of
-                # silently using the new values
-                bump_version(p)
-                mark_written(p._data)
-        return loss
+                rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
+
+    def _update_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                      group: dict[str, Any]) -> None:
+        """The eager step of one parameter group: (parameter, its array, its
+        gradient) triples, gradients already of the parameter's dtype. The
+        hyperparameters are read once per group; each parameter gets the very
+        `_update` a captured replay runs."""
+        hyper = _hyper(group)
+        state = self.state
+        for p, theta, g in items:
+            st = state.get(p)
+            if st is None:
+                st = state[p] = {}
+            self._update(theta, g, st, **hyper)
+
+    def _scratch(self, like: np.ndarray, k: int = 0) -> np.ndarray:
+        """A reusable work array of like's shape and dtype (the k-th), so
+        that the updates make no temporaries. Not part of the state."""
+        key = (like.shape, like.dtype, k)
+        buf = self._scratch_bufs.get(key)
+        if buf is None:
+            buf = self._scratch_bufs[key] = np.empty_like(like)
+        return buf
 
     def _apply(self, p: Tensor, theta: np.ndarray, g: np.ndarray, group: dict[str, Any]) -> None:
         """One parameter's update, in place on theta (p's array) and p's state:
@@ -369,17 +421,30 @@ class SGD(Optimizer):
     def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, Any], *, lr: float,
                 momentum: float, dampening: float, weight_decay: float, nesterov: bool) -> None:
         lr, momentum = float(lr), float(momentum)
+        # In place, into work arrays: the same arithmetic, in the same order,
+        # as θ -= ε (g + λθ) written with temporaries, so the same bits.
         if weight_decay:
-            g = g + float(weight_decay) * theta
+            gw = self._scratch(theta, 1)
+            np.multiply(theta, float(weight_decay), out=gw)
+            gw += g
+            g = gw
+        tmp = self._scratch(theta)
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = np.array(g, copy=True)
             else:
                 buf *= momentum
-                buf += (1.0 - float(dampening)) * g
-            g = g + momentum * buf if nesterov else buf
-        theta -= lr * g
+                np.multiply(g, 1.0 - float(dampening), out=tmp)
+                buf += tmp
+            if nesterov:
+                np.multiply(buf, momentum, out=tmp)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        np.multiply(g, lr, out=tmp)
+        theta -= tmp
 
 
 class AdaGrad(Optimizer):
@@ -522,22 +587,152 @@ class Adam(Optimizer):
             if amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
-        t = state["step"]
         if weight_decay:
-            g = g + float(weight_decay) * theta
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * (g * g)
-        if amsgrad:
-            vmax = state["max_exp_avg_sq"]
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
-        step_size = float(lr) / (1.0 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + float(eps)
-        theta -= step_size * (m / denom)
+            gw = self._scratch(theta, 1)
+            np.multiply(theta, float(weight_decay), out=gw)
+            gw += g
+            g = gw
+        tmp = self._scratch(theta)
+        vmax = state["max_exp_avg_sq"] if amsgrad else None
+        _adam_delta(state["exp_avg"], state["exp_avg_sq"], vmax, g, tmp, b1, b2, float(lr),
+                    float(eps), state["step"])
+        theta -= tmp
+
+    # -- the eager step, fused per parameter group --------------------------------
+    def _update_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                      group: dict[str, Any]) -> None:
+        """One Adam step for a whole group at once: the moments of all its
+        parameters live in one flat array per buffer (each parameter's state
+        holds views into it), so the ~10 elementwise passes of the update run
+        once over the group instead of once per parameter (small parameters
+        such as biases cost a numpy call each, whatever their size). The
+        arithmetic per element is that of `_update`, so the same bits.
+        Falls back to one parameter at a time when the group is not in step
+        (a parameter without a gradient, mixed dtypes or step counts)."""
+        flat = self._flat_group(items, group)
+        if flat is None:
+            super()._update_group(items, group)
+            return
+        b1, b2 = (float(b) for b in group["betas"])
+        wd = group["weight_decay"]
+        for i, (p, theta, g) in enumerate(items):
+            np.copyto(flat.g[i], g)
+            if wd:   # g + λθ, the same sum as _update's
+                np.multiply(theta, float(wd), out=flat.d[i])
+                flat.g[i] += flat.d[i]
+        t = 0
+        for p, _, _ in items:
+            st = self.state[p]
+            st["step"] += 1
+            t = st["step"]
+        _adam_delta(flat.m, flat.v, flat.vmax, flat.g_all, flat.d_all, b1, b2, float(group["lr"]),
+                    float(group["eps"]), t)
+        for i, (_, theta, _) in enumerate(items):
+            theta -= flat.d[i]
+
+    def _flat_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
+                    group: dict[str, Any]) -> Optional["_FlatState"]:
+        """The group's flat buffers, made (or remade after `load_state_dict`,
+        from the state's values) when needed; None when the group cannot be
+        stepped as one."""
+        ps = group["params"]
+        if len(items) != len(ps) or len(items) < 2:
+            return None
+        dtype = items[0][1].dtype
+        if any(theta.dtype != dtype for _, theta, _ in items):
+            return None
+        amsgrad = bool(group["amsgrad"])
+        flat = self._flat.get(id(group))
+        states = [self.state.get(p) for p in ps]
+        if (flat is not None and flat.params == tuple(map(id, ps)) and flat.amsgrad == amsgrad
+                and flat.m.dtype == dtype and flat.views_of_flat()
+                and all(m.shape == theta.shape and st is not None and st.get("exp_avg") is m
+                        and st.get("exp_avg_sq") is v
+                        for st, m, v, (_, theta, _) in zip(states, flat.m_views, flat.v_views,
+                                                           items))):
+            steps = {st["step"] for st in states}   # type: ignore[index]
+            return flat if len(steps) == 1 else None
+        # (re)build: all parameters fresh, or all with Adam's state at one step
+        keys = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+        if all(not st for st in states):
+            steps = {0}
+        elif all(st and set(st) == keys for st in states):
+            steps = {st["step"] for st in states}   # type: ignore[index]
+        else:
+            return None
+        if len(steps) != 1:
+            return None
+        flat = _FlatState([theta for _, theta, _ in items], dtype, amsgrad)
+        flat.params = tuple(map(id, ps))
+        step = steps.pop()
+        for i, (p, st) in enumerate(zip(ps, states)):
+            new = {"step": step, "exp_avg": flat.m_views[i], "exp_avg_sq": flat.v_views[i]}
+            if amsgrad:
+                new["max_exp_avg_sq"] = flat.vmax_views[i]
+            if st:   # keep the values (after load_state_dict, or a step made one at a time)
+                for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                    if k in new:
+                        np.copyto(new[k], st[k])
+            self.state[p] = new
+        self._flat[id(group)] = flat
+        return flat
+
+
+def _adam_delta(m: np.ndarray, v: np.ndarray, vmax: Optional[np.ndarray], g: np.ndarray,
+                d: np.ndarray, b1: float, b2: float, lr: float, eps: float, t: int) -> None:
+    """Adam's moments updated in place from g, and into d the step to
+    subtract from θ: ε / (1 − β1^t) · m / (√v / √(1 − β2^t) + δ). No
+    temporaries: the same operations in the same order as that formula
+    written with them, so the same bits."""
+    m *= b1
+    np.multiply(g, 1.0 - b1, out=d)
+    m += d
+    v *= b2
+    np.multiply(g, g, out=d)
+    d *= 1.0 - b2
+    v += d
+    if vmax is not None:
+        np.maximum(vmax, v, out=vmax)
+        v = vmax
+    # Python floats keep float32 arrays float32 (NumPy 2 promotion rules).
+    np.sqrt(v, out=d)
+    d /= math.sqrt(1.0 - b2 ** t)
+    d += eps                       # the denominator √v̂ + δ
+    np.divide(m, d, out=d)
+    d *= lr / (1.0 - b1 ** t)
+
+
+class _FlatState:
+    """One parameter group's Adam buffers as flat arrays (m, v, and the
+    running max of v with amsgrad; g and d, work arrays for the gradients
+    and the step), with a view of each shaped like each parameter."""
+
+    def __init__(self, thetas: list[np.ndarray], dtype: np.dtype, amsgrad: bool) -> None:
+        sizes = [a.size for a in thetas]
+        n = sum(sizes)
+        self.amsgrad = amsgrad
+        self.params: tuple[int, ...] = ()
+        self.m = np.zeros(n, dtype)
+        self.v = np.zeros(n, dtype)
+        self.vmax: Optional[np.ndarray] = np.zeros(n, dtype) if amsgrad else None
+        self.g_all = np.empty(n, dtype)
+        self.d_all = np.empty(n, dtype)
+
+        def views(flat: np.ndarray) -> list[np.ndarray]:
+            out, at = [], 0
+            for a, k in zip(thetas, sizes):
+                out.append(flat[at:at + k].reshape(a.shape))
+                at += k
+            return out
+        self.m_views, self.v_views = views(self.m), views(self.v)
+        self.vmax_views = views(self.vmax) if self.vmax is not None else []
+        self.g, self.d = views(self.g_all), views(self.d_all)
+
+    def views_of_flat(self) -> bool:
+        """Whether the views still share the flat arrays' memory (a deep copy
+        of the optimizer copies each view on its own: then remake)."""
+        return all(np.shares_memory(a, self.m) for a in self.m_views[:1]) and \
+            all(np.shares_memory(a, self.v) for a in self.v_views[:1])
 
 
 # The update ops a captured step records (TensorFlow: ApplyGradientDescent /

@@ -308,10 +308,27 @@ def _owner(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def bump_versions(ts: Sequence["Tensor"]) -> int:
+    """`bump_version` for several tensors changed by one update (an
+    optimizer step): one new epoch stamps them all. Returns it."""
+    global _epoch
+    _epoch += 1
+    for t in ts:
+        t._version = _epoch
+        t._saves = 0
+    return _epoch
+
+
 def mark_written(arr: np.ndarray) -> None:
     """Record that `arr`'s memory was written in place now (after bump_version)."""
-    owner = _owner(arr)
+    owner = arr if arr.base is None else _owner(arr)
     key = id(owner)
+    rec = _written.get(key)
+    if rec is not None and rec[0]() is owner:
+        # written before (a parameter, every step): keep its weak reference,
+        # move the epoch (making a weakref and its callback is most of the cost)
+        _written[key] = (rec[0], _epoch)
+        return
 
     def forget(r: Any, key: int = key) -> None:
         if _written.get(key, (None,))[0] is r:

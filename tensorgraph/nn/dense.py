@@ -10,18 +10,22 @@ unchanged. A `FeedForward` network stacks Layers.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .. import ops
-from ..tensor import ArrayLike, Tensor
+from ..tensor import ArrayLike, Tensor, _new
 from . import init as _init
 from .init import Init, Seed, _init_weight, _rng
 from .module import (Activation, DiagramPart, DType, Module, ModuleList, Parameter, Units,
                      _as_input, _f64, _float_dtype, _join)
 from .neurons import ACTIVATIONS, _activation_name
+
+# The module (not the function tg.tensor), whose recording flags are read live.
+_tensor: Any = sys.modules[Tensor.__module__]
 
 __all__ = ["NeuronView", "Layer", "Linear", "FeedForward"]
 
@@ -124,6 +128,16 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear {self.scope_name!r}: expected input with last dimension "
                              f"in_features={self.in_features}, got shape {x.shape}")
+        if not (_tensor._grad_enabled or _tensor._capture is not None or _tensor._anomaly):
+            # Nothing to record (no_grad, e.g. acting or a target network):
+            # the same numpy calls the ops make (matmul of x with the view
+            # W.T, then add), without the three op dispatches.
+            w = self.weight._data
+            if x._data.dtype == w.dtype:
+                z = np.matmul(x._data, w.T)
+                if self.bias is not None:
+                    np.add(z, self.bias._data, out=z)
+                return _new(z)
         z = x @ ops.transpose(self.weight)
         return z if self.bias is None else z + self.bias
 
