@@ -88,7 +88,7 @@ EVAL_SEED = 10_000       # the final evaluation's episodes: never trained on, ne
 CHECK_SEED = 20_000      # the periodic checks that choose the checkpoint
 GAMMA = 0.99
 PARTS = ("cartpole", "partial")
-STEPS = {"cartpole": 50_000, "partial": 50_000}     # the command line's budget (per agent)
+STEPS = {"cartpole": 100_000, "partial": 50_000}     # the command line's budget (per agent)
 GALLERY_STEPS = 6_000                                # run(out) with no steps: the gallery's
 # Hyperparameters. buffer: replay capacity; batch: transitions (or windows) per update;
 # start: steps of random play before learning; every: env steps per update; sync: steps
@@ -107,6 +107,10 @@ CONFIGS = {
 }
 QUICK_STEPS = 200
 WINDOW = 100             # episodes in the moving average of training returns
+# The partial part divides (cart position, pole angle) by where an episode ends
+# (±2.4 m, ±12° = 0.2095 rad): the angle is otherwise a hundredth of the position,
+# and the velocity a network must infer is a difference of two small angles.
+PARTIAL_SCALE = np.array([2.4, 0.2095], np.float32)
 
 
 # -- the pieces of DQN --------------------------------------------------------
@@ -221,7 +225,7 @@ class Player:
         return self.observe(obs)
 
     def observe(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, np.float32)
+        obs = np.asarray(obs, np.float32) / self.agent.obs_scale
         if self.agent.frames == 1:
             return obs
         self._stack = np.concatenate([self._stack[self.n:], obs])
@@ -260,11 +264,13 @@ class Agent:
     """A Q-network, its target copy, Adam, and one learning step.
 
     kind "ff": DQN with `QNetwork`, on `frames` stacked observations (1: the
-    observation alone); kind "drqn": `DRQN`, learning from windows."""
+    observation alone); kind "drqn": `DRQN`, learning from windows. The
+    networks see each observation divided by `obs_scale`."""
 
     def __init__(self, kind: str, n_obs: int, n_actions: int, cfg: dict[str, Any], seed: int,
-                 frames: int = 1) -> None:
+                 frames: int = 1, obs_scale: Any = 1.0) -> None:
         self.kind, self.n_obs, self.cfg = kind, n_obs, cfg
+        self.obs_scale = np.broadcast_to(np.asarray(obs_scale, np.float32), (n_obs,))
         self.recurrent = kind == "drqn"
         self.frames = 1 if self.recurrent else frames
         net: Any
@@ -497,7 +503,8 @@ def train_and_evaluate(label: str, kind: str, cfg: dict[str, Any], steps: int, s
     100 (quick: 3) new episodes."""
     env = rl.make_env(ENV_ID, seed=seed, hide_velocity=hide_velocity)
     n_obs = env.observation_space.shape[0]
-    agent = Agent(kind, n_obs, env.action_space.n, cfg, seed, frames=frames)
+    agent = Agent(kind, n_obs, env.action_space.n, cfg, seed, frames=frames,
+                  obs_scale=PARTIAL_SCALE if hide_velocity else 1.0)
     best = rl.BestCheckpoint(out / f"{label}.npz")
     n_params = agent.net.num_parameters()
     print(f"{label}: {n_params} parameters, {steps} environment steps", flush=True)

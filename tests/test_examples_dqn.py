@@ -186,6 +186,9 @@ def test_players_remember_the_episode(dqn: Any) -> None:
     assert stack.observe(b).tolist() == [1, 2, 3, 4]
     assert stack.observe(c).tolist() == [3, 4, 5, 6]
     assert stack.reset(c).tolist() == [0, 0, 5, 6]
+    # the partial part's networks see positions and angles over where episodes end
+    scaled = dqn.Player(dqn.Agent("ff", 2, 2, cfg, seed=0, obs_scale=dqn.PARTIAL_SCALE))
+    assert scaled.reset(np.array([1.2, -0.2095], np.float32)) == pytest.approx([0.5, -1.0])
     # the recurrent player, one step at a time, equals the LSTM over the whole episode
     agent = dqn.Agent("drqn", 2, 2, cfg, seed=0)
     player = dqn.Player(agent)
