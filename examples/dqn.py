@@ -99,11 +99,11 @@ CONFIGS = {
                  sync=500, eps_steps=10_000, eps_end=0.05, clip=10.0, check=1_000,
                  check_episodes=10, evals=100,
                  # the recurrent agent: LSTM units, window length, warm-up steps per window
-                 rec_hidden=64, rec_batch=32, window=16, burn_in=4, rec_every=2),
+                 rec_hidden=64, rec_batch=32, window=16, burn_in=4, rec_every=2, rec_lr=1e-3),
     "quick": dict(hidden=16, buffer=400, batch=16, lr=1e-3, start=50, every=1,
                   sync=50, eps_steps=150, eps_end=0.05, clip=10.0, check=100,
                   check_episodes=2, evals=3,
-                  rec_hidden=8, rec_batch=4, window=6, burn_in=2, rec_every=4),
+                  rec_hidden=8, rec_batch=4, window=6, burn_in=2, rec_every=4, rec_lr=1e-3),
 }
 QUICK_STEPS = 200
 WINDOW = 100             # episodes in the moving average of training returns
@@ -283,7 +283,8 @@ class Agent:
             target = QNetwork(n_obs * frames, cfg["hidden"], n_actions, seed + 100)
         self.net, self.target = net, target
         sync(self.target, self.net)
-        self.opt = tg.optim.Adam(self.net.parameters(), lr=cfg["lr"])
+        self.opt = tg.optim.Adam(self.net.parameters(),
+                                 lr=cfg["rec_lr"] if self.recurrent else cfg["lr"])
 
     @property
     def obs_shape(self) -> tuple[int, ...]:
@@ -610,7 +611,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
         observation="cart position and pole angle (velocities hidden)",
         drqn_network=f"LSTM(2 → {cfg['rec_hidden']}) → linear → 2; windows of {cfg['window']} "
                      f"steps, {cfg['rec_batch']} per update, the first {cfg['burn_in']} only "
-                     f"warm the state up; an update every {cfg['rec_every']} steps",
+                     f"warm the state up; an update every {cfg['rec_every']} steps; Adam(lr="
+                     f"{cfg['rec_lr']})",
         ff_network=f"2 → {cfg['hidden']} relu → {cfg['hidden']} relu → 2, {cfg['batch']} "
                    f"transitions per update, an update every {cfg['every']} step",
         stack_network=f"the ff network on the last 2 observations (4 numbers)", **common)
