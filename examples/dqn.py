@@ -404,7 +404,7 @@ def _figure(size: tuple[float, float], n: int) -> tuple[Any, Any]:
 
 
 def returns_figure(h: dict[str, Any], evals: np.ndarray, best_step: Optional[int],
-                   title: str) -> str:
+                   check_episodes: int, title: str) -> str:
     """Left: the return of every training episode (at the step it ended), its
     moving average, the greedy checks and the one kept, and the 475 line.
     Right: the kept network's evaluation episodes."""
@@ -414,7 +414,7 @@ def returns_figure(h: dict[str, Any], evals: np.ndarray, best_step: Optional[int
     ax.plot(ends, moving_average(rets, WINDOW), color="#1d4ed8", lw=2.0,
             label=f"mean of the last {WINDOW} training episodes")
     ax.plot(h["check_steps"], h["checks"], "o-", color="#f59e0b", ms=3, lw=0.8,
-            label="greedy check (mean of 10 episodes)")
+            label=f"greedy check (mean of {check_episodes} episodes)")
     if best_step is not None:
         i = h["check_steps"].index(best_step)
         ax.plot([best_step], [h["checks"][i]], "*", color="#16a34a", ms=14, zorder=5,
@@ -466,7 +466,7 @@ LABELS = {"drqn": "DRQN (LSTM over the history)", "ff": "feed-forward DQN, one o
 COLOURS = {"drqn": "#16a34a", "ff": "#dc2626", "stack": "#6b7280"}
 
 
-def partial_figure(runs: dict[str, dict[str, Any]], title: str) -> str:
+def partial_figure(runs: dict[str, dict[str, Any]], check_episodes: int, title: str) -> str:
     """Left: each agent's training returns (moving average) and greedy checks.
     Right: each kept network's evaluation episodes."""
     fig, (ax, ax_eval) = _figure((10.5, 3.9), 2)
@@ -476,7 +476,8 @@ def partial_figure(runs: dict[str, dict[str, Any]], title: str) -> str:
         ax.plot(ends, moving_average(h["returns"], WINDOW), color=COLOURS[k], lw=1.8,
                 label=f"{LABELS[k]}: training mean")
         ax.plot(h["check_steps"], h["checks"], "o", color=COLOURS[k], ms=3, alpha=0.6)
-    ax.plot([], [], "o", color="black", ms=3, label="dots: greedy checks (10 episodes)")
+    ax.plot([], [], "o", color="black", ms=3,
+            label=f"dots: greedy checks ({check_episodes} episodes)")
     ax.set(xlabel="environment step", ylabel="return", ylim=(0, 520),
            title="velocities hidden: training")
     ax.legend(loc="upper left", fontsize=7)
@@ -573,7 +574,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                           batch=cfg["batch"], updates_every=cfg["every"], **common)
         stop = ("stopped: a check scored 500" if h["stopped_early"] else
                 "interrupted" if h["interrupted"] else f"{h['env_steps']} steps")
-        ex.figure(returns_figure(h, r["evals"], r["best_step"],
+        ex.figure(returns_figure(h, r["evals"], r["best_step"], cfg["check_episodes"],
                                  f"DQN on {ENV_ID} ({stop}): greedy evaluation "
                                  f"{r['evals'].mean():.1f} over {cfg['evals']} episodes"),
                   "returns.svg",
@@ -617,7 +618,7 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                    f"transitions per update, an update every {cfg['every']} step",
         stack_network=f"the ff network on the last 2 observations (4 numbers)", **common)
     means = ", ".join(f"{k} {r['evals'].mean():.1f}" for k, r in runs.items())
-    ex.figure(partial_figure(runs, f"Pole-cart without velocities, {n_steps} steps each: "
+    ex.figure(partial_figure(runs, cfg["check_episodes"], f"Pole-cart without velocities, {n_steps} steps each: "
                                    f"greedy evaluation {means}"),
               "partial.svg",
               "The pole-cart seen through its cart position and pole angle only: one "
