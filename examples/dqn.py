@@ -411,7 +411,8 @@ def returns_figure(h: dict[str, Any], evals: np.ndarray, best_step: Optional[int
     Right: the kept network's evaluation episodes."""
     fig, (ax, ax_eval) = _figure((10.0, 3.8), 2)
     ends, rets = np.array(h["episode_end"]), np.array(h["returns"])
-    ax.plot(ends, rets, color="#93c5fd", lw=0.7, label="return of each training episode (ε-greedy)")
+    ax.plot(ends, rets, color="#93c5fd", lw=0.7,
+            label="return of each training episode (ε-greedy)")
     ax.plot(ends, moving_average(rets, WINDOW), color="#1d4ed8", lw=2.0,
             label=f"mean of the last {WINDOW} training episodes")
     ax.plot(h["check_steps"], h["checks"], "o-", color="#f59e0b", ms=3, lw=0.8,
@@ -552,7 +553,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     n_steps = steps if steps is not None else QUICK_STEPS if quick else GALLERY_STEPS
     if n_steps < 1:
         raise ValueError(f"dqn.run: steps must be >= 1, got {n_steps}")
-    ex.data_source = (f"gymnasium {ENV_ID}{' with the velocities hidden' if part == 'partial' else ''}"
+    hidden = " with the velocities hidden" if part == "partial" else ""
+    ex.data_source = (f"gymnasium {ENV_ID}{hidden}"
                       f" (transitions made by the agent; training env seeded {seed}, greedy checks "
                       f"seeded from {CHECK_SEED}, evaluation episodes from {EVAL_SEED})")
     print(f"data: {ex.data_source}", flush=True)
@@ -560,7 +562,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                   epsilon=f"1.0 → {cfg['eps_end']} linearly over {cfg['eps_steps']} steps",
                   target_sync_every=cfg["sync"], learning_starts=cfg["start"],
                   optimizer=f"Adam(lr={cfg['lr']}), gradient norm clipped at {cfg['clip']}",
-                  loss="Huber (δ = 1) of Q(s, a) − (r + γ (1 − terminated) max Q_target(s′, ·))",
+                  loss="Huber (δ = 1) of Q(s, a) − (r + γ (1 − terminated) "
+                       "max Q_target(s′, ·))",
                   checks=f"greedy, {cfg['check_episodes']} episodes every {cfg['check']} steps",
                   eval_episodes=cfg["evals"],
                   eval_policy="greedy (argmax Q) on the best-checked checkpoint",
@@ -619,8 +622,9 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                    f"transitions per update, an update every {cfg['every']} step",
         stack_network=f"the ff network on the last 2 observations (4 numbers)", **common)
     means = ", ".join(f"{k} {r['evals'].mean():.1f}" for k, r in runs.items())
-    ex.figure(partial_figure(runs, cfg["check_episodes"], f"Pole-cart without velocities, {n_steps} steps each: "
-                                   f"greedy evaluation {means}"),
+    ex.figure(partial_figure(runs, cfg["check_episodes"],
+                             f"Pole-cart without velocities, {n_steps} steps each: "
+                             f"greedy evaluation {means}"),
               "partial.svg",
               "The pole-cart seen through its cart position and pole angle only: one "
               "observation does not say which way the pole is falling. Left: the 100-episode "
