@@ -101,7 +101,7 @@ CONFIGS = {
                  check_episodes=10, evals=100,
                  # the recurrent agent: LSTM units, window length, warm-up steps per window
                  rec_hidden=64, rec_batch=32, window=16, burn_in=4, rec_every=2, rec_lr=1e-3),
-    "quick": dict(hidden=16, buffer=400, batch=16, lr=1e-3, start=50, every=1,
+    "quick": dict(hidden=16, buffer=400, batch=16, lr=1e-3, start=100, every=2,
                   sync=50, eps_steps=150, eps_end=0.05, clip=10.0, check=100,
                   check_episodes=2, evals=3,
                   rec_hidden=8, rec_batch=4, window=6, burn_in=2, rec_every=4, rec_lr=1e-3),

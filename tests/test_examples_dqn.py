@@ -45,7 +45,8 @@ def test_quick_cartpole_run_in_the_gallery(dqn: Any, gallery_build: Run) -> None
     assert r["env_steps"] == dqn.QUICK_STEPS and r["episodes"] >= dqn.QUICK_STEPS // 500
     # CartPole pays 1 a step: every episode lasts at least 8 steps
     assert 8 <= r["eval_return_mean"] <= 500 and r["eval_episodes"] == 3
-    assert r["updates"] == dqn.QUICK_STEPS - dqn.CONFIGS["quick"]["start"] + 1
+    start, every = dqn.CONFIGS["quick"]["start"], dqn.CONFIGS["quick"]["every"]
+    assert r["updates"] == len([s for s in range(start, dqn.QUICK_STEPS + 1) if s % every == 0])
     assert r["interrupted"] is False
     state = tg.load(out / "qnet.npz")
     assert set(state) == {f"{m}.{p}" for m in ("fc1", "fc2", "out") for p in ("weight", "bias")}
@@ -212,25 +213,28 @@ def test_bad_input_is_named(dqn: Any) -> None:
 
 def test_ctrl_c_keeps_the_best_checkpoint(dqn: Any, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A KeyboardInterrupt in the 120th update (as Ctrl-C would), after the
-    first check: training stops cleanly, the checked network is kept and
+    """A KeyboardInterrupt in the 60th update (as Ctrl-C would), after a few
+    checks: training stops cleanly, the best-checked network is kept and
     evaluated, and the results say so."""
     require_module("matplotlib")
     learn, calls = dqn.Agent.learn, []
 
     def interrupted(self: Any, buf: Any) -> float:
         calls.append(1)
-        if len(calls) == 120:
+        if len(calls) == 60:
             raise KeyboardInterrupt
         return learn(self, buf)
     monkeypatch.setattr(dqn.Agent, "learn", interrupted)
     run = call_captured(tmp_path, dqn.run, tmp_path, quick=True, steps=1000)
     run.check("dqn interrupted")
     r = run.value["results"]
-    start = dqn.CONFIGS["quick"]["start"]
-    assert r["interrupted"] is True and r["env_steps"] == start + 119
-    assert "interrupted (Ctrl-C) after" in run.stdout
-    assert r["best_check_step"] == 100 and r["best_check_return"] is not None
+    start, every = dqn.CONFIGS["quick"]["start"], dqn.CONFIGS["quick"]["every"]
+    assert start % every == 0
+    # the 60th update came after step start + 59 · every, which was counted
+    assert r["interrupted"] is True and r["env_steps"] == start + 59 * every
+    assert f"interrupted (Ctrl-C) after {start + 59 * every} steps" in run.stdout
+    checks = range(100, start + 59 * every, 100)
+    assert r["best_check_step"] in checks and r["best_check_return"] is not None
     net = dqn.QNetwork(4, 16, 2, seed=99)
     net.load_state_dict(tg.load(tmp_path / "qnet.npz"))
     assert (tmp_path / "returns.svg").is_file() and r["eval_episodes"] == 3
