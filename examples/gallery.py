@@ -12,7 +12,7 @@ and autoencoders on that subset, word2vec on the 2,000-sentence slice of
 rt-polarity shipped in the package) and the chapter-7 recurrent
 examples (sentiment on the 2,000-sentence slice of rt-polarity shipped in the
 package, the others on sequences they make) and the chapter-9 reinforcement
-learning examples (policy gradients on gymnasium's CartPole-v1, the `rl`
+learning examples (policy gradients and a short DQN run on gymnasium's CartPole-v1, the `rl`
 extra: the environment makes the data), writes their SVG
 figures, and writes `index.html`, a page with one section per example: its
 figures, each with a one-paragraph caption, and its key numbers. It prints
@@ -95,6 +95,7 @@ EXAMPLES: list[tuple[int, str]] = [
     (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
     (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
     (9, "policy_gradient"),  # gymnasium's CartPole-v1 (the rl extra)
+    (9, "dqn"),              # CartPole-v1, a gallery-size budget (dqn.GALLERY_STEPS)
 ]
 REPRODUCES = ("Fundamentals of Deep Learning, chapters 1 to 9: neurons, "
               "perceptrons, feed-forward networks, how they are trained, the graph as a "
