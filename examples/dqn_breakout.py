@@ -77,9 +77,9 @@ FRAME_SKIP, STACK, SCREEN = 4, 4, 84
 CONFIGS = {
     "full": dict(minutes=40.0, capacity=100_000, batch=32, lr=1e-4, learn_start=5_000,
                  train_every=4, target_every=1_000, eval_games=30, max_steps=27_000),
-    # a smoke test: a tiny buffer and budget, 2 evaluation games cut at 300 steps
-    "quick": dict(minutes=0.03, capacity=2_000, batch=8, lr=1e-4, learn_start=100,
-                  train_every=4, target_every=100, eval_games=2, max_steps=300),
+    # a smoke test: a tiny buffer and budget, 2 evaluation games cut at 100 steps
+    "quick": dict(minutes=0.01, capacity=1_000, batch=8, lr=1e-4, learn_start=50,
+                  train_every=4, target_every=100, eval_games=2, max_steps=100),
 }
 GAMMA = 0.99
 EPS_START, EPS_END, EPS_FRACTION = 1.0, 0.1, 0.5   # ε over the first half of the budget
@@ -201,7 +201,7 @@ def observation_figure(obs: np.ndarray) -> str:
     return svg_text(fig)
 
 
-def sample_observation(seed: int, steps: int = 40) -> np.ndarray:
+def sample_observation(seed: int, steps: int = 16) -> np.ndarray:
     """An observation from a few random steps into a game (the ball in play)."""
     env = rl.make_atari(ENV_ID, seed=seed)
     rng = np.random.default_rng(seed)

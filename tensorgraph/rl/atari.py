@@ -52,6 +52,7 @@ class FireOnReset(gymnasium.Wrapper):
 
     def __init__(self, env: Any, on_life_loss: bool = True) -> None:
         super().__init__(env)
+        self._ale: Any = env.unwrapped.ale            # the emulator (AtariEnv), for lives()
         meanings = env.unwrapped.get_action_meanings()
         if len(meanings) < 2 or meanings[1] != "FIRE":
             raise ValueError(f"FireOnReset: the game's action 1 must be FIRE, got actions "
@@ -70,12 +71,12 @@ class FireOnReset(gymnasium.Wrapper):
     def _fire(self) -> Any:
         out = self.env.step(1)
         self.fire_steps += 1
-        self._lives = int(self.env.unwrapped.ale.lives())
+        self._lives = int(self._ale.lives())
         return out
 
     def step(self, action: Any) -> Any:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        lives = int(self.env.unwrapped.ale.lives())
+        lives = int(self._ale.lives())
         if self.on_life_loss and lives < self._lives and not (terminated or truncated):
             obs, r, terminated, truncated, _ = self._fire()
             reward += r
@@ -128,7 +129,8 @@ def make_atari(env_id: str = "ALE/Breakout-v5", seed: Optional[int] = None, *,
     env = gymnasium.wrappers.AtariPreprocessing(
         env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
         terminal_on_life_loss=terminal_on_life_loss, grayscale_obs=True, scale_obs=False)
-    meanings = env.unwrapped.get_action_meanings()
+    atari: Any = env.unwrapped                         # ale_py's AtariEnv
+    meanings = atari.get_action_meanings()
     if fire_on_reset is None:
         fire_on_reset = len(meanings) > 1 and meanings[1] == "FIRE"
     if fire_on_reset:
