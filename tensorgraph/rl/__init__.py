@@ -29,7 +29,7 @@ from .policy import LinearSchedule, check_observation, epsilon_greedy, evaluate
 from .progress import BestCheckpoint, Progress
 from .replay import Batch, ReplayBuffer
 
-__all__ = ["make_env", "EnvNotFoundError", "HideVelocity", "ReplayBuffer", "Batch",
+__all__ = ["make_env", "EnvNotFoundError", "HideVelocity", "make_atari", "ReplayBuffer", "Batch",
            "LinearSchedule", "epsilon_greedy", "check_observation", "evaluate", "Progress",
            "BestCheckpoint"]
 
@@ -42,4 +42,9 @@ def __getattr__(name: str) -> Any:
         gymnasium()  # the install hint if it is missing
         from .wrappers import HideVelocity
         return HideVelocity
+    if name == "make_atari":   # imports gymnasium too (Atari pipeline, rl/atari.py)
+        from .envs import gymnasium as _gym
+        _gym()
+        from .atari import make_atari
+        return make_atari
     raise AttributeError(f"module 'tensorgraph.rl' has no attribute {name!r}")
