@@ -59,7 +59,14 @@ def _quick_run(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> tup
     return run, run.stdout
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+# Quick runs too long for `make test`'s minute (the Atari emulator and a
+# 1.7M-parameter conv Q-network: 3-6 s): CI runs them with the slow marker.
+SLOW_QUICK = {"dqn_breakout"}
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_QUICK else p for p in EXAMPLES],
+    ids=[p.stem for p in EXAMPLES])
 def test_example_quick(script: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     run, printed = _quick_run(script.stem, tmp_path, request)
     run.check(f"{script.name} --quick")
