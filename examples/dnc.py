@@ -359,12 +359,15 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                                  "wrong)")
     ex.figure(chart, "dnc_in_action.svg",
               f"The trained DNC copying a held-out sequence of {L} random {bits}-bit vectors. "
-              f"Each panel has time (one column per step) across. Input: the {L} vectors, then "
-              "the delimiter (last channel). Write weighting: which memory row each step wrote "
-              "to (dark = weight near 1); read weighting: which row it read. During the input "
-              "the writes walk through free rows; after the delimiter the read visits the "
-              "same rows in the same order, and the output repeats the input. Usage: how "
-              "full each row is, growing as rows are written.")
+              "Each panel has time across, one column per step; dark means a value near 1. "
+              f"Input: the {L} vectors, then the delimiter (the last channel) that says "
+              "'now repeat them'. Write weighting: the memory row written at each step; "
+              "each vector goes to a free row (not necessarily the next one). Read weighting: "
+              "the row read; after the delimiter the read visits the same rows in the order "
+              "they were written, following the memory's temporal links, and the output "
+              "repeats the input (only the steps after the delimiter are scored, the output "
+              "before them is free). Usage: how full each row is; a row stays used once "
+              "written.")
     copy_at = dict(zip(res["copy_eval"], res["copy_dnc_bit_errors"]))
     summary = ", ".join(f"L={n}: {e:.2f}" for n, e in copy_at.items())
     ex.figure(error_curves(res, cfg, f"Bit errors per held-out sequence (DNC copy: {summary})"),
