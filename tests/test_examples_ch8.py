@@ -99,3 +99,14 @@ def test_quick_run_in_the_gallery(dnc, gallery_build: Run) -> None:
     svg = (out / "dnc_in_action.svg").read_text()
     for text in ("write weighting", "read weighting", "usage", "time step"):
         assert text in svg
+
+
+@pytest.mark.slow
+def test_gallery_run_learns_to_copy(dnc, tmp_path: Path) -> None:
+    """The gallery's run (about 15 s CPU): the DNC copies the trained lengths
+    almost without error and makes fewer errors than the LSTM at every length."""
+    require_module("matplotlib")
+    res = dnc.run(tmp_path)["results"]
+    errs = dict(zip(res["copy_eval"], res["copy_dnc_bit_errors"]))
+    assert errs[3] <= 0.1 and errs[5] <= 0.5
+    assert all(d < s for d, s in zip(res["copy_dnc_bit_errors"], res["copy_lstm_bit_errors"]))
