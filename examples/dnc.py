@@ -166,10 +166,12 @@ class LSTMNet(tg.nn.Module):
 class DNCNet(tg.nn.Module):
     """tg.nn.DNC returning its output only (and the trace on request)."""
 
-    def __init__(self, input_size: int, output_size: int, cfg: dict[str, Any], seed: int) -> None:
+    def __init__(self, input_size: int, output_size: int, cfg: dict[str, Any], seed: int,
+                 num_reads: int = 1) -> None:
         super().__init__()
         self.dnc = tg.nn.DNC(input_size, output_size, hidden_size=cfg["hidden"],
-                             memory_size=cfg["memory"], word_size=cfg["word"], seed=seed)
+                             memory_size=cfg["memory"], word_size=cfg["word"],
+                             num_reads=num_reads, seed=seed)
 
     def forward(self, x: Any) -> tg.Tensor:
         return self.dnc(x)[0]
@@ -227,11 +229,13 @@ def copy_schedule(rng: np.random.Generator, cfg: dict[str, Any], steps: int) -> 
 
 def recall_schedule(rng: np.random.Generator, cfg: dict[str, Any], steps: int) -> Any:
     """Training batches of associative recall: items uniform in lo..hi_k,
-    hi_k rising linearly from lo to hi over the first half of the steps."""
+    hi_k rising linearly from lo to hi over the first `recall_ramp` fraction
+    of the steps (default a half)."""
     lo, hi = cfg["items_lo"], cfg["items_hi"]
+    ramp = max(steps * cfg.get("recall_ramp", 0.5), 1)
 
     def batches(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        top = min(hi, round(lo + (hi - lo) * k / max(steps / 2, 1)))
+        top = min(hi, round(lo + (hi - lo) * k / ramp))
         x, t, a, _ = recall_batch(rng, cfg["batch"], int(rng.integers(lo, top + 1)),
                                   cfg["item_len"], cfg["bits"])
         return x, t, a
@@ -246,9 +250,9 @@ def error_curves(results: dict[str, Any], cfg: dict[str, Any], title: str) -> st
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
-    tasks = [("copy", "sequence length L", cfg["copy_hi"], "copy")]
-    if "recall_dnc_bit_errors" in results:
-        tasks.append(("recall", "number of items", cfg["items_hi"], "associative recall"))
+    tasks = [t for t in (("copy", "sequence length L", cfg["copy_hi"], "copy"),
+                         ("recall", "number of items", cfg.get("items_hi"), "associative recall"))
+             if f"{t[0]}_dnc_bit_errors" in results]
     fig = Figure(figsize=(4.6 * len(tasks), 3.4), layout="constrained")
     FigureCanvasSVG(fig)
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
@@ -271,33 +275,40 @@ def error_curves(results: dict[str, Any], cfg: dict[str, Any], title: str) -> st
 # ---------------------------------------------------------------------------
 
 def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = None,
-        steps: Optional[int] = None, full: bool = False) -> dict[str, Any]:
+        steps: Optional[int] = None, full: bool = False, task: str = "both",
+        overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Train both models on both tasks, evaluate, draw; returns {"figures",
     "results", "reproduces"}. The data is made here (`data` is ignored).
     `full` (the command line): both tasks at the sizes of the module
     docstring; else the gallery's small copy task. `steps` overrides the
-    number of training steps of each task."""
+    number of training steps of each task; task "copy" or "recall" runs one
+    only; `overrides` replaces entries of the configuration."""
     ex = Example(NAME, REPRODUCES, args=argparse.Namespace(out=out, quick=quick, data=data))
-    cfg = CONFIGS["quick" if quick else "full" if full else "embedded"]
+    cfg = {**CONFIGS["quick" if quick else "full" if full else "embedded"], **(overrides or {})}
+    if task not in ("both", "copy", "recall"):
+        raise ValueError(f"dnc.run: task must be 'both', 'copy' or 'recall', got {task!r}")
     bits, B = cfg["bits"], cfg["batch"]
-    copy_steps = cfg["copy_steps"] if steps is None else steps
-    recall_steps = cfg["recall_steps"] if steps is None or not cfg["recall_steps"] else steps
-    ex.data_source = (f"synthetic, made in the example: copy of {bits}-bit vectors, trained "
-                      f"lengths 1..{cfg['copy_hi']} (seed {SEED + 1})"
-                      + (f"; associative recall of {cfg['item_len']}-vector items, trained "
+    copy_steps = 0 if task == "recall" else cfg["copy_steps"] if steps is None else steps
+    recall_steps = 0 if task == "copy" or not cfg["recall_steps"] else \
+        cfg["recall_steps"] if steps is None else steps
+    ex.data_source = ("synthetic, made in the example: "
+                      + (f"copy of {bits}-bit vectors, trained lengths 1..{cfg['copy_hi']} "
+                         f"(seed {SEED + 1}); " if copy_steps else "")
+                      + (f"associative recall of {cfg['item_len']}-vector items, trained "
                          f"{cfg['items_lo']}..{cfg['items_hi']} items (seed {SEED + 2})"
                          if recall_steps else "")
                       + f"; {cfg['n_test']} held-out sequences per length (seed {SEED + 100})")
     print(f"data: {ex.data_source}", flush=True)
     res = ex.results
-    log_every = max(min(copy_steps, recall_steps or copy_steps) // 10, 1)
+    log_every = max(min(n for n in (copy_steps, recall_steps) if n) // 10, 1)
     timings: dict[str, float] = {}
-    tasks = [("copy", bits + 1, copy_steps, copy_schedule)]
+    tasks = [("copy", bits + 1, copy_steps, copy_schedule, cfg["lr"], 1)] if copy_steps else []
     if recall_steps:
-        tasks.append(("recall", bits + 2, recall_steps, recall_schedule))
+        tasks.append(("recall", bits + 2, recall_steps, recall_schedule,
+                      cfg.get("recall_lr", cfg["lr"]), cfg.get("recall_reads", 1)))
     models: dict[str, tg.nn.Module] = {}
-    for task, n_in, n_steps, schedule in tasks:
-        dnc = DNCNet(n_in, bits, cfg, seed=SEED)
+    for task, n_in, n_steps, schedule, lr, reads in tasks:
+        dnc = DNCNet(n_in, bits, cfg, seed=SEED, num_reads=reads)
         hidden = lstm_hidden_for(dnc.num_parameters(), n_in, bits)
         lstm = LSTMNet(n_in, bits, hidden, seed=SEED)
         res.update({f"{task}_dnc_parameters": dnc.num_parameters(),
@@ -307,9 +318,10 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               f"{lstm.num_parameters():,}; {n_steps} Adam steps of {B} sequences", flush=True)
         for kind, model in (("dnc", dnc), ("lstm", lstm)):
             seed = SEED + (1 if task == "copy" else 2)     # both models see the same batches
+            res[f"{task}_optimizer"] = f"Adam(lr={lr}), clip_grad_norm_({CLIP})"
             t0, c0 = time.perf_counter(), time.process_time()
             losses = train(model, schedule(np.random.default_rng(seed), cfg, n_steps), n_steps,
-                           cfg["lr"], f"{task} {kind}", log_every)
+                           lr, f"{task} {kind}", log_every)
             timings[f"{task}_{kind}_train_seconds"] = round(time.perf_counter() - t0, 1)
             timings[f"{task}_{kind}_train_cpu_seconds"] = round(time.process_time() - c0, 1)
             tail = max(len(losses) // 10, 1)
@@ -334,25 +346,45 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                   f"{errs['dnc']:.2f}, LSTM {errs['lstm']:.2f}", flush=True)
     res.update(timings)
     res.update(bits=bits, batch_size=B, copy_steps=copy_steps, recall_steps=recall_steps,
-               copy_trained_lengths=[1, cfg["copy_hi"]], memory_size=cfg["memory"],
-               word_size=cfg["word"], controller_hidden=cfg["hidden"], num_reads=1,
+               memory_size=cfg["memory"], word_size=cfg["word"], controller_hidden=cfg["hidden"],
                n_test=cfg["n_test"], seed=SEED,
-               optimizer=f"Adam(lr={cfg['lr']}), clip_grad_norm_({CLIP})",
                bit_errors="per held-out sequence: sum over its answer bits of "
                           "|round(sigmoid(y)) - target|, mean over n_test sequences",
                blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
                cpus=os.cpu_count())
+    if copy_steps:
+        res.update(copy_trained_lengths=[1, cfg["copy_hi"]], copy_num_reads=1)
     if recall_steps:
-        res.update(recall_item_len=cfg["item_len"],
-                   recall_trained_items=[cfg["items_lo"], cfg["items_hi"]])
+        res.update(recall_item_len=cfg["item_len"], recall_num_reads=cfg.get("recall_reads", 1),
+                   recall_trained_items=[cfg["items_lo"], cfg["items_hi"]],
+                   recall_curriculum_fraction=cfg.get("recall_ramp", 0.5))
+    if copy_steps:
+        draw_in_action(ex, models["copy_dnc"], cfg)
+    done = [t for t in ("copy", "recall") if f"{t}_eval" in res]
+    summary = "; ".join(f"DNC {t}: " + ", ".join(f"{n}: {e:.2f}" for n, e in zip(
+        res[f"{t}_eval"], res[f"{t}_dnc_bit_errors"])) for t in done)
+    ex.figure(error_curves(res, cfg, f"Bit errors per held-out sequence ({summary})"),
+              "errors.svg",
+              f"Mistakes per held-out sequence (wrong output bits, averaged over "
+              f"{cfg['n_test']} sequences) of the DNC and of an LSTM with about as many "
+              f"weights ({res[done[0] + '_lstm_parameters']:,} vs "
+              f"{res[done[0] + '_dnc_parameters']:,}), against "
+              + " and ".join({"copy": "the length of the sequence to copy",
+                              "recall": "the number of items to search (associative recall)"}[t]
+                             for t in done)
+              + ". The grey band is what they were trained on; to its right, lengths neither "
+                "model has seen.")
+    return ex.finish()
 
-    # the DNC in action on one held-out copy sequence
-    L = cfg["shown"]
+
+def draw_in_action(ex: Example, model: DNCNet, cfg: dict[str, Any]) -> None:
+    """The trained DNC on one held-out copy sequence: tg.draw_memory of its trace."""
+    L, bits = cfg["shown"], cfg["bits"]
     x, target, answer = copy_batch(np.random.default_rng(SEED + 200), 1, L, bits)
     with tg.no_grad():
-        y, _, trace = models["copy_dnc"].dnc(x, trace=True)
+        y, _, trace = model.dnc(x, trace=True)
     errors = int(bit_errors(y.data, target, answer)[0])
-    res.update(shown_length=L, shown_bit_errors=errors)
+    ex.results.update(shown_length=L, shown_bit_errors=errors)
     chart = tg.draw_memory(trace, inputs=x[:, 0], outputs=1 / (1 + np.exp(-y.data[:, 0])),
                            targets=target[:, 0],
                            title=f"The DNC copying {L} vectors ({errors} of {L * bits} bits "
@@ -368,20 +400,6 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
               "repeats the input (only the steps after the delimiter are scored, the output "
               "before them is free). Usage: how full each row is; a row stays used once "
               "written.")
-    copy_at = dict(zip(res["copy_eval"], res["copy_dnc_bit_errors"]))
-    summary = ", ".join(f"L={n}: {e:.2f}" for n, e in copy_at.items())
-    ex.figure(error_curves(res, cfg, f"Bit errors per held-out sequence (DNC copy: {summary})"),
-              "errors.svg",
-              f"Mistakes per held-out sequence (wrong output bits, averaged over "
-              f"{cfg['n_test']} sequences) of the DNC and of an LSTM with about as many "
-              f"weights ({res['copy_lstm_parameters']:,} vs {res['copy_dnc_parameters']:,} on "
-              "copy), against "
-              "the length of the sequence to copy" + (" and the number of items to search "
-                                                      "(associative recall)" if recall_steps
-                                                      else "")
-              + ". The grey band is what they were trained on; to its right, lengths neither "
-                "model has seen.")
-    return ex.finish()
 
 
 def main() -> None:
@@ -389,8 +407,21 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps per task (default {CONFIGS['full']['copy_steps']} "
                         f"copy, {CONFIGS['full']['recall_steps']} recall)")
+    p.add_argument("--task", choices=("both", "copy", "recall"), default="both",
+                   help="run one task only (default both)")
+    p.add_argument("--recall-lr", type=float, default=None,
+                   help=f"Adam's learning rate on recall (default "
+                        f"{CONFIGS['full'].get('recall_lr', CONFIGS['full']['lr'])})")
+    p.add_argument("--recall-reads", type=int, default=None,
+                   help="the DNC's read heads on recall (default "
+                        f"{CONFIGS['full'].get('recall_reads', 1)})")
+    p.add_argument("--recall-ramp", type=float, default=None,
+                   help="fraction of the recall steps over which the curriculum reaches the "
+                        f"most items (default {CONFIGS['full'].get('recall_ramp', 0.5)})")
     args = p.parse_args()
-    run(args.out, args.quick, None, args.steps, full=True)
+    over = {k: v for k, v in (("recall_lr", args.recall_lr), ("recall_reads", args.recall_reads),
+                              ("recall_ramp", args.recall_ramp)) if v is not None}
+    run(args.out, args.quick, None, args.steps, full=True, task=args.task, overrides=over)
 
 
 if __name__ == "__main__":

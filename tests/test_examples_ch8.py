@@ -110,3 +110,9 @@ def test_gallery_run_learns_to_copy(dnc, tmp_path: Path) -> None:
     errs = dict(zip(res["copy_eval"], res["copy_dnc_bit_errors"]))
     assert errs[3] <= 0.1 and errs[5] <= 0.5
     assert all(d < s for d, s in zip(res["copy_dnc_bit_errors"], res["copy_lstm_bit_errors"]))
+
+
+def test_unknown_task_is_refused(dnc, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dnc.run: task must be 'both', 'copy' or 'recall', "
+                                         "got 'sort'"):
+        dnc.run(tmp_path, quick=True, task="sort")
