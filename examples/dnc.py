@@ -34,7 +34,9 @@ cross-entropy of the output bits:
 Bit errors per sequence, the figure of merit: for one sequence, the sum over
 its answer steps and bits of |round(σ(y)) - target| (a bit is wrong when the
 output's sign disagrees with it), averaged over N held-out sequences drawn
-with another seed. A copy of length L has L·bits answer bits (L = 24, 6 bits:
+with another seed (independently: a short one may also have been drawn in
+training, e.g. the gallery's L = 3 of 4 bits, 4,096 possible sequences; a
+copy of L ≥ 5 with 6 bits, 2^30 of them, practically never is). A copy of length L has L·bits answer bits (L = 24, 6 bits:
 144); a recall answer item_len·bits. Held-out lengths include lengths longer
 than any trained (copy) and more items than trained (recall), where an LSTM
 that has packed the sequence into its state runs out of room and the DNC,
@@ -295,13 +297,13 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
     copy_steps = 0 if task == "recall" else cfg["copy_steps"] if steps is None else steps
     recall_steps = 0 if task == "copy" or not cfg["recall_steps"] else \
         cfg["recall_steps"] if steps is None else steps
-    ex.data_source = ("synthetic, made in the example: "
-                      + (f"copy of {bits}-bit vectors, trained lengths 1..{cfg['copy_hi']} "
-                         f"(seed {SEED + 1}); " if copy_steps else "")
-                      + (f"associative recall of {cfg['item_len']}-vector items, trained "
-                         f"{cfg['items_lo']}..{cfg['items_hi']} items (seed {SEED + 2})"
-                         if recall_steps else "")
-                      + f"; {cfg['n_test']} held-out sequences per length (seed {SEED + 100})")
+    parts = ([f"copy of {bits}-bit vectors, trained lengths 1..{cfg['copy_hi']} (seed {SEED + 1})"]
+             if copy_steps else [])
+    if recall_steps:
+        parts.append(f"associative recall of {cfg['item_len']}-vector items, trained "
+                     f"{cfg['items_lo']}..{cfg['items_hi']} items (seed {SEED + 2})")
+    parts.append(f"{cfg['n_test']} held-out sequences per length (seed {SEED + 100} + length)")
+    ex.data_source = "synthetic, made in the example: " + "; ".join(parts)
     print(f"data: {ex.data_source}", flush=True)
     res = ex.results
     log_every = max(min(n for n in (copy_steps, recall_steps) if n) // 10, 1)
