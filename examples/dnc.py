@@ -52,9 +52,9 @@ against the length (copy) and the number of items (recall), DNC against LSTM.
 
     python examples/dnc.py [--out DIR] [--quick] [--steps N]
 
-Without arguments, the full run (about 13 min of CPU time on one core: 3 for
-copy, 10 for recall); the gallery runs a small copy task only (`run()`
-without `full`).
+Without arguments, the full run (about 11 min of CPU time on one core: 3 for
+copy, 8 for recall; 14 min wall at load 2); the gallery runs a small copy
+task only (`run()` without `full`, about 15 s of CPU time).
 """
 from __future__ import annotations
 
