@@ -94,6 +94,7 @@ EXAMPLES: list[tuple[int, str]] = [
     # chapter 6 on the shipped MNIST subset and the shipped slice of the polarity corpus
     (6, "pca_autoencoder"), (6, "denoising_sparse"), (6, "word2vec"),
     (7, "sentiment"), (7, "vanishing_gradients"), (7, "seq2seq_attention"),
+    (8, "dnc"),             # a small copy task (the full run: python examples/dnc.py)
     (9, "policy_gradient"),  # gymnasium's CartPole-v1 (the rl extra)
     (9, "dqn"),              # CartPole-v1, a gallery-size budget (dqn.GALLERY_STEPS)
 ]
@@ -110,6 +111,8 @@ CHAPTERS = {1: "Chapter 1: the neural network", 2: "Chapter 2: training feed-for
                "word2vec)",
             7: "Chapter 7: recurrent networks (sentiment, vanishing gradients, seq2seq with "
                "attention)",
+            8: "Chapter 8: memory augmented neural networks (the differentiable neural "
+               "computer)",
             9: "Chapter 9: deep reinforcement learning (policy gradients, DQN)"}
 
 

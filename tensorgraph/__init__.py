@@ -21,7 +21,7 @@ from . import data, io, optim, text, train
 from .io import load, save
 from . import nn, losses
 from . import onnx, tensorboard   # the onnx and tensorboard packages are imported when used
-from .draw import draw_attention, draw_history, draw_filters, draw_feature_maps, Drawing
+from .draw import draw_attention, draw_memory, draw_history, draw_filters, draw_feature_maps, Drawing
 if TYPE_CHECKING:
     from .draw.api import draw   # for type checkers: tg.draw(...) is draw()
 else:

@@ -16,6 +16,7 @@ convolutional network learned, with matplotlib. Read the package in this order:
 - `labels`: escaping user text for DOT and formatting numbers;
 - `history`: learning curves (matplotlib's SVG backend);
 - `attention`: attention heatmaps (`draw_attention`, matplotlib);
+- `memory`: a DNC's or NTM's weightings and usage over time (`draw_memory`, matplotlib);
 - `filters`: a convolution's filters and a network's feature maps (matplotlib);
 - `backends`: DOT -> SVG/PNG with the system `dot` or Graphviz in WebAssembly,
   each layout within a time limit.
@@ -38,8 +39,9 @@ from .backends import BackendError, LayoutTimeout, backend_info
 from .filters import draw_feature_maps, draw_filters
 from .history import Chart, draw_history
 from .attention import draw_attention
+from .memory import draw_memory
 
-__all__ = ["draw", "draw_history", "draw_filters", "draw_feature_maps", "draw_attention", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
+__all__ = ["draw", "draw_history", "draw_filters", "draw_feature_maps", "draw_attention", "draw_memory", "Drawing", "Chart", "DrawWarning", "VIEWS", "BackendError",
            "LayoutTimeout", "MissingPackageError", "backend_info", "backends"]
 
 
