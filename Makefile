@@ -21,9 +21,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
-# The long cases only; CI (.ci/run) runs both.
+# The long cases only, on every core; CI (.ci/run) runs both.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n auto
 
 # PyTorch (a local CPU build) is the benchmarks' second baseline; only `make bench` installs it.
 bench: $(STAMP)
