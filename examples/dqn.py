@@ -596,7 +596,8 @@ def run(out: Optional[Path] = None, quick: bool = False, data: Optional[Path] = 
                   "played, averaged between checks, against 1 / (1 - γ) = 100, the discounted "
                   "value of balancing forever; and the Huber loss between Q(s, a) and its "
                   "target r + γ max Q_target(s′, ·). Right: ε, the probability of a random "
-                  "action, decaying from 1 to 0.05.")
+                  f"action, decaying linearly from 1 to {cfg['eps_end']} over {cfg['eps_steps']:,} "
+                  "steps (a run shorter than that stops on the way).")
         return ex.finish()
 
     runs: dict[str, dict[str, Any]] = {}

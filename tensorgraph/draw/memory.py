@@ -107,7 +107,8 @@ def draw_memory(trace: Mapping[str, Any], batch: int = 0, inputs: Any = None,
 
     heights = [max(a.shape[0], 3) for _, _, a, _ in panels]
     with _style(mpl):
-        fig = Figure(figsize=(max(4.0, 1.6 + 0.16 * T),
+        # wide enough for the time axis, and for the title (~0.09 in a character at 11 pt bold)
+        fig = Figure(figsize=(max(4.0, 1.6 + 0.16 * T, 0.5 + 0.09 * len(title or "")),
                               0.55 * len(panels) + ROW_H * sum(heights) + (0.4 if title else 0)),
                      layout="constrained")
         FigureCanvasSVG(fig)      # a canvas of our own: pyplot is never involved
