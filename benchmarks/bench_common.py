@@ -23,7 +23,24 @@ class WorkerError(RuntimeError):
     pass
 
 
-class Worker:
+class Timed:
+    """Summaries of `self.times` (seconds per sample) that run.py's report reads."""
+    times: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+    @property
+    def worst(self) -> float:
+        return max(self.times)
+
+
+class Worker(Timed):
     """One implementation in its own process (spawned, so it starts clean:
     no thread pools or heap inherited from the parent)."""
 
@@ -69,17 +86,6 @@ class Worker:
             self.proc.terminate()
             self.proc.join(5)
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def worst(self) -> float:
-        return max(self.times)
 
 
 def start_workers(specs: dict[str, dict[str, Any]], optional: tuple[str, ...] = (),

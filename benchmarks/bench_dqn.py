@@ -54,6 +54,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from bench_common import Timed
+
 SIZES = (4, 128, 128, 2)
 GAMMA = 0.99
 LR = 1e-3
@@ -398,7 +400,7 @@ def limit_threads(n: int = 1) -> Any:
     return limiter
 
 
-class Timings:
+class Timings(Timed):
     """One engine's samples (seconds per env step, with and without the env)
     with the interface of bench_common.Worker that run.py's Report reads."""
 
@@ -411,17 +413,6 @@ class Timings:
         self.faults: list[float] = []
         self.info: dict[str, Any] = {"pid": os.getpid()}
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def worst(self) -> float:
-        return max(self.times)
 
 
 def measure(kinds: tuple[str, ...] = KINDS, repeats: int = 9, sample_steps: int = 300,
