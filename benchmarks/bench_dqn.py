@@ -189,15 +189,6 @@ class TorchAgent:
         return [p.detach().numpy() for p in self.net.parameters()]
 
 
-def _huber(d: Any) -> Any:
-    """Smooth L1 (β = 1) of d, mean: ½ min(|d|, 1)² + (|d| - min(|d|, 1)),
-    which is ½ d² for |d| < 1 and |d| - ½ beyond."""
-    import tensorgraph as tg
-    a = tg.abs(d)
-    m = tg.minimum(a, 1.0)
-    return (0.5 * m * m + (a - m)).mean()
-
-
 class TgAgent:
     """tensorgraph eager, written as a user of the library writes DQN
     (PyTorch's habits); with `capture=True` the training step is captured
@@ -239,7 +230,7 @@ class TgAgent:
         # Q(s, a) through a one-hot mask: an index made of `actions` would be
         # frozen into a captured graph (an op attribute), the mask is an input
         q_sa = (q * tg.one_hot(actions, 2, dtype=q.dtype)).sum(1)
-        loss = _huber(q_sa - y)
+        loss = tg.losses.smooth_l1_loss(q_sa, y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()

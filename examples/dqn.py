@@ -128,19 +128,6 @@ class QNetwork(tg.nn.Module):
         return self.out(tg.relu(self.fc2(tg.relu(self.fc1(x)))))
 
 
-def huber(d: tg.Tensor, delta: float = 1.0) -> tg.Tensor:
-    """The elementwise Huber loss of d = prediction - target:
-
-        ½ d²              for |d| ≤ δ
-        δ (|d| - ½ δ)     otherwise
-
-    written as ½ m² + δ (|d| - m) with m = min(|d|, δ), which is both cases at
-    once (its gradient is d inside, δ sign(d) outside)."""
-    a = tg.abs(d)
-    m = tg.minimum(a, delta)
-    return 0.5 * m * m + delta * (a - m)
-
-
 def td_target(q_next: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
               gamma: float) -> np.ndarray:
     """y = r + γ (1 - terminated) max_a' Q_θ⁻(s', a'), from the target
@@ -161,7 +148,7 @@ def dqn_loss(net: QNetwork, target: QNetwork, batch: rl.Batch, gamma: float) -> 
     with tg.no_grad():
         q_next = target(batch.next_obs).data
     y = td_target(q_next, batch.rewards, batch.terminated, gamma)
-    return huber(chosen_q(net(batch.obs), batch.actions) - y).mean()
+    return tg.losses.huber_loss(chosen_q(net(batch.obs), batch.actions), y)
 
 
 def sync(target: tg.nn.Module, net: tg.nn.Module) -> None:
@@ -200,9 +187,9 @@ def drqn_loss(net: DRQN, target: DRQN, batch: rl.Batch, gamma: float,
     y = td_target(q_next, batch.rewards, batch.terminated, gamma)
     keep = batch.mask.copy()
     keep[:, :burn_in] = False
-    d = chosen_q(net(batch.obs)[0], batch.actions) - y
     w = keep.astype(np.float32) / max(int(keep.sum()), 1)
-    return (huber(d) * w).sum()
+    loss = tg.losses.huber_loss(chosen_q(net(batch.obs)[0], batch.actions), y, "none")
+    return (loss * w).sum()
 
 
 # -- agents: acting, learning, greedy policies --------------------------------

@@ -112,16 +112,6 @@ class QNetwork(tg.nn.Module):
         return self.out(tg.relu(self.hidden(self.features(x))))
 
 
-def huber(delta: tg.Tensor) -> tg.Tensor:
-    """mean of δ²/2 where |δ| ≤ 1, |δ| - 1/2 elsewhere (PyTorch's
-    smooth_l1_loss / huber_loss with δ = 1). Written as m²/2 + (|δ| - m),
-    m = min(|δ|, 1): its gradient is δ inside [-1, 1] and sign(δ) outside, the
-    DQN paper's clipping of the error term."""
-    a = tg.abs(delta)
-    m = tg.minimum(a, 1.0)
-    return (0.5 * m * m + (a - m)).mean()
-
-
 def td_targets(target_net: QNetwork, batch: rl.Batch, gamma: float) -> np.ndarray:
     """y = r + γ (1 - done) max_a' Q_target(s', a'), rewards clipped to their sign."""
     with tg.no_grad():
@@ -131,10 +121,12 @@ def td_targets(target_net: QNetwork, batch: rl.Batch, gamma: float) -> np.ndarra
 
 
 def q_loss(qnet: QNetwork, batch: rl.Batch, targets: np.ndarray) -> tg.Tensor:
-    """huber(Q(s, a) - y) over the minibatch (y a constant)."""
+    """The mean Huber loss (δ = 1) of Q(s, a) - y over the minibatch (y a
+    constant): its gradient is the error clipped to [-1, 1], the DQN paper's
+    clipping of the error term."""
     q = qnet(batch.obs)
     chosen = np.eye(q.shape[1], dtype=np.float32)[batch.actions]          # one-hot a
-    return huber((q * chosen).sum(axis=1) - targets)
+    return tg.losses.huber_loss((q * chosen).sum(axis=1), targets)
 
 
 def copy_into(target: tg.nn.Module, source: tg.nn.Module) -> None:

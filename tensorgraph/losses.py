@@ -27,7 +27,7 @@ from .ops import LOG_SOFTMAX, SOFTMAX, OpTable, defop
 from .ops.registry import as_tensor, holds_tensor
 from .tensor import ArrayLike, Tensor, no_grad
 
-__all__ = ["mse", "squared_error", "cross_entropy", "binary_cross_entropy", "hinge",
+__all__ = ["mse", "squared_error", "huber_loss", "smooth_l1_loss", "cross_entropy", "binary_cross_entropy", "hinge",
            "l1_penalty", "l2_penalty", "max_norm_", "REDUCTIONS"]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -85,6 +85,38 @@ def mse(y: ArrayLike, t: ArrayLike, reduction: str = "mean") -> Tensor:
     _same_shape(y, t, "mse")
     d = y - t
     return _reduce(d * d, reduction)
+
+
+def huber_loss(y: ArrayLike, t: ArrayLike, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """The Huber loss of d = y − t, elementwise then reduced (PyTorch's
+    `huber_loss`): quadratic near zero, linear beyond δ, so one large error
+    cannot dominate the gradient (the DQN's "error clipping", ch. 9):
+
+        ½ d²            for |d| ≤ δ
+        δ (|d| − ½ δ)   otherwise
+
+    computed as ½ m² + δ (|d| − m) with m = min(|d|, δ), both cases at once;
+    its gradient is d inside and δ sign(d) outside."""
+    _check_reduction(reduction, "huber_loss")
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta!r}")
+    y = _prediction(y, "huber_loss")
+    t = _target(t, y, "huber_loss")
+    _same_shape(y, t, "huber_loss")
+    a = ops.abs(y - t)
+    m = ops.minimum(a, delta)
+    linear = a - m if delta == 1.0 else delta * (a - m)     # δ = 1 (the usual): one op fewer
+    return _reduce(0.5 * m * m + linear, reduction)
+
+
+def smooth_l1_loss(y: ArrayLike, t: ArrayLike, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """PyTorch's `smooth_l1_loss`: ½ d²/β for |d| < β, |d| − ½ β otherwise,
+    d = y − t; the Huber loss with δ = β divided by β (the same for β = 1)."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if not beta > 0:
+        raise ValueError(f"smooth_l1_loss: beta must be positive, got {beta!r}")
+    loss = huber_loss(y, t, "none", beta)
+    return _reduce(loss if beta == 1.0 else loss * (1.0 / beta), reduction)
 
 
 def squared_error(y: ArrayLike, t: ArrayLike) -> Tensor:

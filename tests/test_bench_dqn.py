@@ -38,17 +38,3 @@ def test_a_different_training_is_caught(monkeypatch):
     with pytest.raises(AssertionError, match=r"numpy \(by hand\)'s parameter \d \(shape .*\) "
                                              r"differs from tensorgraph eager's"):
         bench_dqn.check_same_training(("tg", "numpy"), steps=4)
-
-
-def test_the_huber_loss_is_smooth_l1():
-    torch = pytest.importorskip("torch")
-    import tensorgraph as tg
-    d = np.array([-3.0, -1.0, -0.4, 0.0, 0.2, 0.99, 2.5])
-    x = tg.tensor(d, requires_grad=True)
-    loss = bench_dqn._huber(x)
-    loss.backward()
-    t = torch.tensor(d, requires_grad=True)
-    ref = torch.nn.functional.smooth_l1_loss(t, torch.zeros_like(t))
-    ref.backward()
-    np.testing.assert_allclose(float(loss), ref.item(), rtol=1e-12)
-    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12)

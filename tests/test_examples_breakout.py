@@ -53,19 +53,6 @@ def test_q_network_is_the_nature_dqn(dqn: Any) -> None:
         net(frames[0])
 
 
-def test_huber_against_torch(dqn: Any) -> None:
-    torch = require_module("torch")
-    d = np.array([-3.0, -1.0, -0.4, 0.0, 0.25, 0.999, 1.5, 7.0])
-    x = tg.tensor(d, dtype="float64", requires_grad=True)
-    loss = dqn.huber(x)
-    loss.backward()
-    t = torch.tensor(d, requires_grad=True)
-    want = torch.nn.functional.huber_loss(t, torch.zeros_like(t), delta=1.0)
-    want.backward()
-    assert loss.item() == pytest.approx(want.item(), rel=1e-12)
-    np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
-
-
 def _batch(n: int = 5, seed: int = 0) -> rl.Batch:
     rng = np.random.default_rng(seed)
     obs = rng.integers(0, 256, size=(n, 4, 84, 84), dtype=np.uint8)

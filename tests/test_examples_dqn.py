@@ -81,19 +81,6 @@ def test_td_target_is_the_bellman_backup(dqn: Any) -> None:
                          np.array([True, True]), 0.99) == pytest.approx([1.0, 2.0])
 
 
-def test_huber_against_torch(dqn: Any) -> None:
-    torch = require_module("torch")
-    d = np.array([-3.0, -1.0, -0.4, 0.0, 0.7, 1.0, 2.5], np.float64)
-    x = tg.tensor(d, requires_grad=True)
-    loss = dqn.huber(x).sum()
-    loss.backward()
-    t = torch.tensor(d, requires_grad=True)
-    want = torch.nn.functional.huber_loss(t, torch.zeros_like(t), reduction="sum", delta=1.0)
-    want.backward()
-    assert float(loss.item()) == pytest.approx(want.item(), rel=1e-12)
-    assert x.grad.data == pytest.approx(t.grad.numpy(), abs=1e-12)   # d inside, sign(d) out
-
-
 def test_dqn_loss_and_gradient_against_torch(dqn: Any) -> None:
     """The whole loss, online and target networks copied into PyTorch: same
     value, same gradient of every parameter, and none for the target."""

@@ -94,6 +94,67 @@ def test_mse_and_squared_error(shape, reduction, seed):
     assert tg.gradcheck(losses.squared_error, [y, t])
 
 
+
+def huber_ref(d, delta):
+    """Huber written out by cases: ½ d² inside [-δ, δ], δ (|d| − ½ δ) outside."""
+    return np.where(np.abs(d) <= delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+
+
+@settings(max_examples=40)
+@given(shape=shapes, reduction=st.sampled_from(REDUCTIONS), seed=seeds,
+       delta=st.sampled_from([0.3, 1.0, 2.5]))
+def test_huber_and_smooth_l1(shape, reduction, seed, delta):
+    rng = np.random.default_rng(seed)
+    y = t64(2 * delta * rng.standard_normal(shape))   # errors on both sides of ±δ
+    t = t64(rng.standard_normal(shape))
+    d = y.data - t.data
+    np.testing.assert_allclose(losses.huber_loss(y, t, reduction, delta).data,
+                               reduce_ref(huber_ref(d, delta), reduction), rtol=1e-12)
+    np.testing.assert_allclose(losses.smooth_l1_loss(y, t, reduction, beta=delta).data,
+                               reduce_ref(huber_ref(d, delta) / delta, reduction), rtol=1e-12)
+    if np.min(np.abs(np.abs(d) - delta)) > 1e-4:      # central differences away from the kink
+        assert tg.gradcheck(lambda y, t: losses.huber_loss(y, t, reduction, delta), [y, t])
+        assert tg.gradcheck(lambda y, t: losses.smooth_l1_loss(y, t, reduction, delta), [y, t])
+
+
+def test_huber_gradient_is_the_clipped_error():
+    """The DQN paper's error clipping: ∂/∂y is d inside [-δ, δ], δ sign(d) outside."""
+    y = t64([-3.0, -0.5, 0.2, 4.0])
+    losses.huber_loss(y, np.zeros(4), "sum", delta=1.0).backward()
+    np.testing.assert_allclose(y.grad.data, [-1.0, -0.5, 0.2, 1.0], rtol=1e-15)
+
+
+def test_huber_and_smooth_l1_against_torch():
+    from conftest import require_module
+    torch = require_module("torch")
+    rng = np.random.default_rng(0)
+    y, t = rng.standard_normal((5, 3)) * 3, rng.standard_normal((5, 3))
+    for reduction in REDUCTIONS:
+        for k in (0.5, 1.0, 2.0):
+            for ours, theirs, kw in ((losses.huber_loss, torch.nn.functional.huber_loss, "delta"),
+                                     (losses.smooth_l1_loss, torch.nn.functional.smooth_l1_loss,
+                                      "beta")):
+                yt = torch.tensor(y, requires_grad=True)
+                want = theirs(yt, torch.tensor(t), reduction=reduction, **{kw: k})
+                want.backward(torch.ones_like(want))
+                yg = t64(y)
+                got = ours(yg, t, reduction, k)
+                got.backward(np.ones(got.shape))
+                np.testing.assert_allclose(got.data, want.detach().numpy(), rtol=1e-12)
+                np.testing.assert_allclose(yg.grad.data, yt.grad.numpy(), rtol=1e-12)
+
+
+def test_huber_errors_name_the_function():
+    with pytest.raises(ValueError, match=r"huber_loss: delta must be positive, got 0"):
+        losses.huber_loss(np.zeros(2), np.zeros(2), delta=0)
+    with pytest.raises(ValueError, match=r"smooth_l1_loss: beta must be positive"):
+        losses.smooth_l1_loss(np.zeros(2), np.zeros(2), beta=-1.0)
+    with pytest.raises(ValueError, match=r"huber_loss: targets of shape \(3,\) do not match "
+                                         r"predictions of shape \(2,\)"):
+        losses.huber_loss(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"huber_loss: reduction must be"):
+        losses.huber_loss(np.zeros(2), np.zeros(2), reduction="avg")
+
 @st.composite
 def ce_case(draw):
     batch = draw(st.sampled_from([None, 1, 2, 5]))
