@@ -211,9 +211,7 @@ class Optimizer:
                 if grad is None:
                     continue
                 g = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
-                if g.shape != p._data.shape:
-                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
-                                       f"{g.shape} for a parameter of shape {p.shape}")
+                self._check_grad(g.shape, p)
                 theta = p.data
                 if not theta.flags.writeable:  # e.g. a broadcast view: update a copy
                     p.data = theta.copy()
@@ -243,10 +241,13 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 g = p.grad if isinstance(p.grad, Tensor) else _new(np.asarray(p.grad))
-                if g.shape != p.shape:
-                    raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
-                                       f"{g.shape} for a parameter of shape {p.shape}")
+                self._check_grad(g.shape, p)
                 rec.effect(self._apply_op, p, (p, g), {"update": Update(self, group, p)})
+
+    def _check_grad(self, shape: tuple[int, ...], p: Tensor) -> None:
+        if shape != p.shape:
+            raise RuntimeError(f"{type(self).__name__}.step: gradient of shape "
+                               f"{shape} for a parameter of shape {p.shape}")
 
     def _update_group(self, items: list[tuple[Tensor, np.ndarray, np.ndarray]],
                       group: dict[str, Any]) -> None:

@@ -283,11 +283,7 @@ def bump_version(t: "Tensor") -> int:
     anyway), so t's count of them restarts at 0 and they do not decrement it
     when they go (`Node.__del__`): only graphs recorded from now on make
     `.data` read-only."""
-    global _epoch
-    _epoch += 1
-    t._version = _epoch
-    t._saves = 0
-    return _epoch
+    return bump_versions((t,))
 
 
 # Arrays written in place by an in-place op, keyed by the id of the array that
