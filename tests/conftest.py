@@ -35,7 +35,7 @@ import traceback  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
-from typing import Any, Iterator, Optional  # noqa: E402
+from typing import Any, Callable, Iterator, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -206,6 +206,20 @@ class Run:
         pytest.fail(f"{what} raised {type(self.error).__name__}: {self.error}\n"
                     f"stdout:\n{self.stdout[-3000:]}\nstderr:\n{self.stderr[-3000:]}",
                     pytrace=False)
+
+
+def interrupt_at(fn: Callable[..., Any], n: int) -> tuple[Callable[..., Any], list[int]]:
+    """`fn` wrapped to raise KeyboardInterrupt (as Ctrl-C would) at its n-th
+    call, and the list that counts the calls (one entry each). Set it in
+    place of a function or method with monkeypatch."""
+    calls: list[int] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return fn(*args, **kwargs)
+    return wrapper, calls
 
 
 def call_captured(out: Path, fn: Any, *args: Any, **kwargs: Any) -> Run:

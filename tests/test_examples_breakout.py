@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tensorgraph as tg
-from conftest import call_captured, load_example, require_module
+from conftest import call_captured, interrupt_at, load_example, require_module
 from tensorgraph import rl
 
 
@@ -135,15 +135,7 @@ def test_ctrl_c_keeps_the_best_checkpoint(dqn: Any, tmp_path: Path,
     ended after learning started."""
     for name in ("gymnasium", "ale_py", "cv2", "matplotlib"):
         require_module(name)
-    calls = []
-    q_loss = dqn.q_loss
-
-    def interrupted(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 30:
-            raise KeyboardInterrupt
-        return q_loss(*args)
-
+    interrupted, calls = interrupt_at(dqn.q_loss, 30)
     monkeypatch.setattr(dqn, "q_loss", interrupted)
     monkeypatch.setattr(dqn, "WINDOW", 1)          # a checkpoint at each game's end
     run = call_captured(tmp_path, dqn.run, tmp_path, quick=True, minutes=2.0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tensorgraph as tg
-from conftest import Run, call_captured, load_example, require_module
+from conftest import Run, call_captured, interrupt_at, load_example, require_module
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,7 @@ def test_ctrl_c_keeps_the_best_checkpoint(pg: Any, tmp_path: Path,
     """A KeyboardInterrupt inside the 4th batch of episodes (as Ctrl-C would):
     training stops cleanly, the best checkpoint so far is evaluated and kept."""
     require_module("matplotlib")
-    play, calls = pg.play, []
-
-    def interrupted(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return play(*args)
+    interrupted, calls = interrupt_at(pg.play, 4)
     monkeypatch.setattr(pg, "play", interrupted)
     monkeypatch.setattr(pg, "WINDOW", 4)               # checkpoint from the first batch on
     run = call_captured(tmp_path, pg.run, tmp_path, quick=True, episodes=40)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tensorgraph as tg
-from conftest import Run, call_captured, load_example, require_module
+from conftest import Run, call_captured, interrupt_at, load_example, require_module
 
 
 @pytest.fixture(scope="module")
@@ -204,13 +204,7 @@ def test_ctrl_c_keeps_the_best_checkpoint(dqn: Any, tmp_path: Path,
     checks: training stops cleanly, the best-checked network is kept and
     evaluated, and the results say so."""
     require_module("matplotlib")
-    learn, calls = dqn.Agent.learn, []
-
-    def interrupted(self: Any, buf: Any) -> float:
-        calls.append(1)
-        if len(calls) == 60:
-            raise KeyboardInterrupt
-        return learn(self, buf)
+    interrupted, calls = interrupt_at(dqn.Agent.learn, 60)
     monkeypatch.setattr(dqn.Agent, "learn", interrupted)
     run = call_captured(tmp_path, dqn.run, tmp_path, quick=True, steps=1000)
     run.check("dqn interrupted")
