@@ -272,3 +272,12 @@ def svg_text(fig: Any) -> str:
     with matplotlib.rc_context({"svg.hashsalt": "tensorgraph", "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     return buf.getvalue()
+
+
+def moving_average(x: Any, n: int) -> np.ndarray:
+    """Mean of the last (up to) n values at each point: the running return
+    the chapter-9 examples plot beside each episode's."""
+    c = np.cumsum(np.insert(np.asarray(x, float), 0, 0.0))
+    k = np.arange(1, len(c))
+    lo = np.maximum(k - n, 0)
+    return (c[k] - c[lo]) / (k - lo)

@@ -78,7 +78,7 @@ import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
 from tensorgraph import rl  # noqa: E402
-from _common import Example, parser, svg_text  # noqa: E402
+from _common import Example, moving_average, parser, svg_text  # noqa: E402
 
 NAME = "dqn"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 9: a deep Q-network (experience replay, a "
@@ -371,15 +371,6 @@ def kept_policy(agent: Agent, best: rl.BestCheckpoint, last_score: float) -> Non
         agent.net.load_state_dict(best.load())
     else:
         best.update(last_score, agent.net.state_dict())
-
-
-def moving_average(x: Any, n: int) -> np.ndarray:
-    """Mean of the last (up to) n values at each point."""
-    c = np.cumsum(np.insert(np.asarray(x, float), 0, 0.0))
-    k = np.arange(1, len(c))
-    lo = np.maximum(k - n, 0)
-    return (c[k] - c[lo]) / (k - lo)
-
 
 # -- figures --------------------------------------------------------------------
 def _figure(size: tuple[float, float], n: int) -> tuple[Any, Any]:

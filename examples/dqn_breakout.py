@@ -67,7 +67,7 @@ import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
 from tensorgraph import rl  # noqa: E402
-from _common import Example, parser, svg_text  # noqa: E402
+from _common import Example, moving_average, parser, svg_text  # noqa: E402
 
 NAME = "dqn_breakout"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 9: a deep Q-network (convolutional, "
@@ -131,15 +131,6 @@ def q_loss(qnet: QNetwork, batch: rl.Batch, targets: np.ndarray) -> tg.Tensor:
 
 def copy_into(target: tg.nn.Module, source: tg.nn.Module) -> None:
     target.load_state_dict(source.state_dict())
-
-
-def moving_average(x: Any, n: int) -> np.ndarray:
-    """Mean of the last (up to) n values at each point."""
-    x = np.asarray(x, float)
-    c = np.cumsum(np.insert(x, 0, 0.0))
-    k = np.arange(1, len(x) + 1)
-    lo = np.maximum(k - n, 0)
-    return (c[k] - c[lo]) / np.maximum(k - lo, 1)
 
 
 def scores_figure(game_steps: list[int], scores: list[float], evals: dict[str, np.ndarray],

@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 
 import tensorgraph as tg  # noqa: E402
 from tensorgraph import rl  # noqa: E402
-from _common import Example, parser, svg_text  # noqa: E402
+from _common import Example, moving_average, parser, svg_text  # noqa: E402
 
 NAME = "policy_gradient"
 REPRODUCES = ("Fundamentals of Deep Learning, ch. 9: policy gradients (REINFORCE with a "
@@ -154,14 +154,6 @@ def update(policy: MLP, value: MLP, opt: Any, value_opt: Any, states: np.ndarray
     value_loss.backward()
     value_opt.step()
     return float(loss.item()), float(value_loss.item())
-
-
-def moving_average(x: np.ndarray, n: int) -> np.ndarray:
-    """Mean of the last (up to) n values at each point."""
-    c = np.cumsum(np.insert(np.asarray(x, float), 0, 0.0))
-    k = np.arange(1, len(x) + 1)
-    lo = np.maximum(k - n, 0)
-    return (c[k] - c[lo]) / (k - lo)
 
 
 def returns_figure(train: list[float], greedy: np.ndarray, sampled: np.ndarray,
