@@ -128,16 +128,6 @@ class QNetwork(tg.nn.Module):
         return self.out(tg.relu(self.fc2(tg.relu(self.fc1(x)))))
 
 
-def td_target(q_next: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-              gamma: float) -> np.ndarray:
-    """y = r + γ (1 - terminated) max_a' Q_θ⁻(s', a'), from the target
-    network's values q_next (..., A) of the next states: a constant (float32),
-    not differentiated. A truncated episode (the 500-step limit) still
-    bootstraps: the pole was up, only the clock stopped."""
-    return (rewards + gamma * (1.0 - terminated.astype(np.float32))
-            * q_next.max(axis=-1)).astype(np.float32)
-
-
 def chosen_q(q: tg.Tensor, actions: np.ndarray) -> tg.Tensor:
     """Q(s, a) of the actions taken: q (..., A) times one-hot a, summed over A."""
     return (q * np.eye(q.shape[-1], dtype=np.float32)[actions]).sum(axis=-1)
@@ -147,7 +137,7 @@ def dqn_loss(net: QNetwork, target: QNetwork, batch: rl.Batch, gamma: float) -> 
     """mean over the minibatch of huber(Q_θ(s, a) - y)."""
     with tg.no_grad():
         q_next = target(batch.next_obs).data
-    y = td_target(q_next, batch.rewards, batch.terminated, gamma)
+    y = rl.td_target(q_next, batch.rewards, batch.terminated, gamma)
     return tg.losses.huber_loss(chosen_q(net(batch.obs), batch.actions), y)
 
 
@@ -184,7 +174,7 @@ def drqn_loss(net: DRQN, target: DRQN, batch: rl.Batch, gamma: float,
         mean over the kept (b, t) of huber(Q_θ(h_t, a_t) - y_t)."""
     with tg.no_grad():
         q_next = target(batch.next_obs)[0].data
-    y = td_target(q_next, batch.rewards, batch.terminated, gamma)
+    y = rl.td_target(q_next, batch.rewards, batch.terminated, gamma)
     keep = batch.mask.copy()
     keep[:, :burn_in] = False
     w = keep.astype(np.float32) / max(int(keep.sum()), 1)

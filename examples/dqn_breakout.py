@@ -115,9 +115,8 @@ class QNetwork(tg.nn.Module):
 def td_targets(target_net: QNetwork, batch: rl.Batch, gamma: float) -> np.ndarray:
     """y = r + γ (1 - done) max_a' Q_target(s', a'), rewards clipped to their sign."""
     with tg.no_grad():
-        q_next = target_net(batch.next_obs).data.max(axis=1)
-    rewards = np.sign(batch.rewards).astype(np.float32)
-    return rewards + gamma * (1.0 - batch.terminated.astype(np.float32)) * q_next
+        q_next = target_net(batch.next_obs).data
+    return rl.td_target(q_next, np.sign(batch.rewards), batch.terminated, gamma)
 
 
 def q_loss(qnet: QNetwork, batch: rl.Batch, targets: np.ndarray) -> tg.Tensor:

@@ -68,19 +68,6 @@ def test_quick_partial_run(dqn: Any, tmp_path: Path) -> None:
     assert tg.load(tmp_path / "stack.npz")["fc1.weight"].shape == (16, 4)   # 2 frames of 2
 
 
-def test_td_target_is_the_bellman_backup(dqn: Any) -> None:
-    rng = np.random.default_rng(0)
-    q_next = rng.normal(size=(6, 3)).astype(np.float32)
-    r = rng.normal(size=6).astype(np.float32)
-    done = np.array([False, True, False, False, True, False])
-    y = dqn.td_target(q_next, r, done, 0.9)
-    want = [r[i] + (0.0 if done[i] else 0.9 * max(q_next[i])) for i in range(6)]
-    assert y.dtype == np.float32 and y == pytest.approx(want, rel=1e-6)
-    # terminal transitions do not bootstrap, however large the next state's value
-    assert dqn.td_target(np.full((2, 2), 1e6, np.float32), np.array([1.0, 2.0], np.float32),
-                         np.array([True, True]), 0.99) == pytest.approx([1.0, 2.0])
-
-
 def test_dqn_loss_and_gradient_against_torch(dqn: Any) -> None:
     """The whole loss, online and target networks copied into PyTorch: same
     value, same gradient of every parameter, and none for the target."""

@@ -181,6 +181,27 @@ def test_add_and_sample_errors_name_the_shapes() -> None:
 # ---------------------------------------------------------------------------
 # Exploration, observation checks
 
+def test_td_target_is_the_bellman_backup() -> None:
+    rng = np.random.default_rng(0)
+    q_next = rng.normal(size=(6, 3)).astype(np.float32)
+    r = rng.normal(size=6).astype(np.float32)
+    done = np.array([False, True, False, False, True, False])
+    y = rl.td_target(q_next, r, done, 0.9)
+    want = [r[i] + (0.0 if done[i] else 0.9 * max(q_next[i])) for i in range(6)]
+    assert y.dtype == np.float32 and y == pytest.approx(want, rel=1e-6)
+    # terminal transitions do not bootstrap, however large the next state's value
+    assert rl.td_target(np.full((2, 2), 1e6, np.float32), np.array([1.0, 2.0], np.float32),
+                        np.array([True, True]), 0.99) == pytest.approx([1.0, 2.0])
+    # a time limit is not a terminal state: truncated transitions bootstrap (their flag is
+    # not passed); float64 values stay float64; mismatched shapes name them
+    assert rl.td_target(np.array([[1.0, 3.0]]), np.array([0.5]), np.array([False]),
+                        0.5) == pytest.approx([2.0])
+    assert rl.td_target(np.zeros((2, 2)), np.zeros(2), np.zeros(2, bool), 0.9).dtype == np.float64
+    with pytest.raises(ValueError, match=r"td_target: .* got q_next \(3, 2\), rewards \(2,\), "
+                                         r"terminated \(2,\)"):
+        rl.td_target(np.zeros((3, 2)), np.zeros(2), np.zeros(2, bool), 0.9)
+
+
 def test_linear_schedule() -> None:
     eps = rl.LinearSchedule(1.0, 0.1, steps=100)
     assert [eps(0), eps(50), eps(100), eps(10_000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])

@@ -25,13 +25,13 @@ from __future__ import annotations
 from typing import Any
 
 from .envs import EnvNotFoundError, make_env
-from .policy import LinearSchedule, check_observation, epsilon_greedy, evaluate
+from .policy import LinearSchedule, check_observation, epsilon_greedy, evaluate, td_target
 from .progress import BestCheckpoint, Progress
 from .replay import Batch, ReplayBuffer
 
 __all__ = ["make_env", "EnvNotFoundError", "HideVelocity", "make_atari", "ReplayBuffer", "Batch",
-           "LinearSchedule", "epsilon_greedy", "check_observation", "evaluate", "Progress",
-           "BestCheckpoint"]
+           "LinearSchedule", "epsilon_greedy", "td_target", "check_observation", "evaluate",
+           "Progress", "BestCheckpoint"]
 
 
 def __getattr__(name: str) -> Any:

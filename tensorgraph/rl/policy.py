@@ -40,6 +40,25 @@ def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generato
     return int(np.argmax(q))
 
 
+def td_target(q_next: Any, rewards: Any, terminated: Any, gamma: float) -> np.ndarray:
+    """The Q-learning target (the Bellman backup of chapter 9's DQN)
+
+        y = r + γ (1 − terminated) max_a′ Q_target(s′, a′)
+
+    from the target network's values `q_next` (..., A) of the next states,
+    the rewards and terminated flags (...): a constant (not differentiated),
+    of q_next's float dtype. Only a terminal state stops the bootstrap: a
+    truncated episode (a time limit) still bootstraps, its state had value."""
+    q = np.asarray(q_next)
+    r, done = np.asarray(rewards), np.asarray(terminated)
+    if q.ndim < 1 or q.shape[:-1] != r.shape or done.shape != r.shape:
+        raise ValueError(f"td_target: q_next must be (..., actions) over the rewards' shape, and "
+                         f"terminated the rewards' shape; got q_next {q.shape}, rewards "
+                         f"{r.shape}, terminated {done.shape}")
+    dt = q.dtype if q.dtype.kind == "f" else np.dtype(np.float64)
+    return (r + gamma * (1.0 - done.astype(dt)) * q.max(axis=-1)).astype(dt, copy=False)
+
+
 def check_observation(obs: Any, expected_shape: Sequence[int], who: str) -> None:
     """Raise a ValueError naming `who` when an observation's shape is not the
     one the network was built for."""
